@@ -1,0 +1,355 @@
+//! Attaching one program, by its type and the guest's target string.
+//!
+//! | program type                        | target                                  |
+//! |-------------------------------------|-----------------------------------------|
+//! | any, target NULL or ""              | libbpf auto-attach from the section     |
+//! | sockops, cgroup_skb, cgroup/*       | cgroup directory path                   |
+//! | xdp                                 | interface name                          |
+//! | tc / classifier (sched_cls)         | `IFNAME[:ingress|:egress]`              |
+//! | kprobe / kretprobe                  | kernel function name                    |
+//! | uprobe / uretprobe                  | `BINARY:FUNCTION`                       |
+//! | tracepoint                          | `CATEGORY/NAME`                         |
+//! | raw_tp                              | tracepoint name                         |
+//! | anything else                       | ignored (warned), auto-attach           |
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Mutex;
+
+use libbpf_rs::{Link, ProgramMut, ProgramType, UprobeOpts};
+use unibpf_backend::{AttachTarget, BackendError, Errno, Result};
+
+use crate::diagnose::{errno_of, hint};
+
+/// Something attached on behalf of an object, held only so that dropping it
+/// detaches.
+#[allow(dead_code)]
+pub(crate) enum Attachment {
+    Link(Link),
+    Tc(TcFilter),
+}
+
+pub(crate) fn attach(prog: &ProgramMut<'_>, target: AttachTarget<'_>) -> Result<Attachment> {
+    let section = prog.section().to_string_lossy().into_owned();
+    let name = prog.name().to_string_lossy().into_owned();
+    let fail = |e: libbpf_rs::Error, what: String| -> BackendError {
+        let errno = errno_of(&e);
+        let mut msg = format!("program {name}: attaching {what} failed: {errno}");
+        if let Some(h) = hint(&section, errno, true) {
+            msg.push_str(&format!(" ({h})"));
+        }
+        BackendError::new(errno, msg)
+    };
+    let kind = section.split('/').next().unwrap_or("");
+
+    let target = match target {
+        AttachTarget::Auto => {
+            let res = prog.attach();
+            let res = match res {
+                Err(e)
+                    if is_tracepoint(kind) && errno_of(&e) == Errno::ENOENT && ensure_tracefs() =>
+                {
+                    prog.attach()
+                }
+                other => other,
+            };
+            return res
+                .map(Attachment::Link)
+                .map_err(|e| fail(e, format!("to {section}")));
+        }
+        AttachTarget::Named(t) => t,
+    };
+
+    match prog.prog_type() {
+        ProgramType::SockOps
+        | ProgramType::CgroupSkb
+        | ProgramType::CgroupSock
+        | ProgramType::CgroupSockAddr
+        | ProgramType::CgroupSockopt
+        | ProgramType::CgroupSysctl
+        | ProgramType::CgroupDevice => {
+            let cgroup = open_dir(target).map_err(|errno| {
+                BackendError::new(
+                    errno,
+                    format!("program {name}: cannot open cgroup {target}: {errno}"),
+                )
+            })?;
+            prog.attach_cgroup(cgroup.as_raw_fd())
+                .map(Attachment::Link)
+                .map_err(|e| fail(e, format!("to cgroup {target}")))
+        }
+        ProgramType::Xdp => {
+            let ifindex = ifindex(target, &name)?;
+            prog.attach_xdp(ifindex)
+                .map(Attachment::Link)
+                .map_err(|e| fail(e, format!("XDP to {target}")))
+        }
+        ProgramType::SchedCls => {
+            let (ifname, egress) = parse_tc_target(target, &section);
+            let ifindex = ifindex(ifname, &name)?;
+            TcFilter::attach(prog, ifindex, egress)
+                .map(Attachment::Tc)
+                .map_err(|e| e.context(format!("program {name}: attaching tc to {ifname}")))
+        }
+        ProgramType::Kprobe if kind.starts_with("uprobe") || kind.starts_with("uretprobe") => {
+            let (binary, func) = target.rsplit_once(':').ok_or_else(|| {
+                BackendError::new(
+                    Errno::EINVAL,
+                    format!(
+                        "program {name}: uprobe target must be BINARY:FUNCTION, got {target:?}"
+                    ),
+                )
+            })?;
+            let opts = UprobeOpts {
+                retprobe: kind.starts_with("uretprobe"),
+                func_name: Some(func.to_string()),
+                ..Default::default()
+            };
+            prog.attach_uprobe_with_opts(-1, binary, 0, opts)
+                .map(Attachment::Link)
+                .map_err(|e| fail(e, format!("uprobe to {target}")))
+        }
+        ProgramType::Kprobe => prog
+            .attach_kprobe(kind.starts_with("kretprobe"), target)
+            .map(Attachment::Link)
+            .map_err(|e| fail(e, format!("kprobe to {target}"))),
+        ProgramType::Tracepoint => {
+            let (cat, tp) = target.split_once(['/', ':']).ok_or_else(|| {
+                BackendError::new(
+                    Errno::EINVAL,
+                    format!(
+                        "program {name}: tracepoint target must be CATEGORY/NAME, got {target:?}"
+                    ),
+                )
+            })?;
+            ensure_tracefs();
+            prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(cat.to_string()), tp)
+                .map(Attachment::Link)
+                .map_err(|e| fail(e, format!("to tracepoint {target}")))
+        }
+        ProgramType::RawTracepoint => prog
+            .attach_raw_tracepoint(target)
+            .map(Attachment::Link)
+            .map_err(|e| fail(e, format!("to raw tracepoint {target}"))),
+        other => {
+            tracing::warn!(
+                "program {name}: attach target {target:?} means nothing for {other:?} programs; attaching by section {section}"
+            );
+            prog.attach()
+                .map(Attachment::Link)
+                .map_err(|e| fail(e, format!("to {section}")))
+        }
+    }
+}
+
+fn is_tracepoint(kind: &str) -> bool {
+    matches!(kind, "tp" | "tracepoint")
+}
+
+fn open_dir(path: &str) -> std::result::Result<OwnedFd, Errno> {
+    nix::fcntl::open(
+        Path::new(path),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Errno(e as i32))
+}
+
+fn ifindex(ifname: &str, prog: &str) -> Result<i32> {
+    let bad = || {
+        BackendError::new(
+            Errno::ENODEV,
+            format!("program {prog}: no network interface named {ifname:?}"),
+        )
+    };
+    let c = CString::new(ifname).map_err(|_| bad())?;
+    // SAFETY: c is a valid NUL-terminated string.
+    let idx = unsafe { nix::libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(bad());
+    }
+    i32::try_from(idx).map_err(|_| bad())
+}
+
+/// `eth0`, `eth0:ingress`, `eth0:egress`; without a suffix the section decides
+/// (`tc/egress`, `tcx/egress`), else ingress.
+fn parse_tc_target<'a>(target: &'a str, section: &str) -> (&'a str, bool) {
+    match target.rsplit_once(':') {
+        Some((ifname, "egress")) => (ifname, true),
+        Some((ifname, "ingress")) => (ifname, false),
+        _ => (target, section.ends_with("egress")),
+    }
+}
+
+/// Mounts tracefs at /sys/kernel/tracing if no tracefs is reachable, so that
+/// tracepoint attach works on hosts that boot without it. Returns true if it
+/// mounted something.
+pub(crate) fn ensure_tracefs() -> bool {
+    if Path::new("/sys/kernel/tracing/events").exists()
+        || Path::new("/sys/kernel/debug/tracing/events").exists()
+    {
+        return false;
+    }
+    match nix::mount::mount(
+        Some("tracefs"),
+        "/sys/kernel/tracing",
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    ) {
+        Ok(()) => {
+            tracing::info!("mounted tracefs at /sys/kernel/tracing (tracepoints need it)");
+            true
+        }
+        Err(e) => {
+            tracing::debug!("could not mount tracefs: {e}");
+            false
+        }
+    }
+}
+
+/// tc filters are attached through netlink, not a link fd, so the kernel keeps
+/// them after our process dies. Each one is recorded here while attached, so a
+/// forced exit can still remove them.
+static TC_FILTERS: Mutex<Vec<TcKey>> = Mutex::new(Vec::new());
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TcKey {
+    ifindex: i32,
+    egress: bool,
+    handle: u32,
+    priority: u32,
+    created_qdisc: bool,
+}
+
+pub(crate) struct TcFilter {
+    key: TcKey,
+}
+
+fn tc_hook(ifindex: i32, egress: bool) -> libbpf_sys::bpf_tc_hook {
+    libbpf_sys::bpf_tc_hook {
+        sz: std::mem::size_of::<libbpf_sys::bpf_tc_hook>() as _,
+        ifindex,
+        attach_point: if egress {
+            libbpf_sys::BPF_TC_EGRESS
+        } else {
+            libbpf_sys::BPF_TC_INGRESS
+        },
+        ..Default::default()
+    }
+}
+
+impl TcFilter {
+    fn attach(prog: &ProgramMut<'_>, ifindex: i32, egress: bool) -> Result<Self> {
+        let mut hook = tc_hook(ifindex, egress);
+        // SAFETY: hook is a properly sized, initialised bpf_tc_hook.
+        let created = unsafe { libbpf_sys::bpf_tc_hook_create(&mut hook) };
+        if created < 0 && created != -nix::libc::EEXIST {
+            return Err(BackendError::new(
+                Errno(-created),
+                format!("creating the clsact qdisc: {}", Errno(-created)),
+            ));
+        }
+        let mut opts = libbpf_sys::bpf_tc_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _,
+            prog_fd: prog.as_fd_raw(),
+            ..Default::default()
+        };
+        // SAFETY: hook and opts are initialised; prog_fd is a loaded program.
+        let ret = unsafe { libbpf_sys::bpf_tc_attach(&hook, &mut opts) };
+        if ret < 0 {
+            if created == 0 {
+                // SAFETY: destroys only the qdisc we just created.
+                unsafe {
+                    hook.attach_point = libbpf_sys::BPF_TC_INGRESS | libbpf_sys::BPF_TC_EGRESS;
+                    libbpf_sys::bpf_tc_hook_destroy(&mut hook);
+                }
+            }
+            return Err(BackendError::new(Errno(-ret), format!("{}", Errno(-ret))));
+        }
+        let key = TcKey {
+            ifindex,
+            egress,
+            handle: opts.handle,
+            priority: opts.priority,
+            created_qdisc: created == 0,
+        };
+        TC_FILTERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
+        Ok(Self { key })
+    }
+}
+
+fn tc_detach(key: TcKey) {
+    let mut hook = tc_hook(key.ifindex, key.egress);
+    let opts = libbpf_sys::bpf_tc_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _,
+        handle: key.handle,
+        priority: key.priority,
+        ..Default::default()
+    };
+    // SAFETY: hook and opts describe a filter we attached.
+    let ret = unsafe { libbpf_sys::bpf_tc_detach(&hook, &opts) };
+    if ret < 0 {
+        tracing::warn!(
+            "detaching tc filter on ifindex {} failed: {}",
+            key.ifindex,
+            Errno(-ret)
+        );
+    }
+    if key.created_qdisc {
+        hook.attach_point = libbpf_sys::BPF_TC_INGRESS | libbpf_sys::BPF_TC_EGRESS;
+        // SAFETY: removes the clsact qdisc we created (and anything left on it).
+        unsafe { libbpf_sys::bpf_tc_hook_destroy(&mut hook) };
+    }
+}
+
+impl Drop for TcFilter {
+    fn drop(&mut self) {
+        let mut list = TC_FILTERS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pos) = list.iter().position(|k| *k == self.key) {
+            list.swap_remove(pos);
+            drop(list);
+            tc_detach(self.key);
+        }
+    }
+}
+
+/// Removes every tc filter still attached by this process. For forced exits,
+/// where objects are not dropped; link-based attachments die with the process.
+pub fn emergency_detach_all() {
+    let keys = std::mem::take(&mut *TC_FILTERS.lock().unwrap_or_else(|e| e.into_inner()));
+    for key in keys {
+        tc_detach(key);
+    }
+}
+
+trait ProgramFd {
+    fn as_fd_raw(&self) -> i32;
+}
+
+impl ProgramFd for ProgramMut<'_> {
+    fn as_fd_raw(&self) -> i32 {
+        use std::os::fd::AsFd;
+        self.as_fd().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tc_targets_pick_direction() {
+        assert_eq!(parse_tc_target("eth0", "tc"), ("eth0", false));
+        assert_eq!(parse_tc_target("eth0", "tc/egress"), ("eth0", true));
+        assert_eq!(parse_tc_target("eth0:egress", "tc"), ("eth0", true));
+        assert_eq!(
+            parse_tc_target("veth:0:ingress", "tc/egress"),
+            ("veth:0", false)
+        );
+    }
+}

@@ -1,0 +1,160 @@
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use libbpf_rs::{MapCore, Object, ObjectBuilder};
+use unibpf_backend::{
+    AttachTarget, BackendError, Errno, EventBatch, LoadedObject, MapHandle, MapInfo, MapKind,
+    ProgramDesc, Result,
+};
+
+use crate::attach::{self, Attachment};
+use crate::diagnose;
+use crate::map::KernelMap;
+use crate::poll::Poller;
+
+/// A loaded object and everything hanging off it. Field order is drop order:
+/// pollers and attachments go before the object whose maps and programs they use.
+pub(crate) struct KernelObject {
+    pollers: HashMap<i32, Poller>,
+    attachments: Vec<Attachment>,
+    object: Object,
+}
+
+fn possible_cpus() -> u32 {
+    // SAFETY: plain libbpf query with no arguments.
+    let n = unsafe { libbpf_sys::libbpf_num_possible_cpus() };
+    u32::try_from(n).unwrap_or(1).max(1)
+}
+
+impl KernelObject {
+    pub(crate) fn load(elf: &[u8]) -> Result<Self> {
+        let (opened, log) = diagnose::capture_log(|| ObjectBuilder::default().open_memory(elf));
+        let open = opened.map_err(|e| {
+            let detail = log
+                .iter()
+                .rev()
+                .find(|l| l.contains("elf") || l.contains("BTF") || l.contains("failed"))
+                .map(|l| format!(" ({})", l.trim_start_matches("libbpf: ")))
+                .unwrap_or_default();
+            BackendError::new(
+                diagnose::errno_of(&e),
+                format!("not a valid BPF object: {e}{detail}"),
+            )
+        })?;
+        let sections: HashMap<String, String> = open
+            .progs()
+            .map(|p| {
+                (
+                    p.name().to_string_lossy().into_owned(),
+                    p.section().to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let (loaded, log) = diagnose::capture_log(|| open.load());
+        let object =
+            loaded.map_err(|e| diagnose::load_error(&e, &log, |p| sections.get(p).cloned()))?;
+        Ok(Self {
+            pollers: HashMap::new(),
+            attachments: Vec::new(),
+            object,
+        })
+    }
+}
+
+impl LoadedObject for KernelObject {
+    fn programs(&self) -> Vec<ProgramDesc> {
+        self.object
+            .progs()
+            .map(|p| ProgramDesc {
+                name: p.name().to_string_lossy().into_owned(),
+                section: p.section().to_string_lossy().into_owned(),
+            })
+            .collect()
+    }
+
+    fn attach(&mut self, program: &str, target: AttachTarget<'_>) -> Result<()> {
+        let prog = self
+            .object
+            .progs_mut()
+            .find(|p| p.name() == program)
+            .ok_or_else(|| {
+                BackendError::new(
+                    Errno::ENOENT,
+                    format!("no program named {program:?} in the object"),
+                )
+            })?;
+        let attachment = attach::attach(&prog, target)?;
+        self.attachments.push(attachment);
+        Ok(())
+    }
+
+    fn map_by_name(&mut self, name: &str) -> Result<MapHandle> {
+        let map = self
+            .object
+            .maps()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                BackendError::new(
+                    Errno::ENOENT,
+                    format!("no map named {name:?} in the object"),
+                )
+            })?;
+        let fd = map.as_fd();
+        let id = fd.as_raw_fd();
+        if id < 0 {
+            return Err(BackendError::new(
+                Errno::ENOENT,
+                format!("map {name:?} was not created"),
+            ));
+        }
+        let owned = fd.try_clone_to_owned().map_err(|e| {
+            BackendError::new(
+                Errno(e.raw_os_error().unwrap_or(12)),
+                format!("duplicating map fd: {e}"),
+            )
+        })?;
+        let kind = MapKind::from_raw(map.map_type() as u32);
+        let info = MapInfo::new(
+            kind,
+            map.key_size(),
+            map.value_size(),
+            map.max_entries(),
+            possible_cpus(),
+        );
+        Ok(MapHandle {
+            id,
+            info,
+            ops: Rc::new(KernelMap::new(owned)),
+        })
+    }
+
+    fn poll_events(
+        &mut self,
+        map_id: i32,
+        timeout: Option<Duration>,
+        wake: std::os::fd::BorrowedFd<'_>,
+        out: &mut EventBatch,
+    ) -> Result<()> {
+        if !self.pollers.contains_key(&map_id) {
+            let map = self
+                .object
+                .maps()
+                .find(|m| m.as_fd().as_raw_fd() == map_id)
+                .ok_or_else(|| {
+                    BackendError::new(
+                        Errno::ENOENT,
+                        format!("fd {map_id} is not a map of this object"),
+                    )
+                })?;
+            let poller = Poller::new(&map)
+                .map_err(|e| e.context(format!("map {}", map.name().to_string_lossy())))?;
+            self.pollers.insert(map_id, poller);
+        }
+        match self.pollers.get_mut(&map_id) {
+            Some(p) => p.poll(timeout, wake, out),
+            None => Err(BackendError::new(Errno::ENOENT, "poller vanished")),
+        }
+    }
+}

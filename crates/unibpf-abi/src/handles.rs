@@ -1,0 +1,260 @@
+//! Object handles: load, attach, map lookup by name, close.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use unibpf_backend::{AttachTarget, Backend, Errno, EventBatch, LoadedObject, MapHandle};
+use unibpf_hostcall::{killed_trap, Control, GuestMemory};
+use wasmi::{Caller, Linker};
+
+use crate::{BpfView, CallbackNames};
+
+/// Longest program or map name we read from the guest.
+pub(crate) const MAX_NAME: usize = 256;
+/// Longest attach target (a path) we read from the guest.
+pub(crate) const MAX_TARGET: usize = 4096;
+/// Largest BPF object a guest may hand us.
+const MAX_OBJECT_SIZE: u64 = 256 << 20;
+
+/// A map the guest obtained through `wasm_bpf_map_fd_by_name`.
+pub(crate) struct MapEntry {
+    pub(crate) owner: u64,
+    pub(crate) name: String,
+    pub(crate) map: MapHandle,
+    /// Records polled but not yet delivered (a callback asked to stop early).
+    pub(crate) pending: EventBatch,
+    pub(crate) delivered: usize,
+    pub(crate) lost_total: u64,
+}
+
+/// Per-instance state of the ABI.
+pub struct BpfCtx {
+    pub(crate) backend: Box<dyn Backend>,
+    pub(crate) objects: HashMap<u64, Box<dyn LoadedObject>>,
+    next_handle: u64,
+    /// The allow-list of map fds: a module may only name maps of its own objects.
+    pub(crate) maps: Vec<MapEntry>,
+    pub(crate) control: Arc<Control>,
+    pub(crate) memory: Option<wasmi::Memory>,
+    pub(crate) table: Option<wasmi::Table>,
+    pub(crate) callbacks: CallbackNames,
+}
+
+pub(crate) fn new_ctx(
+    backend: Box<dyn Backend>,
+    control: Arc<Control>,
+    callbacks: CallbackNames,
+) -> BpfCtx {
+    BpfCtx {
+        backend,
+        objects: HashMap::new(),
+        next_handle: 1,
+        maps: Vec::new(),
+        control,
+        memory: None,
+        table: None,
+        callbacks,
+    }
+}
+
+impl BpfCtx {
+    /// Binds the instance's exported `memory` and `__indirect_function_table`.
+    pub fn bind(&mut self, memory: wasmi::Memory, table: Option<wasmi::Table>) {
+        self.memory = Some(memory);
+        self.table = table;
+    }
+
+    /// Closes every object: detaches links, frees pollers, closes fds.
+    pub fn close_all(&mut self) {
+        self.maps.clear();
+        self.objects.clear();
+    }
+
+    /// Number of objects currently loaded.
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub(crate) fn map_entry(&mut self, id: i32) -> Option<&mut MapEntry> {
+        self.maps.iter_mut().find(|m| m.map.id == id)
+    }
+
+    fn load(&mut self, elf: &[u8]) -> u64 {
+        match self.backend.load_object(elf) {
+            Ok(object) => {
+                let handle = self.next_handle;
+                self.next_handle += 1;
+                tracing::debug!(
+                    "loaded BPF object as handle {handle} on the {} backend",
+                    self.backend.kind()
+                );
+                self.objects.insert(handle, object);
+                handle
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                0
+            }
+        }
+    }
+
+    fn attach(&mut self, handle: u64, program: &str, target: Option<&str>) -> i32 {
+        let Some(object) = self.objects.get_mut(&handle) else {
+            tracing::warn!("attach {program}: no BPF object with handle {handle}");
+            return Errno::EINVAL.negated();
+        };
+        match object.attach(program, AttachTarget::from_guest(target)) {
+            Ok(()) => {
+                tracing::debug!("attached program {program}");
+                0
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                e.errno().negated()
+            }
+        }
+    }
+
+    fn map_fd_by_name(&mut self, handle: u64, name: &str) -> i32 {
+        if let Some(entry) = self
+            .maps
+            .iter()
+            .find(|m| m.owner == handle && m.name == name)
+        {
+            return entry.map.id;
+        }
+        let Some(object) = self.objects.get_mut(&handle) else {
+            tracing::warn!("map {name}: no BPF object with handle {handle}");
+            return Errno::EINVAL.negated();
+        };
+        match object.map_by_name(name) {
+            Ok(map) => {
+                let id = map.id;
+                self.maps.push(MapEntry {
+                    owner: handle,
+                    name: name.to_string(),
+                    map,
+                    pending: EventBatch::new(),
+                    delivered: 0,
+                    lost_total: 0,
+                });
+                id
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                e.errno().negated()
+            }
+        }
+    }
+
+    fn close(&mut self, handle: u64) -> i32 {
+        match self.objects.remove(&handle) {
+            Some(object) => {
+                self.maps.retain(|m| m.owner != handle);
+                drop(object);
+                tracing::debug!("closed BPF object {handle}");
+                0
+            }
+            None => Errno::EINVAL.negated(),
+        }
+    }
+}
+
+/// Runs `f` with guest memory and the ABI state, after honoring pause/kill.
+pub(crate) fn with_bpf<T: BpfView, R>(
+    caller: &mut Caller<'_, T>,
+    fault: R,
+    f: impl FnOnce(&mut [u8], &mut BpfCtx) -> R,
+) -> Result<R, wasmi::Error> {
+    let ctx = caller.data_mut().bpf();
+    ctx.control.checkpoint().map_err(killed_trap)?;
+    let Some(memory) = ctx.memory else {
+        return Ok(fault);
+    };
+    let (bytes, data) = memory.data_and_store_mut(caller);
+    Ok(f(bytes, data.bpf()))
+}
+
+fn read_name<'a>(mem: &'a [u8], ptr: u32, max: usize, what: &str) -> Result<&'a str, i32> {
+    GuestMemory::new(mem)
+        .c_str(u64::from(ptr), max)
+        .map_err(|fault| {
+            tracing::warn!("guest passed a bad {what}: {fault}");
+            -fault.errno()
+        })
+}
+
+pub(crate) fn define<T: BpfView + 'static>(
+    l: &mut Linker<T>,
+    ns: &str,
+) -> Result<(), wasmi::Error> {
+    l.func_wrap(
+        ns,
+        "wasm_load_bpf_object",
+        |mut c: Caller<'_, T>, buf: u32, len: u32| -> Result<i64, wasmi::Error> {
+            with_bpf(&mut c, 0, |mem, ctx| {
+                if u64::from(len) > MAX_OBJECT_SIZE {
+                    tracing::error!(
+                        "BPF object of {len} bytes is larger than the {MAX_OBJECT_SIZE}-byte limit"
+                    );
+                    return 0;
+                }
+                match GuestMemory::new(mem).slice(u64::from(buf), u64::from(len)) {
+                    Ok(elf) => ctx.load(elf) as i64,
+                    Err(fault) => {
+                        tracing::error!("wasm_load_bpf_object: {fault}");
+                        0
+                    }
+                }
+            })
+        },
+    )?;
+    l.func_wrap(
+        ns,
+        "wasm_attach_bpf_program",
+        |mut c: Caller<'_, T>, obj: u64, name: u32, target: u32| {
+            with_bpf(&mut c, Errno::EFAULT.negated(), |mem, ctx| {
+                let name = match read_name(mem, name, MAX_NAME, "program name") {
+                    Ok(n) => n,
+                    Err(e) => return e,
+                };
+                let target = if target == 0 {
+                    None
+                } else {
+                    match read_name(mem, target, MAX_TARGET, "attach target") {
+                        Ok(t) => Some(t),
+                        Err(e) => return e,
+                    }
+                };
+                ctx.attach(obj, name, target)
+            })
+        },
+    )?;
+    l.func_wrap(
+        ns,
+        "wasm_bpf_map_fd_by_name",
+        |mut c: Caller<'_, T>, obj: u64, name: u32| {
+            with_bpf(&mut c, Errno::EFAULT.negated(), |mem, ctx| match read_name(
+                mem, name, MAX_NAME, "map name",
+            ) {
+                Ok(name) => ctx.map_fd_by_name(obj, name),
+                Err(e) => e,
+            })
+        },
+    )?;
+    l.func_wrap(
+        ns,
+        "wasm_close_bpf_object",
+        |mut c: Caller<'_, T>, obj: u64| {
+            with_bpf(&mut c, Errno::EFAULT.negated(), |_, ctx| ctx.close(obj))
+        },
+    )?;
+    Ok(())
+}
+
+impl BpfCtx {
+    /// The guest's memory, once bound.
+    pub fn memory_handle(&self) -> Option<wasmi::Memory> {
+        self.memory
+    }
+}

@@ -1,0 +1,249 @@
+//! `wasm_bpf_buffer_poll`: waits for records on a ring buffer or perf event array
+//! and hands each one to a guest callback.
+//!
+//! All records available after the wait are collected first; then, outside any
+//! libbpf code, each is copied into the guest's buffer (truncated to `max_size`)
+//! and the callback is called with `(ctx, data, size)`. A negative return from the
+//! callback stops delivery and is returned; the records not yet delivered are
+//! kept and delivered first on the next call, so nothing is dropped.
+
+use std::time::Duration;
+
+use unibpf_backend::Errno;
+use unibpf_hostcall::{call_guest, killed_trap};
+use wasmi::{Caller, Func, Linker, Ref, Val, ValType};
+
+use crate::handles::MapEntry;
+use crate::BpfView;
+
+/// How the guest wants to be called back.
+#[derive(Clone, Copy)]
+enum Callback {
+    /// An index into `__indirect_function_table` (C and Rust guests).
+    Table(u32),
+    /// The configured export, `go-callback` by default (TinyGo guests).
+    Export,
+}
+
+struct Request {
+    obj: u64,
+    fd: i32,
+    callback: Callback,
+    ctx: u32,
+    data: u32,
+    max_size: u32,
+    timeout_ms: i32,
+}
+
+fn resolve_callback<T: BpfView>(caller: &mut Caller<'_, T>, cb: Callback) -> Result<Func, i32> {
+    let func = match cb {
+        Callback::Table(index) => {
+            let Some(table) = caller.data_mut().bpf().table else {
+                tracing::error!(
+                    "the module does not export __indirect_function_table, so callbacks cannot be called: link it with -Wl,--export-table"
+                );
+                return Err(Errno::EINVAL.negated());
+            };
+            match table.get(&*caller, u64::from(index)) {
+                Some(Ref::Func(wasmi::Nullable::Val(f))) => f,
+                _ => {
+                    tracing::warn!(
+                        "wasm_bpf_buffer_poll: callback index {index} is not a function"
+                    );
+                    return Err(Errno::EINVAL.negated());
+                }
+            }
+        }
+        Callback::Export => {
+            let name = caller.data_mut().bpf().callbacks.callback_export.clone();
+            match caller.get_export(&name).and_then(|e| e.into_func()) {
+                Some(f) => f,
+                None => {
+                    tracing::error!(
+                        "the module has no exported function {name:?} to receive events"
+                    );
+                    return Err(Errno::EINVAL.negated());
+                }
+            }
+        }
+    };
+    let ty = func.ty(&*caller);
+    let ok = ty.params() == [ValType::I32, ValType::I32, ValType::I32]
+        && (ty.results().is_empty() || ty.results() == [ValType::I32]);
+    if !ok {
+        tracing::warn!(
+            "wasm_bpf_buffer_poll: callback has type {ty:?}, expected (i32, i32, i32) -> i32"
+        );
+        return Err(Errno::EINVAL.negated());
+    }
+    Ok(func)
+}
+
+fn owned_entry(maps: &mut [MapEntry], obj: u64, fd: i32) -> Option<&mut MapEntry> {
+    maps.iter_mut().find(|m| m.map.id == fd && m.owner == obj)
+}
+
+/// Waits and collects records into the map's pending batch. Returns a negative
+/// errno to hand back to the guest, or `Ok` when there is something to deliver
+/// (possibly nothing, on timeout).
+fn collect<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Result<(), i32> {
+    let state = caller.data_mut().bpf();
+    let mem_size = state.memory.map(|m| m.data_size(&*caller)).unwrap_or(0);
+    let state = caller.data_mut().bpf();
+    if u64::from(req.data) + u64::from(req.max_size) > mem_size as u64 {
+        tracing::debug!(
+            "wasm_bpf_buffer_poll: buffer {:#x}+{} is outside guest memory",
+            req.data,
+            req.max_size
+        );
+        return Err(Errno::EFAULT.negated());
+    }
+    let Some(object) = state.objects.get_mut(&req.obj) else {
+        return Err(Errno::EINVAL.negated());
+    };
+    let Some(entry) = owned_entry(&mut state.maps, req.obj, req.fd) else {
+        tracing::debug!(
+            "wasm_bpf_buffer_poll: fd {} is not a map of object {}",
+            req.fd,
+            req.obj
+        );
+        return Err(Errno::EBADF.negated());
+    };
+    if !entry.map.info.kind.is_event_source() {
+        tracing::warn!(
+            "wasm_bpf_buffer_poll: map {} is not a ring buffer or perf event array",
+            entry.name
+        );
+        return Err(Errno::EINVAL.negated());
+    }
+    if entry.delivered < entry.pending.len() {
+        return Ok(());
+    }
+    entry.delivered = 0;
+    entry.pending.reset(req.max_size as usize);
+    let timeout = u64::try_from(req.timeout_ms)
+        .ok()
+        .map(Duration::from_millis);
+    let wake = state.control.wake_fd();
+    if let Err(e) = object.poll_events(req.fd, timeout, wake, &mut entry.pending) {
+        if e.errno() != Errno::EINTR {
+            tracing::warn!("polling map {}: {e}", entry.name);
+        }
+        return Err(e.errno().negated());
+    }
+    let lost = entry.pending.lost();
+    if lost > 0 {
+        entry.lost_total += lost;
+        tracing::warn!(
+            "map {}: the kernel dropped {lost} perf samples ({} so far); the guest is not keeping up",
+            entry.name,
+            entry.lost_total
+        );
+    }
+    Ok(())
+}
+
+/// Copies the next pending record into guest memory; returns its size, or `None`
+/// when all are delivered (or the map went away inside a callback).
+fn stage_next<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Option<u32> {
+    let memory = caller.data_mut().bpf().memory?;
+    let (mem, data) = memory.data_and_store_mut(&mut *caller);
+    let entry = owned_entry(&mut data.bpf().maps, req.obj, req.fd)?;
+    let record = entry.pending.get(entry.delivered)?;
+    let start = req.data as usize;
+    let dest = mem.get_mut(start..start + record.len())?;
+    dest.copy_from_slice(record);
+    entry.delivered += 1;
+    Some(record.len() as u32)
+}
+
+fn poll<T: BpfView>(caller: &mut Caller<'_, T>, req: Request) -> Result<i32, wasmi::Error> {
+    let control = caller.data_mut().bpf().control.clone();
+    control.checkpoint().map_err(killed_trap)?;
+    let func = match resolve_callback(caller, req.callback) {
+        Ok(f) => f,
+        Err(e) => return Ok(e),
+    };
+    if let Err(e) = collect(caller, &req) {
+        return Ok(e);
+    }
+    let returns_value = !func.ty(&*caller).results().is_empty();
+    let mut delivered = 0i32;
+    let mut result = [Val::I32(0)];
+    while let Some(size) = stage_next(caller, &req) {
+        let params = [
+            Val::I32(req.ctx as i32),
+            Val::I32(req.data as i32),
+            Val::I32(size as i32),
+        ];
+        let results: &mut [Val] = if returns_value { &mut result } else { &mut [] };
+        call_guest(&mut *caller, &func, &params, results, &control)?;
+        delivered = delivered.saturating_add(1);
+        if let (Callback::Table(_), Some(Val::I32(ret))) = (req.callback, results.first()) {
+            if *ret < 0 {
+                return Ok(*ret);
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+pub(crate) fn define<T: BpfView + 'static>(
+    l: &mut Linker<T>,
+    ns: &str,
+) -> Result<(), wasmi::Error> {
+    l.func_wrap(
+        ns,
+        "wasm_bpf_buffer_poll",
+        |mut c: Caller<'_, T>,
+         obj: u64,
+         fd: i32,
+         sample: u32,
+         ctx: u32,
+         data: u32,
+         max_size: u32,
+         timeout_ms: i32| {
+            let req = Request {
+                obj,
+                fd,
+                callback: Callback::Table(sample),
+                ctx,
+                data,
+                max_size,
+                timeout_ms,
+            };
+            poll(&mut c, req)
+        },
+    )?;
+    Ok(())
+}
+
+/// The TinyGo variant: no callback argument; records go to the named export.
+pub(crate) fn define_wrapper<T: BpfView + 'static>(
+    l: &mut Linker<T>,
+    ns: &str,
+) -> Result<(), wasmi::Error> {
+    l.func_wrap(
+        ns,
+        "wasm_bpf_buffer_poll",
+        |mut c: Caller<'_, T>,
+         obj: u64,
+         fd: i32,
+         ctx: u32,
+         data: u32,
+         max_size: u32,
+         timeout_ms: i32| {
+            let req = Request {
+                obj,
+                fd,
+                callback: Callback::Export,
+                ctx,
+                data,
+                max_size,
+                timeout_ms,
+            };
+            poll(&mut c, req)
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+use std::fmt;
+
+/// A positive errno value (`EPERM` = 1, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub const EPERM: Errno = Errno(1);
+    pub const ENOENT: Errno = Errno(2);
+    pub const EINTR: Errno = Errno(4);
+    pub const EIO: Errno = Errno(5);
+    pub const EBADF: Errno = Errno(9);
+    pub const ENOMEM: Errno = Errno(12);
+    pub const EFAULT: Errno = Errno(14);
+    pub const EEXIST: Errno = Errno(17);
+    pub const ENODEV: Errno = Errno(19);
+    pub const EINVAL: Errno = Errno(22);
+    pub const E2BIG: Errno = Errno(7);
+    pub const ENOSPC: Errno = Errno(28);
+    pub const ENOSYS: Errno = Errno(38);
+    pub const EOPNOTSUPP: Errno = Errno(95);
+
+    /// The value a guest sees: `-errno`.
+    pub fn negated(self) -> i32 {
+        -self.0.abs()
+    }
+
+    pub fn description(self) -> String {
+        std::io::Error::from_raw_os_error(self.0).to_string()
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // "permission denied" rather than "Permission denied (os error 1)".
+        let text = self.description();
+        let text = text.split(" (os error").next().unwrap_or(&text);
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(c) => write!(f, "{}{}", c.to_lowercase(), chars.as_str()),
+            None => write!(f, "errno {}", self.0),
+        }
+    }
+}
+
+/// A backend failure: the errno the guest will see, and a one-line message for
+/// the user that names the cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BackendError {
+    errno: Errno,
+    message: String,
+}
+
+impl BackendError {
+    pub fn new(errno: Errno, message: impl Into<String>) -> Self {
+        Self {
+            errno,
+            message: message.into(),
+        }
+    }
+
+    pub fn errno(&self) -> Errno {
+        self.errno
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Prefixes the message with what was being done: `"{ctx}: {message}"`.
+    pub fn context(mut self, ctx: impl fmt::Display) -> Self {
+        self.message = format!("{ctx}: {}", self.message);
+        self
+    }
+}
+
+pub type Result<T, E = BackendError> = std::result::Result<T, E>;

@@ -1,0 +1,239 @@
+//! Run control for one guest instance.
+//!
+//! A guest runs on its own thread; its controller (a signal handler thread, a
+//! `--timeout` timer, an embedding application) holds an `Arc<Control>` and asks it
+//! to pause, resume, stop gracefully or be killed. The guest's thread notices at
+//! *checkpoints*: every host call, every callback delivery, and periodically while
+//! executing wasm code (the runtime refills fuel in slices and checks in between).
+//!
+//! Blocking host calls wait on [`Control::wake_fd`], an eventfd that becomes
+//! readable once a stop is requested, so a guest blocked in `poll` or `sleep` sees
+//! `-EINTR` at once rather than at the end of its timeout.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+/// What the controller wants the guest to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RunState {
+    Running = 0,
+    Paused = 1,
+    /// Graceful stop: blocking host calls return `-EINTR` so the guest's own loop
+    /// can end and its libc can flush.
+    Stopping = 2,
+    /// Forced stop: the guest is unwound at its next checkpoint.
+    Killed = 3,
+}
+
+impl RunState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => RunState::Running,
+            1 => RunState::Paused,
+            2 => RunState::Stopping,
+            _ => RunState::Killed,
+        }
+    }
+}
+
+/// The guest was killed; the caller must unwind out of the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the guest was force-stopped")]
+pub struct Killed;
+
+/// How a [`Control::sleep`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SleepOutcome {
+    Elapsed,
+    /// A stop was requested before the time was up.
+    Interrupted,
+}
+
+pub struct Control {
+    state: AtomicU8,
+    lock: Mutex<()>,
+    changed: Condvar,
+    wake: EventFd,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Control {
+    pub fn new() -> std::io::Result<Self> {
+        let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(std::io::Error::from)?;
+        Ok(Self {
+            state: AtomicU8::new(RunState::Running as u8),
+            lock: Mutex::new(()),
+            changed: Condvar::new(),
+            wake,
+        })
+    }
+
+    pub fn state(&self) -> RunState {
+        RunState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// True once a graceful or forced stop was requested.
+    pub fn stop_requested(&self) -> bool {
+        matches!(self.state(), RunState::Stopping | RunState::Killed)
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.state() == RunState::Killed
+    }
+
+    /// Readable once a stop has been requested (it stays readable).
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.wake.as_fd()
+    }
+
+    fn transition(&self, f: impl Fn(RunState) -> Option<RunState>) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.state();
+        if let Some(next) = f(current) {
+            self.state.store(next as u8, Ordering::Release);
+            if matches!(next, RunState::Stopping | RunState::Killed) {
+                // Level-triggered: the counter is never read, so every later
+                // poll on the fd also returns at once.
+                let _ = self.wake.write(1);
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// Ask the guest to stop gracefully. Ignored once killed.
+    pub fn request_stop(&self) {
+        self.transition(|s| match s {
+            RunState::Killed => None,
+            _ => Some(RunState::Stopping),
+        });
+    }
+
+    /// Force the guest to stop at its next checkpoint.
+    pub fn kill(&self) {
+        self.transition(|_| Some(RunState::Killed));
+    }
+
+    /// Pause a running guest at its next checkpoint.
+    pub fn pause(&self) {
+        self.transition(|s| (s == RunState::Running).then_some(RunState::Paused));
+    }
+
+    pub fn resume(&self) {
+        self.transition(|s| (s == RunState::Paused).then_some(RunState::Running));
+    }
+
+    /// Called by the guest's thread at checkpoints: blocks while paused and
+    /// reports whether the guest must unwind.
+    pub fn checkpoint(&self) -> Result<(), Killed> {
+        match self.state() {
+            RunState::Running | RunState::Stopping => return Ok(()),
+            RunState::Killed => return Err(Killed),
+            RunState::Paused => {}
+        }
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match self.state() {
+                RunState::Paused => {
+                    guard = self.changed.wait(guard).unwrap_or_else(|e| e.into_inner());
+                }
+                RunState::Killed => return Err(Killed),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Sleeps for `dur` (while paused the clock keeps running), returning early if
+    /// a stop is requested.
+    pub fn sleep(&self, dur: Duration) -> SleepOutcome {
+        let deadline = Instant::now().checked_add(dur);
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.stop_requested() {
+                return SleepOutcome::Interrupted;
+            }
+            let remaining = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(r) if !r.is_zero() => r,
+                    _ => return SleepOutcome::Elapsed,
+                },
+                // Effectively forever: wake up now and then to recheck.
+                None => Duration::from_secs(3600),
+            };
+            guard = self
+                .changed
+                .wait_timeout(guard, remaining)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn stop_interrupts_sleep_promptly() {
+        let c = Arc::new(Control::new().unwrap());
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            (c2.sleep(Duration::from_secs(30)), start.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        c.request_stop();
+        let (outcome, took) = t.join().unwrap();
+        assert_eq!(outcome, SleepOutcome::Interrupted);
+        assert!(took < Duration::from_secs(5));
+        assert!(c.stop_requested());
+        let mut pfd = [nix::poll::PollFd::new(
+            c.wake_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        assert_eq!(nix::poll::poll(&mut pfd, 0u16).unwrap(), 1);
+    }
+
+    #[test]
+    fn pause_blocks_checkpoint_until_resume_or_kill() {
+        let c = Arc::new(Control::new().unwrap());
+        c.pause();
+        assert_eq!(c.state(), RunState::Paused);
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.checkpoint());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!t.is_finished());
+        c.resume();
+        assert_eq!(t.join().unwrap(), Ok(()));
+
+        c.pause();
+        let c3 = c.clone();
+        let t = std::thread::spawn(move || c3.checkpoint());
+        std::thread::sleep(Duration::from_millis(20));
+        c.kill();
+        assert_eq!(t.join().unwrap(), Err(Killed));
+        // A kill cannot be downgraded to a graceful stop.
+        c.request_stop();
+        assert!(c.is_killed());
+    }
+}
+
+impl wasmi::errors::HostError for Killed {}
+
+/// The error a host function returns to unwind a killed guest.
+pub fn killed_trap(k: Killed) -> wasmi::Error {
+    wasmi::Error::host(k)
+}

@@ -1,0 +1,388 @@
+//! Paths inside granted directories.
+//!
+//! Every lookup goes through `openat2(RESOLVE_BENEATH)` relative to a directory the
+//! guest was granted, so `..`, absolute paths and symlinks cannot lead outside it.
+
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag};
+use unibpf_hostcall::{GuestMemory, GuestMemoryMut};
+use wasmi::{Caller, Linker};
+
+use crate::ctx::{FdKind, WasiCtx};
+use crate::errno::{WasiErrno, WasiResult};
+use crate::io::{
+    FILETYPE_CHARACTER_DEVICE, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE, FILETYPE_SYMBOLIC_LINK,
+    FILETYPE_UNKNOWN,
+};
+use crate::{with_ctx, WasiView, MODULE};
+
+const MAX_PATH: u64 = 4096;
+const OFLAGS_CREAT: u16 = 1;
+const OFLAGS_DIRECTORY: u16 = 2;
+const OFLAGS_EXCL: u16 = 4;
+const OFLAGS_TRUNC: u16 = 8;
+const FDFLAGS_APPEND: u16 = 1;
+const LOOKUP_SYMLINK_FOLLOW: u32 = 1;
+const RIGHTS_FD_READ: u64 = 1 << 1;
+const RIGHTS_FD_WRITE: u64 = 1 << 6;
+const RIGHTS_FD_READDIR: u64 = 1 << 14;
+
+fn dir_fd(ctx: &mut WasiCtx, fd: i32) -> WasiResult<BorrowedFd<'_>> {
+    match ctx.get(fd)? {
+        FdKind::Dir { fd: dir, .. } => {
+            let dir: &OwnedFd = dir;
+            Ok(dir.as_fd())
+        }
+        _ => Err(WasiErrno::NOTDIR),
+    }
+}
+
+fn guest_path(mem: &[u8], ptr: u32, len: u32) -> WasiResult<String> {
+    if u64::from(len) > MAX_PATH {
+        return Err(WasiErrno::NAMETOOLONG);
+    }
+    let bytes = GuestMemory::new(mem).slice(u64::from(ptr), u64::from(len))?;
+    let s = std::str::from_utf8(bytes).map_err(|_| WasiErrno::ILSEQ)?;
+    if s.contains('\0') {
+        return Err(WasiErrno::INVAL);
+    }
+    Ok(s.to_string())
+}
+
+fn open_beneath(dir: BorrowedFd<'_>, path: &str, flags: OFlag, mode: Mode) -> WasiResult<OwnedFd> {
+    let path = if path.is_empty() { "." } else { path };
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .mode(mode)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    Ok(nix::fcntl::openat2(dir, path, how)?)
+}
+
+/// The directory holding the last component of `path`, and that component.
+fn parent_and_leaf(dir: BorrowedFd<'_>, path: &str) -> WasiResult<(OwnedFd, String)> {
+    let trimmed = path.trim_end_matches('/');
+    let (parent, leaf) = match trimmed.rsplit_once('/') {
+        Some((p, l)) => (if p.is_empty() { "/" } else { p }, l),
+        None => (".", trimmed),
+    };
+    if leaf.is_empty() || leaf == "." || leaf == ".." {
+        return Err(WasiErrno::INVAL);
+    }
+    let parent = open_beneath(
+        dir,
+        parent,
+        OFlag::O_PATH | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )?;
+    Ok((parent, leaf.to_string()))
+}
+
+fn filetype_of(st: &FileStat) -> u8 {
+    match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFDIR => FILETYPE_DIRECTORY,
+        SFlag::S_IFREG => FILETYPE_REGULAR_FILE,
+        SFlag::S_IFLNK => FILETYPE_SYMBOLIC_LINK,
+        SFlag::S_IFCHR => FILETYPE_CHARACTER_DEVICE,
+        _ => FILETYPE_UNKNOWN,
+    }
+}
+
+fn write_filestat(mem: &mut [u8], out: u32, st: &FileStat) -> WasiResult<()> {
+    let ns = |s: i64, n: i64| {
+        (s.max(0) as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(n.max(0) as u64)
+    };
+    let mut m = GuestMemoryMut::new(mem);
+    let b = u64::from(out);
+    m.slice_mut(b, 64)?.fill(0);
+    m.write_u64(b, st.st_dev)?;
+    m.write_u64(b + 8, st.st_ino)?;
+    m.write_u8(b + 16, filetype_of(st))?;
+    m.write_u64(b + 24, st.st_nlink)?;
+    m.write_u64(b + 32, st.st_size.max(0) as u64)?;
+    m.write_u64(b + 40, ns(st.st_atime, st.st_atime_nsec))?;
+    m.write_u64(b + 48, ns(st.st_mtime, st.st_mtime_nsec))?;
+    m.write_u64(b + 56, ns(st.st_ctime, st.st_ctime_nsec))?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn path_open(
+    mem: &mut [u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    lookup: u32,
+    path: (u32, u32),
+    oflags: u16,
+    rights: u64,
+    fdflags: u16,
+    out: u32,
+) -> WasiResult<()> {
+    let path = guest_path(mem, path.0, path.1)?;
+    let dir = dir_fd(ctx, dirfd)?;
+    let readable = rights & (RIGHTS_FD_READ | RIGHTS_FD_READDIR) != 0;
+    let writable = rights & RIGHTS_FD_WRITE != 0;
+    let mut flags = match (readable, writable) {
+        (_, false) => OFlag::O_RDONLY,
+        (false, true) => OFlag::O_WRONLY,
+        (true, true) => OFlag::O_RDWR,
+    };
+    if oflags & OFLAGS_CREAT != 0 {
+        flags |= OFlag::O_CREAT;
+    }
+    if oflags & OFLAGS_EXCL != 0 {
+        flags |= OFlag::O_EXCL;
+    }
+    if oflags & OFLAGS_TRUNC != 0 {
+        flags |= OFlag::O_TRUNC;
+    }
+    if oflags & OFLAGS_DIRECTORY != 0 {
+        flags |= OFlag::O_DIRECTORY;
+    }
+    if lookup & LOOKUP_SYMLINK_FOLLOW == 0 {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let fd = open_beneath(dir, &path, flags, Mode::from_bits_truncate(0o644))?;
+    let st = nix::sys::stat::fstat(&fd)?;
+    let kind = if filetype_of(&st) == FILETYPE_DIRECTORY {
+        FdKind::Dir { fd, preopen: None }
+    } else {
+        FdKind::File {
+            file: File::from(fd),
+            readable,
+            writable,
+            append: fdflags & FDFLAGS_APPEND != 0,
+        }
+    };
+    let new_fd = ctx.insert(kind)?;
+    GuestMemoryMut::new(mem).write_u32(u64::from(out), new_fd as u32)?;
+    Ok(())
+}
+
+fn path_filestat_get(
+    mem: &mut [u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    lookup: u32,
+    path: (u32, u32),
+    out: u32,
+) -> WasiResult<()> {
+    let path = guest_path(mem, path.0, path.1)?;
+    let dir = dir_fd(ctx, dirfd)?;
+    let mut flags = OFlag::O_PATH;
+    if lookup & LOOKUP_SYMLINK_FOLLOW == 0 {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let fd = open_beneath(dir, &path, flags, Mode::empty())?;
+    let st = nix::sys::stat::fstat(&fd)?;
+    write_filestat(mem, out, &st)
+}
+
+fn fd_filestat_get(mem: &mut [u8], ctx: &mut WasiCtx, fd: i32, out: u32) -> WasiResult<()> {
+    let entry = ctx.get(fd)?;
+    let st = match entry.host_fd() {
+        Some(host) => nix::sys::stat::fstat(host)?,
+        None => {
+            // stdio: a character device with nothing else to say.
+            let mut m = GuestMemoryMut::new(mem);
+            m.slice_mut(u64::from(out), 64)?.fill(0);
+            m.write_u8(u64::from(out) + 16, FILETYPE_CHARACTER_DEVICE)?;
+            return Ok(());
+        }
+    };
+    write_filestat(mem, out, &st)
+}
+
+fn fd_readdir(
+    mem: &mut [u8],
+    ctx: &mut WasiCtx,
+    fd: i32,
+    buf: u32,
+    len: u32,
+    cookie: u64,
+    used: u32,
+) -> WasiResult<()> {
+    let dir = dir_fd(ctx, fd)?;
+    let mut entries = nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )?;
+    let mut out = Vec::with_capacity(len as usize);
+    for (i, entry) in entries
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(cookie).unwrap_or(usize::MAX))
+    {
+        if out.len() >= len as usize {
+            break;
+        }
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        let ty = match entry.file_type() {
+            Some(nix::dir::Type::Directory) => FILETYPE_DIRECTORY,
+            Some(nix::dir::Type::File) => FILETYPE_REGULAR_FILE,
+            Some(nix::dir::Type::Symlink) => FILETYPE_SYMBOLIC_LINK,
+            Some(nix::dir::Type::CharacterDevice) => FILETYPE_CHARACTER_DEVICE,
+            _ => FILETYPE_UNKNOWN,
+        };
+        out.extend_from_slice(&(i as u64 + 1).to_le_bytes());
+        out.extend_from_slice(&entry.ino().to_le_bytes());
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(&[ty, 0, 0, 0]);
+        out.extend_from_slice(name);
+    }
+    // A full buffer tells the guest to call again from its last cookie.
+    out.truncate(len as usize);
+    let mut m = GuestMemoryMut::new(mem);
+    m.write(u64::from(buf), &out)?;
+    m.write_u32(u64::from(used), out.len() as u32)?;
+    Ok(())
+}
+
+fn at_leaf(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<(OwnedFd, String)> {
+    let path = guest_path(mem, path.0, path.1)?;
+    let dir = dir_fd(ctx, dirfd)?;
+    parent_and_leaf(dir, &path)
+}
+
+pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> Result<(), wasmi::Error> {
+    l.func_wrap(
+        MODULE,
+        "path_open",
+        |mut c: Caller<'_, T>,
+         dirfd: i32,
+         lookup: u32,
+         p: u32,
+         plen: u32,
+         oflags: u32,
+         rights: u64,
+         _inh: u64,
+         fdflags: u32,
+         out: u32| {
+            with_ctx(&mut c, |m, ctx| {
+                path_open(
+                    m,
+                    ctx,
+                    dirfd,
+                    lookup,
+                    (p, plen),
+                    oflags as u16,
+                    rights,
+                    fdflags as u16,
+                    out,
+                )
+            })
+        },
+    )?;
+    l.func_wrap(
+        MODULE,
+        "path_filestat_get",
+        |mut c: Caller<'_, T>, dirfd: i32, lookup: u32, p: u32, plen: u32, out: u32| {
+            with_ctx(&mut c, |m, ctx| {
+                path_filestat_get(m, ctx, dirfd, lookup, (p, plen), out)
+            })
+        },
+    )?;
+    l.func_wrap(
+        MODULE,
+        "fd_filestat_get",
+        |mut c: Caller<'_, T>, fd: i32, out: u32| {
+            with_ctx(&mut c, |m, ctx| fd_filestat_get(m, ctx, fd, out))
+        },
+    )?;
+    l.func_wrap(
+        MODULE,
+        "fd_readdir",
+        |mut c: Caller<'_, T>, fd: i32, buf: u32, len: u32, cookie: u64, used: u32| {
+            with_ctx(&mut c, |m, ctx| {
+                fd_readdir(m, ctx, fd, buf, len, cookie, used)
+            })
+        },
+    )?;
+    l.func_wrap(
+        MODULE,
+        "path_create_directory",
+        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
+            with_ctx(&mut c, |m, ctx| {
+                let (parent, leaf) = at_leaf(m, ctx, dirfd, (p, plen))?;
+                Ok(nix::sys::stat::mkdirat(
+                    &parent,
+                    leaf.as_str(),
+                    Mode::from_bits_truncate(0o755),
+                )?)
+            })
+        },
+    )?;
+    l.func_wrap(
+        MODULE,
+        "path_remove_directory",
+        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
+            with_ctx(&mut c, |m, ctx| {
+                let (parent, leaf) = at_leaf(m, ctx, dirfd, (p, plen))?;
+                Ok(nix::unistd::unlinkat(
+                    &parent,
+                    leaf.as_str(),
+                    nix::unistd::UnlinkatFlags::RemoveDir,
+                )?)
+            })
+        },
+    )?;
+    l.func_wrap(
+        MODULE,
+        "path_unlink_file",
+        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
+            with_ctx(&mut c, |m, ctx| {
+                let (parent, leaf) = at_leaf(m, ctx, dirfd, (p, plen))?;
+                Ok(nix::unistd::unlinkat(
+                    &parent,
+                    leaf.as_str(),
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                )?)
+            })
+        },
+    )?;
+    l.func_wrap(
+        MODULE,
+        "path_rename",
+        |mut c: Caller<'_, T>, fd: i32, p: u32, plen: u32, new_fd: i32, np: u32, nplen: u32| {
+            with_ctx(&mut c, |m, ctx| {
+                let (from_dir, from) = at_leaf(m, ctx, fd, (p, plen))?;
+                let (to_dir, to) = at_leaf(m, ctx, new_fd, (np, nplen))?;
+                Ok(nix::fcntl::renameat(
+                    &from_dir,
+                    from.as_str(),
+                    &to_dir,
+                    to.as_str(),
+                )?)
+            })
+        },
+    )?;
+    l.func_wrap(
+        MODULE,
+        "path_readlink",
+        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32, buf: u32, len: u32, used: u32| {
+            with_ctx(&mut c, |m, ctx| {
+                let (parent, leaf) = at_leaf(m, ctx, dirfd, (p, plen))?;
+                let target = nix::fcntl::readlinkat(&parent, leaf.as_str())?;
+                let bytes = target.as_encoded_bytes();
+                let n = bytes.len().min(len as usize);
+                let mut mm = GuestMemoryMut::new(m);
+                mm.write(u64::from(buf), &bytes[..n])?;
+                mm.write_u32(u64::from(used), n as u32)?;
+                Ok(())
+            })
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! WASI preview1 (`wasi_snapshot_preview1`) for wasmi, written for unibpf.
+//!
+//! Why our own and not `wasmi_wasi`: a guest here must be stoppable while it
+//! sleeps (`poll_oneoff` returns `EINTR` as soon as a stop is requested), stdout
+//! must be able to pretend to be a terminal (`--line-buffered`), and nothing may be
+//! reachable unless granted. It is also much smaller: no async runtime, no
+//! capability-std layer.
+//!
+//! Functions this crate does not implement are still defined for any module that
+//! imports them; they return `ENOSYS` instead of failing instantiation.
+
+mod ctx;
+mod errno;
+mod fs;
+mod io;
+mod sched;
+
+use wasmi::{Caller, Linker};
+
+pub use ctx::{Input, Output, OutputSink, PreopenError, WasiConfig, WasiCtx};
+pub use errno::WasiErrno;
+
+/// The import module name.
+pub const MODULE: &str = "wasi_snapshot_preview1";
+
+/// Access to the WASI state inside a store's data.
+pub trait WasiView {
+    fn wasi(&mut self) -> &mut WasiCtx;
+}
+
+/// A guest called `proc_exit(status)`; carried out of the guest as a host error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("guest exited with status {0}")]
+pub struct ProcExit(pub u32);
+
+impl wasmi::errors::HostError for ProcExit {}
+
+/// Runs `f` with the guest's memory and the WASI context, and turns its result
+/// into the errno the guest sees. Honors pause/kill first.
+pub(crate) fn with_ctx<T: WasiView>(
+    caller: &mut Caller<'_, T>,
+    f: impl FnOnce(&mut [u8], &mut WasiCtx) -> errno::WasiResult<()>,
+) -> Result<i32, wasmi::Error> {
+    let ctx = caller.data_mut().wasi();
+    ctx.control
+        .checkpoint()
+        .map_err(unibpf_hostcall::killed_trap)?;
+    let Some(memory) = ctx.memory else {
+        return Ok(i32::from(WasiErrno::FAULT.0));
+    };
+    let (bytes, data) = memory.data_and_store_mut(caller);
+    Ok(match f(bytes, data.wasi()) {
+        Ok(()) => 0,
+        Err(e) => i32::from(e.0),
+    })
+}
+
+/// The functions [`add_to_linker`] defines.
+const IMPLEMENTED: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "fd_write",
+    "fd_read",
+    "fd_pread",
+    "fd_pwrite",
+    "fd_seek",
+    "fd_tell",
+    "fd_close",
+    "fd_fdstat_get",
+    "fd_fdstat_set_flags",
+    "fd_sync",
+    "fd_datasync",
+    "fd_filestat_get",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_readdir",
+    "path_open",
+    "path_filestat_get",
+    "path_create_directory",
+    "path_remove_directory",
+    "path_unlink_file",
+    "path_rename",
+    "path_readlink",
+    "clock_res_get",
+    "clock_time_get",
+    "poll_oneoff",
+    "proc_exit",
+    "sched_yield",
+    "random_get",
+];
+
+/// Defines every `wasi_snapshot_preview1` function in `linker`.
+pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> Result<(), wasmi::Error> {
+    io::add_to_linker(linker)?;
+    fs::add_to_linker(linker)?;
+    sched::add_to_linker(linker)?;
+    Ok(())
+}
+
+/// Defines an `ENOSYS` stub for every WASI import of `module` that `linker` does not
+/// define yet, so that modules importing rarely used functions still instantiate.
+pub fn define_missing_as_enosys<T: 'static>(
+    linker: &mut Linker<T>,
+    module: &wasmi::Module,
+) -> Result<(), wasmi::Error> {
+    for import in module.imports() {
+        if import.module() != MODULE {
+            continue;
+        }
+        let wasmi::ExternType::Func(ty) = import.ty() else {
+            continue;
+        };
+        if IMPLEMENTED.contains(&import.name()) {
+            continue;
+        }
+        let name = import.name().to_string();
+        let ty = ty.clone();
+        let results: Vec<wasmi::ValType> = ty.results().to_vec();
+        linker.func_new(MODULE, import.name(), ty, move |_caller, _params, out| {
+            tracing::debug!("guest called unimplemented WASI function {name}");
+            for (slot, ty) in out.iter_mut().zip(&results) {
+                *slot = match ty {
+                    wasmi::ValType::I32 => wasmi::Val::I32(i32::from(WasiErrno::NOSYS.0)),
+                    wasmi::ValType::I64 => wasmi::Val::I64(i64::from(WasiErrno::NOSYS.0)),
+                    other => wasmi::Val::default_for_ty(*other),
+                };
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

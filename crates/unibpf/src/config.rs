@@ -1,0 +1,60 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use unibpf_abi::CallbackNames;
+use unibpf_backend::{Backend, BackendError};
+
+use crate::host_func::HostFunc;
+
+/// Creates the backend for one module instance (each instance gets its own).
+pub type BackendFactory = Arc<dyn Fn() -> Result<Box<dyn Backend>, BackendError> + Send + Sync>;
+
+/// Runtime-wide settings.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) backend: BackendFactory,
+    pub(crate) callbacks: CallbackNames,
+    pub(crate) host_funcs: Vec<HostFunc>,
+    pub(crate) grace: Duration,
+}
+
+impl Default for Config {
+    /// The kernel backend, upstream callback names, a one-second stop grace.
+    fn default() -> Self {
+        Self {
+            backend: Arc::new(|| {
+                Ok(Box::new(unibpf_backend_kernel::KernelBackend::new()) as Box<dyn Backend>)
+            }),
+            callbacks: CallbackNames::default(),
+            host_funcs: Vec::new(),
+            grace: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Config {
+    /// Uses `factory` to create each instance's backend.
+    pub fn backend(mut self, factory: BackendFactory) -> Self {
+        self.backend = factory;
+        self
+    }
+
+    /// Names for the TinyGo `callback-wrapper` path.
+    pub fn callback_names(mut self, names: CallbackNames) -> Self {
+        self.callbacks = names;
+        self
+    }
+
+    /// Makes an extra host function importable by every module.
+    pub fn host_func(mut self, func: HostFunc) -> Self {
+        self.host_funcs.push(func);
+        self
+    }
+
+    /// How long [`crate::ModuleHandle::terminate`] waits after a graceful stop
+    /// before it force-stops the guest.
+    pub fn stop_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+}

@@ -1,0 +1,273 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use unibpf_abi::{BpfCtx, BpfView};
+use unibpf_hostcall::{call_guest, Control, Killed, FUEL_SLICE};
+use unibpf_wasi::{Input, Output, ProcExit, WasiConfig, WasiCtx, WasiView};
+use wasmi::{CompilationMode, Engine, Linker, Module, Store};
+
+use crate::config::Config;
+use crate::handle::{Done, Exit, ModuleHandle};
+use crate::host_func::HostFuncContext;
+
+/// Why a module could not run to completion.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("not a valid WebAssembly module: {0}")]
+    InvalidModule(String),
+    #[error("the module does not export its linear memory as `memory`")]
+    NoMemory,
+    #[error("the module has no `_start` function of type () -> (); is it a WASI command module?")]
+    NoStart,
+    #[error("the module cannot be linked: {0}")]
+    Link(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error("the guest trapped: {0}")]
+    Trap(String),
+    #[error("the module's thread panicked")]
+    Panicked,
+}
+
+/// One module to run: its bytes, arguments and what it may touch.
+#[derive(Clone)]
+pub struct ModuleSpec {
+    pub(crate) name: String,
+    pub(crate) wasm: Arc<[u8]>,
+    pub(crate) wasi: WasiConfig,
+}
+
+impl ModuleSpec {
+    /// `name` becomes the guest's `argv[0]`.
+    pub fn new(name: impl Into<String>, wasm: impl Into<Arc<[u8]>>) -> Self {
+        let name = name.into();
+        Self {
+            wasi: WasiConfig {
+                args: vec![name.clone()],
+                ..WasiConfig::default()
+            },
+            name,
+            wasm: wasm.into(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.wasi.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.wasi.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.wasi.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Grants the host directory `host`, visible to the guest as `guest`.
+    pub fn dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
+        self.wasi.preopens.push((host.into(), guest.into()));
+        self
+    }
+
+    pub fn stdin(mut self, input: Input) -> Self {
+        self.wasi.stdin = input;
+        self
+    }
+
+    pub fn stdout(mut self, output: Output) -> Self {
+        self.wasi.stdout = output;
+        self
+    }
+
+    pub fn stderr(mut self, output: Output) -> Self {
+        self.wasi.stderr = output;
+        self
+    }
+
+    /// Makes the guest see stdout as a terminal, so its libc flushes every line.
+    pub fn line_buffered(mut self, yes: bool) -> Self {
+        self.wasi.stdout_is_tty = yes;
+        self
+    }
+}
+
+/// The store data of one instance.
+struct Instance {
+    wasi: WasiCtx,
+    bpf: BpfCtx,
+}
+
+impl WasiView for Instance {
+    fn wasi(&mut self) -> &mut WasiCtx {
+        &mut self.wasi
+    }
+}
+
+impl BpfView for Instance {
+    fn bpf(&mut self) -> &mut BpfCtx {
+        &mut self.bpf
+    }
+}
+
+/// Runs modules. Cheap to clone; share one across threads.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    config: Arc<Config>,
+}
+
+/// Fuel for instantiation (data segment init and any wasm start function).
+const INSTANTIATE_FUEL: u64 = 100 * FUEL_SLICE;
+
+impl Runtime {
+    pub fn new(config: Config) -> Result<Self, RunError> {
+        let mut wasm = wasmi::Config::default();
+        wasm.consume_fuel(true)
+            .wasm_bulk_memory(true)
+            .wasm_sign_extension(true)
+            .wasm_saturating_float_to_int(true)
+            .wasm_mutable_global(true)
+            .wasm_multi_value(true)
+            // Functions are validated up front but translated on first call:
+            // start-up cost stays proportional to the code that actually runs.
+            .compilation_mode(CompilationMode::LazyTranslation);
+        Ok(Self {
+            engine: Engine::new(&wasm),
+            config: Arc::new(config),
+        })
+    }
+
+    /// Starts `spec` on its own thread.
+    pub fn spawn(&self, spec: ModuleSpec) -> Result<ModuleHandle, RunError> {
+        let control = Arc::new(
+            Control::new()
+                .map_err(|e| RunError::Setup(format!("creating the control eventfd: {e}")))?,
+        );
+        let done = Arc::new(Done::default());
+        let engine = self.engine.clone();
+        let config = self.config.clone();
+        let (c, d) = (control.clone(), done.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("unibpf:{}", spec.name))
+            .spawn(move || {
+                let result = run_module(&engine, &config, spec, &c);
+                d.set();
+                result
+            })
+            .map_err(|e| RunError::Setup(format!("spawning the module thread: {e}")))?;
+        Ok(ModuleHandle {
+            control,
+            done,
+            thread,
+            grace: self.config.grace,
+        })
+    }
+
+    /// Runs `spec` to completion on this thread's behalf.
+    pub fn run(&self, spec: ModuleSpec) -> Result<Exit, RunError> {
+        self.spawn(spec)?.join()
+    }
+}
+
+fn run_module(
+    engine: &Engine,
+    config: &Config,
+    spec: ModuleSpec,
+    control: &Arc<Control>,
+) -> Result<Exit, RunError> {
+    let module =
+        Module::new(engine, &spec.wasm[..]).map_err(|e| RunError::InvalidModule(e.to_string()))?;
+    let start = module.exports().find(|e| e.name() == "_start");
+    match start.map(|e| e.ty().clone()) {
+        Some(wasmi::ExternType::Func(ty)) if ty.params().is_empty() && ty.results().is_empty() => {}
+        _ => return Err(RunError::NoStart),
+    }
+    if !module
+        .exports()
+        .any(|e| e.name() == "memory" && matches!(e.ty(), wasmi::ExternType::Memory(_)))
+    {
+        return Err(RunError::NoMemory);
+    }
+
+    let mut linker = Linker::<Instance>::new(engine);
+    let link = |e: &dyn std::fmt::Display| RunError::Link(e.to_string());
+    unibpf_wasi::add_to_linker(&mut linker).map_err(|e| link(&e))?;
+    unibpf_wasi::define_missing_as_enosys(&mut linker, &module).map_err(|e| link(&e))?;
+    unibpf_abi::add_to_linker(&mut linker, &module, &config.callbacks).map_err(|e| link(&e))?;
+    for hf in &config.host_funcs {
+        let func = hf.func.clone();
+        linker
+            .func_new(
+                &hf.module,
+                &hf.name,
+                hf.ty.clone(),
+                move |mut caller, params, results| {
+                    let memory = caller.data_mut().bpf.memory_handle();
+                    let bytes = memory.map(|m| m.data_mut(&mut caller));
+                    let mut ctx = HostFuncContext { memory: bytes };
+                    func(&mut ctx, params, results).map_err(wasmi::Error::host)
+                },
+            )
+            .map_err(|e| link(&e))?;
+    }
+
+    let backend = (config.backend)().map_err(|e| RunError::Setup(e.to_string()))?;
+    let wasi =
+        WasiCtx::new(spec.wasi, control.clone()).map_err(|e| RunError::Setup(e.to_string()))?;
+    let bpf = BpfCtx::new(backend, control.clone(), config.callbacks.clone());
+    let mut store = Store::new(engine, Instance { wasi, bpf });
+    store
+        .set_fuel(INSTANTIATE_FUEL)
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let instance = linker
+        .instantiate_and_start(&mut store, &module)
+        .map_err(|e| RunError::Link(e.to_string()))?;
+    let memory = instance
+        .get_memory(&store, "memory")
+        .ok_or(RunError::NoMemory)?;
+    let table = instance.get_table(&store, "__indirect_function_table");
+    store.data_mut().wasi.set_memory(memory);
+    store.data_mut().bpf.bind(memory, table);
+    let start = instance
+        .get_func(&store, "_start")
+        .ok_or(RunError::NoStart)?;
+
+    let outcome = call_guest(&mut store, &start, &[], &mut [], control);
+    let leftover = store.data().bpf.object_count();
+    if leftover > 0 {
+        tracing::debug!("closing {leftover} BPF object(s) the guest left open");
+    }
+    store.data_mut().bpf.close_all();
+    drop(store);
+    classify(outcome, control)
+}
+
+fn classify(outcome: Result<(), wasmi::Error>, control: &Control) -> Result<Exit, RunError> {
+    let stopping = control.stop_requested();
+    let err = match outcome {
+        Ok(()) if stopping => return Ok(Exit::Stopped { forced: false }),
+        Ok(()) => return Ok(Exit::Code(0)),
+        Err(e) => e,
+    };
+    if let Some(ProcExit(code)) = err.downcast_ref::<ProcExit>() {
+        return Ok(if stopping {
+            Exit::Stopped { forced: false }
+        } else {
+            Exit::Code(*code)
+        });
+    }
+    if let Some(code) = err.i32_exit_status() {
+        return Ok(if stopping {
+            Exit::Stopped { forced: false }
+        } else {
+            Exit::Code(code as u32)
+        });
+    }
+    if err.downcast_ref::<Killed>().is_some() {
+        return Ok(Exit::Stopped { forced: true });
+    }
+    Err(RunError::Trap(err.to_string()))
+}
