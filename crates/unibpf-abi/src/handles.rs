@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use unibpf_backend::{AttachTarget, Backend, Errno, EventBatch, LoadedObject, MapHandle};
-use unibpf_hostcall::{killed_trap, Control, GuestMemory};
+use unibpf_hostcall::{guest_errno, killed_trap, Control, GuestMemory};
 use wasmi::{Caller, Linker};
 
 use crate::{BpfView, CallbackNames};
@@ -101,7 +101,7 @@ impl BpfCtx {
     fn attach(&mut self, handle: u64, program: &str, target: Option<&str>) -> i32 {
         let Some(object) = self.objects.get_mut(&handle) else {
             tracing::warn!("attach {program}: no BPF object with handle {handle}");
-            return Errno::EINVAL.negated();
+            return guest_errno(Errno::EINVAL.0);
         };
         match object.attach(program, AttachTarget::from_guest(target)) {
             Ok(()) => {
@@ -110,7 +110,7 @@ impl BpfCtx {
             }
             Err(e) => {
                 tracing::error!("{e}");
-                e.errno().negated()
+                guest_errno(e.errno().0)
             }
         }
     }
@@ -125,7 +125,7 @@ impl BpfCtx {
         }
         let Some(object) = self.objects.get_mut(&handle) else {
             tracing::warn!("map {name}: no BPF object with handle {handle}");
-            return Errno::EINVAL.negated();
+            return guest_errno(Errno::EINVAL.0);
         };
         match object.map_by_name(name) {
             Ok(map) => {
@@ -142,7 +142,7 @@ impl BpfCtx {
             }
             Err(e) => {
                 tracing::warn!("{e}");
-                e.errno().negated()
+                guest_errno(e.errno().0)
             }
         }
     }
@@ -155,7 +155,7 @@ impl BpfCtx {
                 tracing::debug!("closed BPF object {handle}");
                 0
             }
-            None => Errno::EINVAL.negated(),
+            None => guest_errno(Errno::EINVAL.0),
         }
     }
 }
@@ -180,7 +180,7 @@ fn read_name<'a>(mem: &'a [u8], ptr: u32, max: usize, what: &str) -> Result<&'a 
         .c_str(u64::from(ptr), max)
         .map_err(|fault| {
             tracing::warn!("guest passed a bad {what}: {fault}");
-            -fault.errno()
+            guest_errno(fault.errno())
         })
 }
 
@@ -213,7 +213,7 @@ pub(crate) fn define<T: BpfView + 'static>(
         ns,
         "wasm_attach_bpf_program",
         |mut c: Caller<'_, T>, obj: u64, name: u32, target: u32| {
-            with_bpf(&mut c, Errno::EFAULT.negated(), |mem, ctx| {
+            with_bpf(&mut c, guest_errno(Errno::EFAULT.0), |mem, ctx| {
                 let name = match read_name(mem, name, MAX_NAME, "program name") {
                     Ok(n) => n,
                     Err(e) => return e,
@@ -234,19 +234,23 @@ pub(crate) fn define<T: BpfView + 'static>(
         ns,
         "wasm_bpf_map_fd_by_name",
         |mut c: Caller<'_, T>, obj: u64, name: u32| {
-            with_bpf(&mut c, Errno::EFAULT.negated(), |mem, ctx| match read_name(
-                mem, name, MAX_NAME, "map name",
-            ) {
-                Ok(name) => ctx.map_fd_by_name(obj, name),
-                Err(e) => e,
-            })
+            with_bpf(
+                &mut c,
+                guest_errno(Errno::EFAULT.0),
+                |mem, ctx| match read_name(mem, name, MAX_NAME, "map name") {
+                    Ok(name) => ctx.map_fd_by_name(obj, name),
+                    Err(e) => e,
+                },
+            )
         },
     )?;
     l.func_wrap(
         ns,
         "wasm_close_bpf_object",
         |mut c: Caller<'_, T>, obj: u64| {
-            with_bpf(&mut c, Errno::EFAULT.negated(), |_, ctx| ctx.close(obj))
+            with_bpf(&mut c, guest_errno(Errno::EFAULT.0), |_, ctx| {
+                ctx.close(obj)
+            })
         },
     )?;
     Ok(())

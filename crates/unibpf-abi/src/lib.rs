@@ -11,7 +11,9 @@
 //! - per-CPU values are bounds-checked at their full per-CPU size;
 //! - `key == 0` in get-next-key means "first key" (NULL), as in libbpf;
 //! - links belong to their object and go away with it;
-//! - bad guest input gets a negative errno, never a trap.
+//! - bad guest input gets a negative errno, never a trap;
+//! - errnos use the guest's numbering (WASI's `errno.h`: `-EINTR` is -27), so
+//!   guest code comparing against `-EINTR` or `-ENOENT` works.
 
 mod handles;
 mod maps;

@@ -4,7 +4,7 @@
 //! guest SDKs declare them as i64. We bind whichever the module declares.
 
 use unibpf_backend::Errno;
-use unibpf_hostcall::{GuestFault, GuestMemory, GuestMemoryMut};
+use unibpf_hostcall::{guest_errno, GuestFault, GuestMemory, GuestMemoryMut};
 use wasmi::{Caller, ExternType, Linker, Module, ValType};
 
 use crate::handles::with_bpf;
@@ -21,7 +21,7 @@ const INLINE_KEY: usize = 128;
 
 fn fault(f: GuestFault) -> i32 {
     tracing::debug!("wasm_bpf_map_operate: {f}");
-    -f.errno()
+    guest_errno(f.errno())
 }
 
 /// A copy of the guest's key, so that the key and the value or next-key buffer
@@ -70,7 +70,7 @@ pub(crate) fn operate(
 ) -> i32 {
     let Some(entry) = ctx.map_entry(fd) else {
         tracing::debug!("wasm_bpf_map_operate: fd {fd} is not a map of this module");
-        return Errno::EBADF.negated();
+        return guest_errno(Errno::EBADF.0);
     };
     let info = entry.map.info;
     let ops = &*entry.map.ops;
@@ -103,11 +103,11 @@ pub(crate) fn operate(
                 Ok(ops.next_key(current.as_ref().map(KeyCopy::bytes), next))
             })
         }
-        _ => return Errno::EINVAL.negated(),
+        _ => return guest_errno(Errno::EINVAL.0),
     };
     match outcome {
         Ok(Ok(())) => 0,
-        Ok(Err(errno)) => errno.negated(),
+        Ok(Err(errno)) => guest_errno(errno.0),
         Err(f) => fault(f),
     }
 }
@@ -165,7 +165,7 @@ pub(crate) fn define<T: BpfView + 'static>(
              value: u64,
              next: u64,
              flags: u64| {
-                with_bpf(&mut c, Errno::EFAULT.negated(), |mem, ctx| {
+                with_bpf(&mut c, guest_errno(Errno::EFAULT.0), |mem, ctx| {
                     operate(mem, ctx, fd, cmd, key, value, next, flags)
                 })
             },
@@ -181,7 +181,7 @@ pub(crate) fn define<T: BpfView + 'static>(
              value: u32,
              next: u32,
              flags: u64| {
-                with_bpf(&mut c, Errno::EFAULT.negated(), |mem, ctx| {
+                with_bpf(&mut c, guest_errno(Errno::EFAULT.0), |mem, ctx| {
                     operate(
                         mem,
                         ctx,

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use unibpf_backend::Errno;
-use unibpf_hostcall::{call_guest, killed_trap};
+use unibpf_hostcall::{call_guest, guest_errno, killed_trap};
 use wasmi::{Caller, Func, Linker, Ref, Val, ValType};
 
 use crate::handles::MapEntry;
@@ -42,7 +42,7 @@ fn resolve_callback<T: BpfView>(caller: &mut Caller<'_, T>, cb: Callback) -> Res
                 tracing::error!(
                     "the module does not export __indirect_function_table, so callbacks cannot be called: link it with -Wl,--export-table"
                 );
-                return Err(Errno::EINVAL.negated());
+                return Err(guest_errno(Errno::EINVAL.0));
             };
             match table.get(&*caller, u64::from(index)) {
                 Some(Ref::Func(wasmi::Nullable::Val(f))) => f,
@@ -50,7 +50,7 @@ fn resolve_callback<T: BpfView>(caller: &mut Caller<'_, T>, cb: Callback) -> Res
                     tracing::warn!(
                         "wasm_bpf_buffer_poll: callback index {index} is not a function"
                     );
-                    return Err(Errno::EINVAL.negated());
+                    return Err(guest_errno(Errno::EINVAL.0));
                 }
             }
         }
@@ -62,7 +62,7 @@ fn resolve_callback<T: BpfView>(caller: &mut Caller<'_, T>, cb: Callback) -> Res
                     tracing::error!(
                         "the module has no exported function {name:?} to receive events"
                     );
-                    return Err(Errno::EINVAL.negated());
+                    return Err(guest_errno(Errno::EINVAL.0));
                 }
             }
         }
@@ -74,7 +74,7 @@ fn resolve_callback<T: BpfView>(caller: &mut Caller<'_, T>, cb: Callback) -> Res
         tracing::warn!(
             "wasm_bpf_buffer_poll: callback has type {ty:?}, expected (i32, i32, i32) -> i32"
         );
-        return Err(Errno::EINVAL.negated());
+        return Err(guest_errno(Errno::EINVAL.0));
     }
     Ok(func)
 }
@@ -96,10 +96,10 @@ fn collect<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Result<(), 
             req.data,
             req.max_size
         );
-        return Err(Errno::EFAULT.negated());
+        return Err(guest_errno(Errno::EFAULT.0));
     }
     let Some(object) = state.objects.get_mut(&req.obj) else {
-        return Err(Errno::EINVAL.negated());
+        return Err(guest_errno(Errno::EINVAL.0));
     };
     let Some(entry) = owned_entry(&mut state.maps, req.obj, req.fd) else {
         tracing::debug!(
@@ -107,14 +107,14 @@ fn collect<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Result<(), 
             req.fd,
             req.obj
         );
-        return Err(Errno::EBADF.negated());
+        return Err(guest_errno(Errno::EBADF.0));
     };
     if !entry.map.info.kind.is_event_source() {
         tracing::warn!(
             "wasm_bpf_buffer_poll: map {} is not a ring buffer or perf event array",
             entry.name
         );
-        return Err(Errno::EINVAL.negated());
+        return Err(guest_errno(Errno::EINVAL.0));
     }
     if entry.delivered < entry.pending.len() {
         return Ok(());
@@ -129,7 +129,7 @@ fn collect<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Result<(), 
         if e.errno() != Errno::EINTR {
             tracing::warn!("polling map {}: {e}", entry.name);
         }
-        return Err(e.errno().negated());
+        return Err(guest_errno(e.errno().0));
     }
     let lost = entry.pending.lost();
     if lost > 0 {

@@ -10,8 +10,10 @@
 
 pub mod call;
 pub mod control;
+pub mod errno;
 pub mod memory;
 
 pub use call::{call_guest, FUEL_SLICE};
 pub use control::{killed_trap, Control, Killed, RunState, SleepOutcome};
+pub use errno::{guest_errno, linux_to_wasi};
 pub use memory::{GuestFault, GuestMemory, GuestMemoryMut};

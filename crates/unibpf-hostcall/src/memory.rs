@@ -10,6 +10,8 @@ use std::ops::Range;
 pub enum GuestFault {
     #[error("guest range {ptr:#x}+{len} is outside linear memory ({mem_size} bytes)")]
     OutOfBounds { ptr: u64, len: u64, mem_size: usize },
+    #[error("guest string at {ptr:#x} has no NUL terminator before the end of linear memory")]
+    RunsOffMemory { ptr: u64 },
     #[error("guest string at {ptr:#x} has no NUL terminator within {max} bytes")]
     Unterminated { ptr: u64, max: usize },
     #[error("guest string at {ptr:#x} is not valid UTF-8")]
@@ -17,8 +19,8 @@ pub enum GuestFault {
 }
 
 impl GuestFault {
-    /// The errno a guest sees for this fault (always `EFAULT`, except overlong
-    /// strings, which are `ENAMETOOLONG`).
+    /// The Linux errno for this fault (`EFAULT`, or `ENAMETOOLONG` for an overlong
+    /// string); [`crate::guest_errno`] gives what the guest sees.
     pub fn errno(&self) -> i32 {
         match self {
             GuestFault::Unterminated { .. } => nix::libc::ENAMETOOLONG,
@@ -64,10 +66,13 @@ impl<'a> GuestMemory<'a> {
         let start = checked_range(self.bytes.len(), ptr, 0)?.start;
         let window_end = self.bytes.len().min(start.saturating_add(max + 1));
         let window = &self.bytes[start..window_end];
-        let nul = window
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(GuestFault::Unterminated { ptr, max })?;
+        let Some(nul) = window.iter().position(|&b| b == 0) else {
+            return Err(if window_end == self.bytes.len() && window.len() <= max {
+                GuestFault::RunsOffMemory { ptr }
+            } else {
+                GuestFault::Unterminated { ptr, max }
+            });
+        };
         std::str::from_utf8(&window[..nul]).map_err(|_| GuestFault::NotUtf8 { ptr })
     }
 

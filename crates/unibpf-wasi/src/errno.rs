@@ -42,39 +42,7 @@ impl WasiErrno {
 
 impl From<nix::errno::Errno> for WasiErrno {
     fn from(e: nix::errno::Errno) -> Self {
-        use nix::errno::Errno as E;
-        match e {
-            E::E2BIG => Self::TOOBIG,
-            E::EACCES => Self::ACCES,
-            E::EAGAIN => Self::AGAIN,
-            E::EBADF => Self::BADF,
-            E::EBUSY => Self::BUSY,
-            E::EEXIST => Self::EXIST,
-            E::EFAULT => Self::FAULT,
-            E::EFBIG => Self::FBIG,
-            E::EILSEQ => Self::ILSEQ,
-            E::EINTR => Self::INTR,
-            E::EINVAL => Self::INVAL,
-            E::EISDIR => Self::ISDIR,
-            E::ELOOP => Self::LOOP,
-            E::EMFILE => Self::MFILE,
-            E::ENAMETOOLONG => Self::NAMETOOLONG,
-            E::ENOENT => Self::NOENT,
-            E::ENOMEM => Self::NOMEM,
-            E::ENOSPC => Self::NOSPC,
-            E::ENOSYS => Self::NOSYS,
-            E::ENOTDIR => Self::NOTDIR,
-            E::ENOTEMPTY => Self::NOTEMPTY,
-            E::EOPNOTSUPP => Self::NOTSUP,
-            E::ENOTTY => Self::NOTTY,
-            E::EOVERFLOW => Self::OVERFLOW,
-            E::EPERM => Self::PERM,
-            E::EPIPE => Self::PIPE,
-            E::EROFS => Self::ROFS,
-            E::ESPIPE => Self::SPIPE,
-            E::EXDEV => Self::XDEV,
-            _ => Self::IO,
-        }
+        Self(unibpf_hostcall::linux_to_wasi(e as i32))
     }
 }
 

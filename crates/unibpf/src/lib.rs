@@ -41,6 +41,7 @@ pub use run::{ModuleSpec, RunError, Runtime};
 
 pub use unibpf_abi::CallbackNames;
 pub use unibpf_backend::{Backend, BackendKind};
+pub use unibpf_hostcall::Control;
 pub use unibpf_wasi::{Input, Output, OutputSink};
 /// Value and type definitions used by [`HostFunc`].
 pub use wasmi::{FuncType, Val, ValType};

@@ -152,6 +152,9 @@ impl Runtime {
         let (c, d) = (control.clone(), done.clone());
         let thread = std::thread::Builder::new()
             .name(format!("unibpf:{}", spec.name))
+            // Host calls nest (guest -> poll -> callback -> host), and the
+            // interpreter keeps native frames per call: give it room.
+            .stack_size(16 << 20)
             .spawn(move || {
                 let result = run_module(&engine, &config, spec, &c);
                 d.set();

@@ -1,0 +1,179 @@
+//! `unibpf`: the command-line front end. Parses flags, wires the library
+//! together, maps outcomes to exit statuses; no logic of its own worth testing.
+
+mod log;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use unibpf::{CallbackNames, Config, Control, Exit, ModuleSpec, RunError, Runtime};
+
+#[derive(Parser)]
+#[command(
+    name = "unibpf",
+    version,
+    about = "Run eBPF applications packaged as WebAssembly modules"
+)]
+struct Cli {
+    /// More log output (-v: info, -vv: debug, -vvv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a wasm_bpf module.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Environment variable for the guest (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Grant a host directory, optionally under another guest path (repeatable).
+    #[arg(long = "dir", value_name = "HOST[:GUEST]")]
+    dirs: Vec<String>,
+    /// Stop the module gracefully after this long (e.g. 10s, 500ms, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Let the guest see stdout as a terminal, so each line is flushed at once.
+    #[arg(long)]
+    line_buffered: bool,
+    /// Grace period between a graceful stop and a forced one.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1s")]
+    grace: Duration,
+    /// Import module of the TinyGo callback-less poll.
+    #[arg(long, value_name = "NAME", default_value = "callback-wrapper")]
+    wrapper_module: String,
+    /// Guest export that receives events on the TinyGo path.
+    #[arg(long, value_name = "NAME", default_value = "go-callback")]
+    callback_export: String,
+    /// The module to run.
+    module: PathBuf,
+    /// Arguments for the module.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    log::init(cli.verbose);
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(status) => ExitCode::from(status),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let wasm = std::fs::read(&args.module)
+        .with_context(|| format!("cannot read {}", args.module.display()))?;
+    let name = args.module.to_string_lossy().into_owned();
+    let mut spec = ModuleSpec::new(name, wasm)
+        .args(args.args)
+        .line_buffered(args.line_buffered);
+    for kv in &args.env {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--env {kv:?}: expected KEY=VALUE");
+        };
+        spec = spec.env(k, v);
+    }
+    for dir in &args.dirs {
+        let (host, guest) = match dir.split_once(':') {
+            Some((h, g)) => (h, g),
+            None => (dir.as_str(), dir.as_str()),
+        };
+        spec = spec.dir(host, guest);
+    }
+    let config = Config::default()
+        .stop_grace(args.grace)
+        .callback_names(CallbackNames {
+            wrapper_module: args.wrapper_module,
+            callback_export: args.callback_export,
+        });
+    let runtime = Runtime::new(config)?;
+    let handle = runtime.spawn(spec)?;
+    let control = handle.control();
+    watch_for_stop(control, args.timeout, args.grace)?;
+    match handle.join() {
+        Ok(exit) => Ok(exit_status(exit)),
+        Err(RunError::Trap(msg)) => {
+            tracing::error!("the guest trapped: {msg}");
+            Ok(134)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn exit_status(exit: Exit) -> u8 {
+    match exit {
+        Exit::Stopped { forced } => {
+            if forced {
+                tracing::warn!(
+                    "the module did not stop within the grace period and was force-stopped"
+                );
+            }
+            0
+        }
+        // Exit statuses are 8 bits wide; a guest's 255 stays 255.
+        Exit::Code(code) => (code & 0xff) as u8,
+    }
+}
+
+/// SIGINT/SIGTERM or the timeout ask the guest to stop; if it has not ended after
+/// `grace`, it is killed; a second signal kills at once. If even that does not end
+/// it (stuck in a host call that cannot be interrupted), we detach and exit.
+fn watch_for_stop(
+    control: Arc<Control>,
+    timeout: Option<Duration>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing signal handlers")?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let sig_tx = tx.clone();
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if sig_tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        // A timeout counts like a signal; a closed channel (the module ended)
+        // means there is nothing left to stop.
+        let stop = match timeout {
+            Some(t) => !matches!(
+                rx.recv_timeout(t),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+            ),
+            None => rx.recv().is_ok(),
+        };
+        if !stop {
+            return;
+        }
+        control.request_stop();
+        // Second signal or grace expiry: force.
+        let _ = rx.recv_timeout(grace);
+        control.kill();
+        std::thread::sleep(Duration::from_secs(3));
+        tracing::error!("the module did not stop after being killed; detaching and exiting");
+        unibpf_backend_kernel::emergency_detach_all();
+        std::process::exit(0);
+    });
+    drop(tx);
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! `unibpf run` on the real kernel: events, maps, bursts, hostile guests, exits.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+// WASI errno values, as the guests see them.
+const ENOENT: i32 = -44;
+const EBADF: i32 = -8;
+const EEXIST: i32 = -20;
+const EINVAL: i32 = -28;
+const EFAULT: i32 = -21;
+const ENAMETOOLONG: i32 = -37;
+
+#[test]
+fn tracepoint_exec_events_show_the_spawned_process() {
+    let wasm = guest("execsnoop.wasm");
+    let mut run = start(&["--timeout", "20s", wasm.to_str().unwrap()]);
+    run.wait_for_stderr("attached", Duration::from_secs(20));
+    let pids: Vec<u32> = (0..3).map(|_| exec_true()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    run.signal("INT");
+    let (status, stdout, stderr, _) = run.finish(Duration::from_secs(10));
+    assert!(status.success(), "status {status:?}, stderr:\n{stderr}");
+    for pid in pids {
+        let line = format!("exec pid={pid} comm=true file=/bin/true");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn map_operations_round_trip() {
+    let cpus = possible_cpus();
+    let (status, out, err) = run_to_end(&[guest("maps.wasm").to_str().unwrap(), &cpus.to_string()]);
+    assert!(status.success(), "{err}");
+    assert_eq!(field(&out, "fd_ok"), "1");
+    assert_eq!(field(&out, "fd_cached"), "1");
+    assert_eq!(field(&out, "missing_map"), ENOENT.to_string());
+    assert_eq!(field(&out, "lookup_3"), "0,300");
+    assert_eq!(field(&out, "update_noexist"), EEXIST.to_string());
+    assert_eq!(field(&out, "delete_3"), "0");
+    assert_eq!(field(&out, "lookup_deleted"), ENOENT.to_string());
+    assert_eq!(field(&out, "delete_missing"), ENOENT.to_string());
+    // Keys 1,2,4,5 remain: count 4, key sum 12, value sum 1200; iteration ends
+    // with -ENOENT.
+    assert_eq!(field(&out, "iterate"), format!("4,12,1200,end={ENOENT}"));
+    assert_eq!(field(&out, "pcpu_update"), "0");
+    let expected: u64 = (0..u64::from(cpus)).map(|i| 1000 + i).sum();
+    assert_eq!(field(&out, "pcpu_lookup"), format!("0,{expected}"));
+    assert_eq!(field(&out, "bad_fd"), EBADF.to_string());
+    assert_eq!(field(&out, "close"), "0");
+    assert_eq!(field(&out, "after_close"), EBADF.to_string());
+}
+
+#[test]
+fn a_burst_is_delivered_whole_and_in_order() {
+    let wasm = guest("burst.wasm");
+    let mut run = start(&[wasm.to_str().unwrap()]);
+    run.wait_for_stderr("ready", Duration::from_secs(20));
+    // The BPF side fires on exec of a command called unibpf-burst*.
+    let dir = std::env::temp_dir().join(format!("unibpf-burst-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trigger = dir.join("unibpf-burst");
+    std::fs::copy("/bin/true", &trigger).unwrap();
+    assert!(std::process::Command::new(&trigger)
+        .status()
+        .unwrap()
+        .success());
+    let (status, stdout, stderr, _) = run.finish(Duration::from_secs(30));
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(status.success(), "{stderr}");
+    // 512 records written in one BPF run: all delivered, in order, and at least
+    // far more than one per poll (upstream delivered one).
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("burst:"))
+        .expect("burst line");
+    assert!(
+        line.starts_with("burst: received=512 in_order=1 "),
+        "{line}"
+    );
+    let per_poll: i32 = line.rsplit('=').next().unwrap().parse().unwrap();
+    assert!(per_poll > 1, "{line}");
+}
+
+#[test]
+fn hostile_guest_gets_errnos_and_the_runtime_keeps_going() {
+    let cpus = possible_cpus();
+    let (status, out, err) =
+        run_to_end(&[guest("hostile.wasm").to_str().unwrap(), &cpus.to_string()]);
+    assert!(status.success(), "status {status:?}\n{out}\n{err}");
+    for name in ["load_oob", "load_huge", "load_garbage", "load_negative"] {
+        assert_eq!(field(&out, name), "0", "{name}");
+    }
+    assert_eq!(field(&out, "load_ok"), "1");
+    assert_eq!(field(&out, "attach_bad_handle"), EINVAL.to_string());
+    assert_eq!(field(&out, "attach_oob_name"), EFAULT.to_string());
+    assert_eq!(field(&out, "attach_unterminated"), EFAULT.to_string());
+    assert_eq!(field(&out, "attach_long_name"), ENAMETOOLONG.to_string());
+    assert_eq!(field(&out, "attach_no_such_prog"), ENOENT.to_string());
+    assert_eq!(field(&out, "attach_oob_target"), EFAULT.to_string());
+    assert_eq!(field(&out, "fd_bad_handle"), EINVAL.to_string());
+    assert_eq!(field(&out, "fd_oob_name"), EFAULT.to_string());
+    assert_eq!(field(&out, "op_cmd99"), EINVAL.to_string());
+    assert_eq!(field(&out, "op_key_oob"), EFAULT.to_string());
+    assert_eq!(field(&out, "op_value_oob"), EFAULT.to_string());
+    assert_eq!(field(&out, "op_next_oob"), EFAULT.to_string());
+    if cpus > 1 {
+        assert_eq!(field(&out, "op_pcpu_short"), EFAULT.to_string());
+    }
+    assert_eq!(field(&out, "op_stdout_fd"), EBADF.to_string());
+    assert_eq!(field(&out, "op_negative_fd"), EBADF.to_string());
+    assert_eq!(field(&out, "poll_not_event_map"), EINVAL.to_string());
+    assert_eq!(field(&out, "poll_other_objects_map"), EBADF.to_string());
+    assert_eq!(field(&out, "poll_buf_oob"), EFAULT.to_string());
+    assert_eq!(field(&out, "poll_bad_callback"), EINVAL.to_string());
+    assert_eq!(field(&out, "poll_ok"), "0");
+    assert_eq!(field(&out, "close_bad"), EINVAL.to_string());
+    assert_eq!(field(&out, "still_works"), "0,0,99");
+    assert_eq!(field(&out, "close"), "0,0");
+}
+
+#[test]
+fn i64_pointer_map_operate_works() {
+    let (status, out, err) = run_to_end(&[guest("i64_maps.wasm").to_str().unwrap()]);
+    assert!(status.success(), "{err}");
+    // A pointer above 4 GiB cannot be in wasm32 memory: EFAULT.
+    assert!(
+        out.contains(&format!(
+            "i64: update=0 lookup=0 value=4242 first_key=0,42 high_ptr={EFAULT}"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn callback_wrapper_delivers_to_the_named_export() {
+    let wasm = guest("go_style.wasm");
+    let mut run = start(&["--timeout", "20s", wasm.to_str().unwrap()]);
+    run.wait_for_stderr("ready", Duration::from_secs(20));
+    let pid = exec_true();
+    std::thread::sleep(Duration::from_millis(500));
+    run.signal("TERM");
+    let (status, stdout, stderr, _) = run.finish(Duration::from_secs(10));
+    assert!(status.success(), "{stderr}");
+    let line = format!("go-callback ctx=77 pid={pid} comm=true");
+    assert!(
+        stdout.lines().any(|l| l == line),
+        "missing {line:?} in:\n{stdout}"
+    );
+}
+
+#[test]
+fn exit_statuses_propagate() {
+    for code in ["0", "3", "255"] {
+        let (status, _, err) = run_to_end(&[guest("exit_code.wasm").to_str().unwrap(), code]);
+        assert_eq!(status.code(), Some(code.parse().unwrap()), "{err}");
+    }
+}
+
+#[test]
+fn a_trap_is_reported_and_fails_the_run() {
+    let (status, out, err) = run_to_end(&[guest("exit_code.wasm").to_str().unwrap(), "trap"]);
+    assert_eq!(out, "about to trap\n");
+    assert!(!status.success());
+    assert!(err.contains("unibpf: error: the guest trapped"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn bad_modules_get_one_clear_line() {
+    let dir = std::env::temp_dir();
+    let junk = dir.join(format!("unibpf-junk-{}.wasm", std::process::id()));
+    std::fs::write(&junk, b"\0asm\x01\0\0\0garbage").unwrap();
+    let (status, _, err) = run_to_end(&[junk.to_str().unwrap()]);
+    std::fs::remove_file(&junk).ok();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.starts_with("unibpf: error: not a valid WebAssembly module"),
+        "{err}"
+    );
+    let (status, _, err) = run_to_end(&["/nonexistent/x.wasm"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("cannot read /nonexistent/x.wasm"), "{err}");
+}

@@ -1,0 +1,90 @@
+//! Paths to the compiled test guests, and facts about the kernel tests assert on.
+
+use std::ffi::CStr;
+use std::path::PathBuf;
+
+/// The compiled `NAME.wasm` (or `NAME.bpf.o`).
+pub fn guest(file: &str) -> PathBuf {
+    let path = PathBuf::from(env!("UNIBPF_GUESTS_DIR")).join(file);
+    assert!(path.exists(), "guest {} was not built", path.display());
+    path
+}
+
+/// Number of possible CPUs (the per-CPU map slot count).
+pub fn possible_cpus() -> u32 {
+    // SAFETY: no arguments; libbpf reads /sys/devices/system/cpu/possible.
+    let n = unsafe { libbpf_sys::libbpf_num_possible_cpus() };
+    u32::try_from(n).expect("possible CPUs")
+}
+
+fn names(
+    next_id: unsafe extern "C" fn(u32, *mut u32) -> i32,
+    info: impl Fn(u32) -> Option<String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut id = 0u32;
+    // SAFETY: next_id writes one u32.
+    while unsafe { next_id(id, &mut id) } == 0 {
+        if let Some(name) = info(id) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Names of every BPF program loaded in the kernel.
+pub fn kernel_program_names() -> Vec<String> {
+    names(libbpf_sys::bpf_prog_get_next_id, |id| {
+        // SAFETY: plain syscall wrappers; info is a properly sized struct.
+        unsafe {
+            let fd = libbpf_sys::bpf_prog_get_fd_by_id(id);
+            if fd < 0 {
+                return None;
+            }
+            let mut info: libbpf_sys::bpf_prog_info = std::mem::zeroed();
+            let mut len = std::mem::size_of_val(&info) as u32;
+            let r = libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len);
+            libc_close(fd);
+            (r == 0).then(|| {
+                CStr::from_ptr(info.name.as_ptr())
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        }
+    })
+}
+
+/// Names of every BPF map in the kernel.
+pub fn kernel_map_names() -> Vec<String> {
+    names(libbpf_sys::bpf_map_get_next_id, |id| {
+        // SAFETY: as above.
+        unsafe {
+            let fd = libbpf_sys::bpf_map_get_fd_by_id(id);
+            if fd < 0 {
+                return None;
+            }
+            let mut info: libbpf_sys::bpf_map_info = std::mem::zeroed();
+            let mut len = std::mem::size_of_val(&info) as u32;
+            let r = libbpf_sys::bpf_map_get_info_by_fd(fd, &mut info, &mut len);
+            libc_close(fd);
+            (r == 0).then(|| {
+                CStr::from_ptr(info.name.as_ptr())
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        }
+    })
+}
+
+/// Number of BPF links in the kernel.
+pub fn kernel_link_count() -> usize {
+    names(libbpf_sys::bpf_link_get_next_id, |id| Some(id.to_string())).len()
+}
+
+unsafe fn libc_close(fd: i32) {
+    extern "C" {
+        fn close(fd: i32) -> i32;
+    }
+    // SAFETY: fd came from a successful get_fd_by_id.
+    unsafe { close(fd) };
+}
