@@ -181,6 +181,13 @@ impl Control {
     }
 }
 
+impl wasmi::errors::HostError for Killed {}
+
+/// The error a host function returns to unwind a killed guest.
+pub fn killed_trap(k: Killed) -> wasmi::Error {
+    wasmi::Error::host(k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,11 +236,4 @@ mod tests {
         c.request_stop();
         assert!(c.is_killed());
     }
-}
-
-impl wasmi::errors::HostError for Killed {}
-
-/// The error a host function returns to unwind a killed guest.
-pub fn killed_trap(k: Killed) -> wasmi::Error {
-    wasmi::Error::host(k)
 }

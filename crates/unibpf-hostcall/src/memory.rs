@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(m.c_str(0, 64).unwrap(), "hello");
         assert!(matches!(
             m.c_str(6, 64),
-            Err(GuestFault::Unterminated { .. })
+            Err(GuestFault::RunsOffMemory { .. })
         ));
         assert!(matches!(
             m.c_str(0, 3),

@@ -104,9 +104,7 @@ impl ModuleHandle {
 
     /// Waits for the module to end.
     pub fn join(self) -> Result<Exit, RunError> {
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(RunError::Panicked))
+        self.thread.join().unwrap_or(Err(RunError::Panicked))
     }
 
     /// Graceful stop, then a forced one if the guest has not ended within

@@ -1,5 +1,5 @@
 //! Running the real `unibpf` binary against real guests on the real kernel.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
