@@ -13,7 +13,7 @@
 //! | anything else                       | ignored (warned), auto-attach           |
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -253,7 +253,7 @@ impl TcFilter {
         }
         let mut opts = libbpf_sys::bpf_tc_opts {
             sz: std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _,
-            prog_fd: prog.as_fd_raw(),
+            prog_fd: prog.as_fd().as_raw_fd(),
             ..Default::default()
         };
         // SAFETY: hook and opts are initialised; prog_fd is a loaded program.
@@ -324,17 +324,6 @@ pub fn emergency_detach_all() {
     let keys = std::mem::take(&mut *TC_FILTERS.lock().unwrap_or_else(|e| e.into_inner()));
     for key in keys {
         tc_detach(key);
-    }
-}
-
-trait ProgramFd {
-    fn as_fd_raw(&self) -> i32;
-}
-
-impl ProgramFd for ProgramMut<'_> {
-    fn as_fd_raw(&self) -> i32 {
-        use std::os::fd::AsFd;
-        self.as_fd().as_raw_fd()
     }
 }
 

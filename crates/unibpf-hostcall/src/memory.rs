@@ -76,6 +76,11 @@ impl<'a> GuestMemory<'a> {
         std::str::from_utf8(&window[..nul]).map_err(|_| GuestFault::NotUtf8 { ptr })
     }
 
+    pub fn u16(&self, ptr: u64) -> Result<u16, GuestFault> {
+        let b = self.slice(ptr, 2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
     pub fn u32(&self, ptr: u64) -> Result<u32, GuestFault> {
         let b = self.slice(ptr, 4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use unibpf_hostcall::{GuestMemory, GuestMemoryMut};
 use wasmi::{Caller, Linker};
 
-use crate::ctx::{FdKind, Output, WasiCtx};
+use crate::ctx::{FdKind, WasiCtx};
 use crate::errno::{WasiErrno, WasiResult};
 use crate::{with_ctx, WasiView, MODULE};
 
@@ -206,16 +206,7 @@ fn fd_fdstat_get(mem: &mut [u8], ctx: &mut WasiCtx, fd: i32, out: u32) -> WasiRe
             0,
             RIGHTS_ALL & !(RIGHTS_FD_SEEK | RIGHTS_FD_TELL),
         ),
-        FdKind::Out {
-            output: Output::Inherit,
-            ..
-        }
-        | FdKind::Stdin(_) => (
-            FILETYPE_UNKNOWN,
-            0,
-            RIGHTS_ALL & !(RIGHTS_FD_SEEK | RIGHTS_FD_TELL),
-        ),
-        FdKind::Out { .. } => (
+        FdKind::Out { .. } | FdKind::Stdin(_) => (
             FILETYPE_UNKNOWN,
             0,
             RIGHTS_ALL & !(RIGHTS_FD_SEEK | RIGHTS_FD_TELL),

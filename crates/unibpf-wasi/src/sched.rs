@@ -60,8 +60,7 @@ fn poll_oneoff(
                 let deadline_ns = if tag == EVENTTYPE_CLOCK {
                     let id = clock(m.u32(at + 16)?)?;
                     let timeout = m.u64(at + 24)?;
-                    let flags =
-                        u16::from_le_bytes([m.slice(at + 40, 2)?[0], m.slice(at + 41, 1)?[0]]);
+                    let flags = m.u16(at + 40)?;
                     let now = now_ns(id)?;
                     Some(if flags & SUBCLOCKFLAGS_ABSTIME != 0 {
                         timeout.saturating_sub(now)
@@ -144,12 +143,9 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> Result<
         "random_get",
         |mut c: Caller<'_, T>, buf: u32, len: u32| {
             with_ctx(&mut c, |m, _| {
-                let dest = GuestMemoryMut::new(m)
-                    .slice_mut(u64::from(buf), u64::from(len))?
-                    .to_vec();
-                let mut dest = dest;
-                getrandom::fill(&mut dest).map_err(|_| WasiErrno::IO)?;
-                GuestMemoryMut::new(m).write(u64::from(buf), &dest)?;
+                let mut mem = GuestMemoryMut::new(m);
+                let dest = mem.slice_mut(u64::from(buf), u64::from(len))?;
+                getrandom::fill(dest).map_err(|_| WasiErrno::IO)?;
                 Ok(())
             })
         },

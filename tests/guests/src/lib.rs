@@ -32,47 +32,54 @@ fn names(
     out
 }
 
+/// The name in a program's or map's info, read through `get_fd_by_id` and
+/// `get_info_by_fd`; `Info` is `bpf_prog_info` or `bpf_map_info`.
+fn info_name<Info>(
+    id: u32,
+    get_fd: unsafe extern "C" fn(u32) -> i32,
+    get_info: unsafe extern "C" fn(i32, *mut Info, *mut u32) -> i32,
+    name: impl Fn(&Info) -> &[std::ffi::c_char],
+) -> Option<String> {
+    // SAFETY: plain syscall wrappers; Info is the kernel's plain-data info struct,
+    // zeroed and passed with its own size.
+    unsafe {
+        let fd = get_fd(id);
+        if fd < 0 {
+            return None;
+        }
+        let mut info: Info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<Info>() as u32;
+        let r = get_info(fd, &mut info, &mut len);
+        libc_close(fd);
+        (r == 0).then(|| {
+            CStr::from_ptr(name(&info).as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
 /// Names of every BPF program loaded in the kernel.
 pub fn kernel_program_names() -> Vec<String> {
     names(libbpf_sys::bpf_prog_get_next_id, |id| {
-        // SAFETY: plain syscall wrappers; info is a properly sized struct.
-        unsafe {
-            let fd = libbpf_sys::bpf_prog_get_fd_by_id(id);
-            if fd < 0 {
-                return None;
-            }
-            let mut info: libbpf_sys::bpf_prog_info = std::mem::zeroed();
-            let mut len = std::mem::size_of_val(&info) as u32;
-            let r = libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len);
-            libc_close(fd);
-            (r == 0).then(|| {
-                CStr::from_ptr(info.name.as_ptr())
-                    .to_string_lossy()
-                    .into_owned()
-            })
-        }
+        info_name(
+            id,
+            libbpf_sys::bpf_prog_get_fd_by_id,
+            libbpf_sys::bpf_prog_get_info_by_fd,
+            |i: &libbpf_sys::bpf_prog_info| &i.name[..],
+        )
     })
 }
 
 /// Names of every BPF map in the kernel.
 pub fn kernel_map_names() -> Vec<String> {
     names(libbpf_sys::bpf_map_get_next_id, |id| {
-        // SAFETY: as above.
-        unsafe {
-            let fd = libbpf_sys::bpf_map_get_fd_by_id(id);
-            if fd < 0 {
-                return None;
-            }
-            let mut info: libbpf_sys::bpf_map_info = std::mem::zeroed();
-            let mut len = std::mem::size_of_val(&info) as u32;
-            let r = libbpf_sys::bpf_map_get_info_by_fd(fd, &mut info, &mut len);
-            libc_close(fd);
-            (r == 0).then(|| {
-                CStr::from_ptr(info.name.as_ptr())
-                    .to_string_lossy()
-                    .into_owned()
-            })
-        }
+        info_name(
+            id,
+            libbpf_sys::bpf_map_get_fd_by_id,
+            libbpf_sys::bpf_map_get_info_by_fd,
+            |i: &libbpf_sys::bpf_map_info| &i.name[..],
+        )
     })
 }
 
