@@ -84,9 +84,16 @@ impl BpfCtx {
             Ok(object) => {
                 let handle = self.next_handle;
                 self.next_handle += 1;
-                tracing::debug!(
-                    "loaded BPF object as handle {handle} on the {} backend",
-                    self.backend.kind()
+                let programs: Vec<String> = object
+                    .programs()
+                    .into_iter()
+                    .map(|p| format!("{} ({})", p.name, p.section))
+                    .collect();
+                tracing::info!(
+                    "loaded BPF object {handle} ({} bytes) on the {} backend: {}",
+                    elf.len(),
+                    self.backend.kind(),
+                    programs.join(", ")
                 );
                 self.objects.insert(handle, object);
                 handle
@@ -105,7 +112,12 @@ impl BpfCtx {
         };
         match object.attach(program, AttachTarget::from_guest(target)) {
             Ok(()) => {
-                tracing::debug!("attached program {program}");
+                match target {
+                    Some(t) if !t.is_empty() => {
+                        tracing::info!("attached program {program} to {t}")
+                    }
+                    _ => tracing::info!("attached program {program}"),
+                }
                 0
             }
             Err(e) => {
@@ -152,7 +164,7 @@ impl BpfCtx {
             Some(object) => {
                 self.maps.retain(|m| m.owner != handle);
                 drop(object);
-                tracing::debug!("closed BPF object {handle}");
+                tracing::info!("closed BPF object {handle}");
                 0
             }
             None => guest_errno(Errno::EINVAL.0),

@@ -58,7 +58,11 @@ fn open_beneath(dir: BorrowedFd<'_>, path: &str, flags: OFlag, mode: Mode) -> Wa
         .flags(flags | OFlag::O_CLOEXEC)
         .mode(mode)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    Ok(nix::fcntl::openat2(dir, path, how)?)
+    nix::fcntl::openat2(dir, path, how).map_err(|e| match e {
+        // RESOLVE_BENEATH refused a path that leaves the granted directory.
+        nix::errno::Errno::EXDEV => WasiErrno::NOTCAPABLE,
+        e => e.into(),
+    })
 }
 
 /// The directory holding the last component of `path`, and that component.
@@ -146,7 +150,13 @@ fn path_open(
     if lookup & LOOKUP_SYMLINK_FOLLOW == 0 {
         flags |= OFlag::O_NOFOLLOW;
     }
-    let fd = open_beneath(dir, &path, flags, Mode::from_bits_truncate(0o644))?;
+    // openat2 refuses a mode without O_CREAT (EINVAL), unlike openat.
+    let mode = if flags.contains(OFlag::O_CREAT) {
+        Mode::from_bits_truncate(0o644)
+    } else {
+        Mode::empty()
+    };
+    let fd = open_beneath(dir, &path, flags, mode)?;
     let st = nix::sys::stat::fstat(&fd)?;
     let kind = if filetype_of(&st) == FILETYPE_DIRECTORY {
         FdKind::Dir { fd, preopen: None }

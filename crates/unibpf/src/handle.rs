@@ -27,6 +27,16 @@ impl Exit {
     }
 }
 
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exited with status {c}"),
+            Exit::Stopped { forced: false } => f.write_str("stopped"),
+            Exit::Stopped { forced: true } => f.write_str("force-stopped"),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Done {
     finished: Mutex<bool>,

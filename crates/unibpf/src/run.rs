@@ -238,6 +238,7 @@ fn run_module(
         .get_func(&store, "_start")
         .ok_or(RunError::NoStart)?;
 
+    tracing::info!("starting {} ({} bytes)", spec.name, spec.wasm.len());
     let outcome = call_guest(&mut store, &start, &[], &mut [], control);
     let leftover = store.data().bpf.object_count();
     if leftover > 0 {
@@ -245,7 +246,11 @@ fn run_module(
     }
     store.data_mut().bpf.close_all();
     drop(store);
-    classify(outcome, control)
+    let exit = classify(outcome, control);
+    if let Ok(exit) = &exit {
+        tracing::info!("{} {exit}", spec.name);
+    }
+    exit
 }
 
 fn classify(outcome: Result<(), wasmi::Error>, control: &Control) -> Result<Exit, RunError> {
