@@ -18,6 +18,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "maps: load failed\n");
 		return 1;
 	}
+	/* The same object at an odd address must load too. */
+	unsigned char *copy = malloc(maps_bpf_o_len + 1);
+	memcpy(copy + 1, maps_bpf_o, maps_bpf_o_len);
+	bpf_object_handle odd = wasm_load_bpf_object(copy + 1, (int)maps_bpf_o_len);
+	printf("load_unaligned=%d\n", odd != 0 && wasm_close_bpf_object(odd) == 0);
+	free(copy);
+
 	int hash = wasm_bpf_map_fd_by_name(obj, "t_hash");
 	int pcpu = wasm_bpf_map_fd_by_name(obj, "t_pcpu");
 	printf("fd_ok=%d\n", hash >= 0 && pcpu >= 0);

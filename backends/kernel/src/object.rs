@@ -30,6 +30,15 @@ fn possible_cpus() -> u32 {
 
 impl KernelObject {
     pub(crate) fn load(elf: &[u8]) -> Result<Self> {
+        // libelf reads headers and symbol tables in place through typed
+        // pointers; a guest may hand us its object at any byte offset.
+        let aligned;
+        let elf = if elf.as_ptr().align_offset(8) == 0 {
+            elf
+        } else {
+            aligned = AlignedBytes::copy_of(elf);
+            aligned.as_bytes()
+        };
         let (opened, log) = diagnose::capture_log(|| ObjectBuilder::default().open_memory(elf));
         let open = opened.map_err(|e| {
             let detail = log
@@ -156,5 +165,46 @@ impl LoadedObject for KernelObject {
             Some(p) => p.poll(timeout, wake, out),
             None => Err(BackendError::new(Errno::ENOENT, "poller vanished")),
         }
+    }
+}
+
+/// Bytes stored in 8-byte words, so their start is 8-aligned.
+struct AlignedBytes {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AlignedBytes {
+    fn copy_of(bytes: &[u8]) -> Self {
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            *word = u64::from_ne_bytes(b);
+        }
+        Self {
+            words,
+            len: bytes.len(),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: the Vec owns words.len() * 8 initialized bytes and len <= that;
+        // u8 has no alignment or validity requirements.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AlignedBytes;
+
+    #[test]
+    fn aligned_copy_keeps_every_byte_and_starts_aligned() {
+        let source: Vec<u8> = (0..=255u8).cycle().take(1001).collect();
+        let copy = AlignedBytes::copy_of(&source[3..]);
+        assert_eq!(copy.as_bytes(), &source[3..]);
+        assert_eq!(copy.as_bytes().as_ptr().align_offset(8), 0);
+        assert!(AlignedBytes::copy_of(&[]).as_bytes().is_empty());
     }
 }

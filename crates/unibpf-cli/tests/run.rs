@@ -38,6 +38,7 @@ fn map_operations_round_trip() {
     let cpus = possible_cpus();
     let (status, out, err) = run_to_end(&[guest("maps.wasm").to_str().unwrap(), &cpus.to_string()]);
     assert!(status.success(), "{err}");
+    assert_eq!(field(&out, "load_unaligned"), "1");
     assert_eq!(field(&out, "fd_ok"), "1");
     assert_eq!(field(&out, "fd_cached"), "1");
     assert_eq!(field(&out, "missing_map"), ENOENT.to_string());

@@ -1,4 +1,5 @@
-//! Paths to the compiled test guests, and facts about the kernel tests assert on.
+//! Paths to the compiled test guests, facts about the kernel tests assert on,
+//! and small helpers the tests share.
 
 use std::ffi::CStr;
 use std::path::PathBuf;
@@ -94,4 +95,22 @@ unsafe fn libc_close(fd: i32) {
     }
     // SAFETY: fd came from a successful get_fd_by_id.
     unsafe { close(fd) };
+}
+
+/// Runs `/bin/true` to completion (one exec event) and returns its pid.
+pub fn exec_true() -> u32 {
+    let mut child = std::process::Command::new("/bin/true")
+        .spawn()
+        .expect("spawning /bin/true");
+    let pid = child.id();
+    child.wait().expect("waiting for /bin/true");
+    pid
+}
+
+/// The value of the guest's `name=...` output line in `text`.
+pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
+    let prefix = format!("{name}=");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }

@@ -7,7 +7,8 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 pub use unibpf_test_guests::{
-    guest, kernel_link_count, kernel_map_names, kernel_program_names, possible_cpus,
+    exec_true, field, guest, kernel_link_count, kernel_map_names, kernel_program_names,
+    possible_cpus,
 };
 
 pub fn unibpf() -> Command {
@@ -107,16 +108,6 @@ impl Running {
     }
 }
 
-/// Runs `/bin/true` and returns its pid.
-pub fn exec_true() -> u32 {
-    let mut child = Command::new("/bin/true")
-        .spawn()
-        .expect("spawning /bin/true");
-    let pid = child.id();
-    child.wait().expect("waiting for /bin/true");
-    pid
-}
-
 /// Runs a command to completion and returns (status, stdout, stderr).
 pub fn run_to_end(args: &[&str]) -> (ExitStatus, String, String) {
     let out = unibpf()
@@ -130,12 +121,4 @@ pub fn run_to_end(args: &[&str]) -> (ExitStatus, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// The value of `name=...` in `text`.
-pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
-    let prefix = format!("{name}=");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
