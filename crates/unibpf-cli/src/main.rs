@@ -30,6 +30,39 @@ struct Cli {
 enum Command {
     /// Run a wasm_bpf module.
     Run(RunArgs),
+    /// Generate guest code from a BPF object.
+    #[command(subcommand)]
+    Gen(GenCommand),
+}
+
+#[derive(Subcommand)]
+enum GenCommand {
+    /// Print a C skeleton header: the object embedded, program and map
+    /// tables, `.rodata`/`.data`/`.bss` as typed structs.
+    Skeleton {
+        /// The BPF object (`clang -target bpf -g`).
+        object: PathBuf,
+        /// Skeleton name (default: the file name up to its first dot, plus `_bpf`).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print wasm32 definitions of the object's BTF types with the BPF side's
+    /// exact byte layout.
+    Types {
+        /// The BPF object (`clang -target bpf -g`).
+        object: PathBuf,
+        #[arg(long, value_enum, default_value = "c")]
+        lang: LangArg,
+        /// Only this struct, union or enum and what it embeds (repeatable).
+        #[arg(long = "type", value_name = "NAME")]
+        only: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LangArg {
+    C,
+    Rust,
 }
 
 #[derive(clap::Args)]
@@ -67,6 +100,7 @@ fn main() -> ExitCode {
     log::init(cli.verbose);
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Gen(cmd) => generate(cmd).map(|()| 0),
     };
     match result {
         Ok(status) => ExitCode::from(status),
@@ -115,6 +149,33 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn generate(cmd: GenCommand) -> anyhow::Result<()> {
+    let read =
+        |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let text = match cmd {
+        GenCommand::Skeleton { object, name } => {
+            let bytes = read(&object)?;
+            let source = object.to_string_lossy();
+            unibpf_gen::skeleton(&bytes, &source, name.as_deref())
+                .with_context(|| source.into_owned())?
+        }
+        GenCommand::Types { object, lang, only } => {
+            let bytes = read(&object)?;
+            let lang = match lang {
+                LangArg::C => unibpf_gen::Lang::C,
+                LangArg::Rust => unibpf_gen::Lang::Rust,
+            };
+            let only = (!only.is_empty()).then_some(only.as_slice());
+            let source = object.to_string_lossy();
+            unibpf_gen::types(&bytes, &source, lang, only).with_context(|| source.into_owned())?
+        }
+    };
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")
 }
 
 fn exit_status(exit: Exit) -> u8 {

@@ -1,0 +1,407 @@
+//! Plans wasm32 definitions that reproduce the BPF side's byte layout exactly:
+//! every member at the offset BTF records, explicit padding between, pointers
+//! as 64-bit integers, bitfields at their exact bit positions. Renderers for C
+//! and Rust turn a plan into text.
+
+use std::collections::HashSet;
+
+use unibpf_object::btf::{IntEncoding, Member};
+use unibpf_object::{Btf, Kind, TypeId};
+
+use crate::GenError;
+
+/// A scalar or composite, as a field type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    Int {
+        bytes: u32,
+        signed: bool,
+    },
+    Char,
+    Bool,
+    Float {
+        bytes: u32,
+    },
+    /// A BPF-side pointer: 64 bits whatever the guest's pointer size.
+    Pointer,
+    /// An enum, stored as an integer of its size.
+    Enum {
+        name: String,
+        bytes: u32,
+        signed: bool,
+    },
+    /// A named struct or union defined elsewhere in the output.
+    Named {
+        union: bool,
+        name: String,
+    },
+    /// An anonymous struct or union, defined inline.
+    Anonymous(Box<Composite>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// Explicit padding of this many bytes.
+    Pad { bytes: u64 },
+    Field {
+        name: String,
+        ty: FieldType,
+        /// Array dimensions, outermost first.
+        dims: Vec<u32>,
+        offset: u64,
+        size: u64,
+    },
+    /// Consecutive bitfields sharing `bytes` bytes of storage at `offset`.
+    Bitfields {
+        offset: u64,
+        bytes: u64,
+        fields: Vec<Bitfield>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bitfield {
+    pub name: String,
+    /// Bit position within the run's storage.
+    pub bit: u32,
+    pub width: u32,
+    pub signed: bool,
+    /// The declared integer size, for the C declaration.
+    pub decl_bytes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composite {
+    pub union: bool,
+    /// Empty for anonymous types.
+    pub name: String,
+    pub size: u64,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumDef {
+    pub name: String,
+    pub values: Vec<(String, i64)>,
+}
+
+/// Everything to emit, dependencies first.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub enums: Vec<EnumDef>,
+    pub composites: Vec<Composite>,
+}
+
+/// Plans every named struct, union and enum of `btf` (or those named in
+/// `only`, with what they depend on).
+pub fn plan(btf: &Btf, only: Option<&[String]>) -> Result<Plan, GenError> {
+    let mut p = Planner {
+        btf,
+        done: HashSet::new(),
+        in_progress: HashSet::new(),
+        plan: Plan::default(),
+    };
+    let mut seen_names = HashSet::new();
+    for (id, t) in btf.types() {
+        if t.name.is_empty() {
+            continue;
+        }
+        if !only.is_none_or(|names| names.contains(&t.name)) {
+            continue;
+        }
+        match &t.kind {
+            Kind::Struct { .. } | Kind::Union { .. }
+                if seen_names.insert(("struct", t.name.clone())) =>
+            {
+                p.composite(id)?;
+            }
+            Kind::Enum {
+                size,
+                signed,
+                values,
+            } if seen_names.insert(("enum", t.name.clone())) => {
+                p.plan.enums.push(EnumDef {
+                    name: t.name.clone(),
+                    values: enum_values(*size, *signed, values)
+                        .map(|(n, v)| (n.to_string(), v))
+                        .collect(),
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Some(names) = only {
+        for n in names {
+            if !seen_names.iter().any(|(_, s)| s == n) {
+                return Err(GenError::NoSuchType(n.clone()));
+            }
+        }
+    }
+    Ok(p.plan)
+}
+
+struct Planner<'a> {
+    btf: &'a Btf,
+    done: HashSet<TypeId>,
+    in_progress: HashSet<TypeId>,
+    plan: Plan,
+}
+
+impl Planner<'_> {
+    /// Plans the named composite `id` after everything it embeds by value.
+    fn composite(&mut self, id: TypeId) -> Result<(), GenError> {
+        if self.done.contains(&id) {
+            return Ok(());
+        }
+        if !self.in_progress.insert(id) {
+            return Err(GenError::Layout(format!(
+                "{} contains itself by value",
+                self.btf.ty(id).name
+            )));
+        }
+        let c = self.layout(id)?;
+        self.in_progress.remove(&id);
+        self.done.insert(id);
+        self.plan.composites.push(c);
+        Ok(())
+    }
+
+    fn layout(&mut self, id: TypeId) -> Result<Composite, GenError> {
+        let t = self.btf.ty(id);
+        let (union, size, members) = match &t.kind {
+            Kind::Struct { size, members } => (false, *size, members),
+            Kind::Union { size, members } => (true, *size, members),
+            _ => unreachable!("layout() is only called on structs and unions"),
+        };
+        let size = u64::from(size);
+        let mut items = Vec::new();
+        let mut cursor_bits: u64 = 0;
+        let mut i = 0;
+        while i < members.len() {
+            let m = &members[i];
+            if m.bitfield_size.is_some() && !union {
+                // Gather the run of consecutive bitfields.
+                let mut run = vec![m];
+                while let Some(next) = members.get(i + run.len()) {
+                    if next.bitfield_size.is_none() {
+                        break;
+                    }
+                    run.push(next);
+                }
+                i += run.len();
+                let start_byte = cursor_bits.div_ceil(8);
+                let first = u64::from(m.bit_offset);
+                let run_start = (first / 8).max(start_byte);
+                if run_start > start_byte {
+                    items.push(Item::Pad {
+                        bytes: run_start - start_byte,
+                    });
+                }
+                let end_bit = run
+                    .iter()
+                    .map(|b| u64::from(b.bit_offset) + u64::from(b.bitfield_size.unwrap_or(0)))
+                    .max()
+                    .unwrap_or(first);
+                let end_byte = end_bit.div_ceil(8);
+                let fields = run
+                    .iter()
+                    .map(|b| self.bitfield(b, run_start))
+                    .collect::<Result<Vec<_>, _>>()?;
+                items.push(Item::Bitfields {
+                    offset: run_start,
+                    bytes: end_byte - run_start,
+                    fields,
+                });
+                cursor_bits = end_byte * 8;
+                continue;
+            }
+            i += 1;
+            let offset = u64::from(m.bit_offset) / 8;
+            if m.bit_offset % 8 != 0 {
+                return Err(GenError::Layout(format!(
+                    "{}.{} starts inside a byte but is not a bitfield",
+                    t.name, m.name
+                )));
+            }
+            let (ty, dims) = self.field_type(m.ty, &t.name, &m.name)?;
+            let msize = self
+                .btf
+                .size_of(m.ty)
+                .ok_or_else(|| GenError::Layout(format!("{}.{} has no size", t.name, m.name)))?;
+            let here = if union { 0 } else { cursor_bits.div_ceil(8) };
+            if offset < here {
+                return Err(GenError::Layout(format!(
+                    "{}.{} overlaps the member before it",
+                    t.name, m.name
+                )));
+            }
+            if offset > here {
+                items.push(Item::Pad {
+                    bytes: offset - here,
+                });
+            }
+            items.push(Item::Field {
+                name: m.name.clone(),
+                ty,
+                dims,
+                offset,
+                size: msize,
+            });
+            if !union {
+                cursor_bits = (offset + msize) * 8;
+            }
+        }
+        if union {
+            let widest = items
+                .iter()
+                .map(|it| match it {
+                    Item::Field { size, .. } => *size,
+                    _ => 0,
+                })
+                .max()
+                .unwrap_or(0);
+            if widest < size {
+                // A union's size may exceed every member (alignment); a
+                // byte array member carries the rest.
+                items.push(Item::Field {
+                    name: "__size".into(),
+                    ty: FieldType::Char,
+                    dims: vec![size as u32],
+                    offset: 0,
+                    size,
+                });
+            }
+        } else {
+            let end = cursor_bits.div_ceil(8);
+            if end > size {
+                return Err(GenError::Layout(format!(
+                    "{}'s members run past its size",
+                    t.name
+                )));
+            }
+            if end < size {
+                items.push(Item::Pad { bytes: size - end });
+            }
+        }
+        Ok(Composite {
+            union,
+            name: t.name.clone(),
+            size,
+            items,
+        })
+    }
+
+    fn bitfield(&self, m: &Member, run_start: u64) -> Result<Bitfield, GenError> {
+        let resolved = self.btf.resolve(m.ty);
+        let (bytes, signed) = match &self.btf.ty(resolved).kind {
+            Kind::Int { size, encoding, .. } => (*size, *encoding == IntEncoding::Signed),
+            Kind::Enum { size, signed, .. } => (*size, *signed),
+            _ => {
+                return Err(GenError::Layout(format!(
+                    "bitfield {} is not an integer or enum",
+                    m.name
+                )))
+            }
+        };
+        Ok(Bitfield {
+            name: m.name.clone(),
+            bit: (u64::from(m.bit_offset) - run_start * 8) as u32,
+            width: m.bitfield_size.unwrap_or(0),
+            signed,
+            decl_bytes: bytes,
+        })
+    }
+
+    /// The field type of a member of type `id`, and its array dimensions.
+    fn field_type(
+        &mut self,
+        id: TypeId,
+        owner: &str,
+        member: &str,
+    ) -> Result<(FieldType, Vec<u32>), GenError> {
+        let mut dims = Vec::new();
+        let mut id = self.btf.resolve(id);
+        while let Kind::Array { elem, len } = self.btf.ty(id).kind {
+            dims.push(len);
+            id = self.btf.resolve(elem);
+            if dims.len() > 16 {
+                return Err(GenError::Layout(format!(
+                    "{owner}.{member}: arrays nest too deep"
+                )));
+            }
+        }
+        let t = self.btf.ty(id);
+        let ty = match &t.kind {
+            Kind::Int { size, encoding, .. } => match encoding {
+                IntEncoding::Bool => FieldType::Bool,
+                IntEncoding::Char => FieldType::Char,
+                _ if *size == 1 && t.name == "char" => FieldType::Char,
+                IntEncoding::Signed => FieldType::Int {
+                    bytes: *size,
+                    signed: true,
+                },
+                IntEncoding::Unsigned => FieldType::Int {
+                    bytes: *size,
+                    signed: false,
+                },
+            },
+            Kind::Ptr(_) => FieldType::Pointer,
+            Kind::Float { size } => FieldType::Float { bytes: *size },
+            Kind::Enum {
+                size,
+                signed,
+                values,
+            } => FieldType::Enum {
+                name: t.name.clone(),
+                bytes: *size,
+                signed: *signed || enum_values(*size, *signed, values).any(|(_, v)| v < 0),
+            },
+            Kind::Struct { .. } | Kind::Union { .. } => {
+                let union = matches!(t.kind, Kind::Union { .. });
+                if t.name.is_empty() {
+                    FieldType::Anonymous(Box::new(self.layout(id)?))
+                } else {
+                    self.composite(id)?;
+                    FieldType::Named {
+                        union,
+                        name: t.name.clone(),
+                    }
+                }
+            }
+            other => {
+                return Err(GenError::Layout(format!(
+                    "{owner}.{member} has a type with no layout ({})",
+                    kind_name(other)
+                )))
+            }
+        };
+        Ok((ty, dims))
+    }
+}
+
+fn kind_name(k: &Kind) -> &'static str {
+    match k {
+        Kind::Void => "void",
+        Kind::Fwd { .. } => "a forward declaration",
+        Kind::Func { .. } | Kind::FuncProto { .. } => "a function",
+        _ => "not a value type",
+    }
+}
+
+/// An enum's values as the source declared them. Compilers before BTF's
+/// signedness flag record 4-byte values as unsigned, so -3 reads as
+/// 4294967293; C enum constants are ints, so those are read back as i32.
+fn enum_values(
+    size: u32,
+    signed: bool,
+    values: &[unibpf_object::btf::EnumValue],
+) -> impl Iterator<Item = (&str, i64)> {
+    values.iter().map(move |v| {
+        let value = if !signed && size <= 4 && v.value > i64::from(i32::MAX) {
+            i64::from(v.value as u32 as i32)
+        } else {
+            v.value
+        };
+        (v.name.as_str(), value)
+    })
+}

@@ -1,0 +1,216 @@
+//! BPF object files, read without loading them: ELF sections and symbols, the
+//! programs and maps they define, their global data sections, and their BTF.
+//!
+//! Pure: bytes in, facts out. The generator (`unibpf gen`) and the selector
+//! build on this; nothing here touches the kernel.
+
+pub mod btf;
+
+use goblin::elf::section_header::{SHF_EXECINSTR, SHT_NOBITS};
+use goblin::elf::sym::{STB_GLOBAL, STT_FUNC, STT_OBJECT};
+use goblin::elf::Elf;
+
+pub use btf::{Btf, Kind, Type, TypeId};
+
+/// Size of one `Elf64_Sym`.
+const SYM_SIZE: u64 = 24;
+/// Offset of `st_info` inside `Elf64_Sym`.
+const SYM_INFO_OFFSET: u64 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("not a BPF ELF object: {0}")]
+    Elf(String),
+    #[error("corrupt BTF: {0}")]
+    Btf(String),
+    #[error("the object has no BTF (.BTF section); compile it with clang -g")]
+    NoBtf,
+}
+
+/// A BPF program: a global function in an executable section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    pub name: String,
+    /// The ELF section, which tells libbpf the program type (`tp/sched/x`).
+    pub section: String,
+    /// File offset of the symbol's `st_info` byte: turning `STT_FUNC` into
+    /// `STT_NOTYPE` there makes libbpf skip the program entirely.
+    pub sym_info_offset: u64,
+}
+
+/// A map declared in the `.maps` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Map {
+    pub name: String,
+}
+
+/// A global data section (`.rodata`, `.data`, `.bss`, `.rodata.str1.1`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSection {
+    pub name: String,
+    /// Where the initial bytes start in the file; None for `.bss` (no bytes).
+    pub file_offset: Option<u64>,
+    pub size: u64,
+    /// The BTF `DATASEC` describing its variables, if the compiler emitted one.
+    pub btf: Option<TypeId>,
+}
+
+/// What a BPF object holds.
+#[derive(Debug, Clone)]
+pub struct BpfObject {
+    pub programs: Vec<Program>,
+    pub maps: Vec<Map>,
+    pub data_sections: Vec<DataSection>,
+    pub btf: Option<Btf>,
+}
+
+fn is_data_section(name: &str) -> bool {
+    [".rodata", ".data", ".bss"]
+        .iter()
+        .any(|p| name == *p || name.starts_with(&format!("{p}.")))
+}
+
+impl BpfObject {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ObjectError> {
+        let elf = Elf::parse(bytes).map_err(|e| ObjectError::Elf(e.to_string()))?;
+        if elf.header.e_machine != goblin::elf::header::EM_BPF {
+            return Err(ObjectError::Elf(format!(
+                "machine type {} is not BPF (247)",
+                elf.header.e_machine
+            )));
+        }
+        if !elf.is_64 || !elf.little_endian {
+            return Err(ObjectError::Elf(
+                "only 64-bit little-endian BPF objects are supported".into(),
+            ));
+        }
+        let sec_name = |idx: usize| -> Option<&str> {
+            let sh = elf.section_headers.get(idx)?;
+            elf.shdr_strtab.get_at(sh.sh_name)
+        };
+        let section_bytes = |idx: usize| -> Result<&[u8], ObjectError> {
+            let sh = &elf.section_headers[idx];
+            let start = sh.sh_offset as usize;
+            start
+                .checked_add(sh.sh_size as usize)
+                .and_then(|end| bytes.get(start..end))
+                .ok_or_else(|| {
+                    ObjectError::Elf(format!(
+                        "section {} runs past the end of the file",
+                        sec_name(idx).unwrap_or("?")
+                    ))
+                })
+        };
+
+        let mut btf = None;
+        for (idx, _) in elf.section_headers.iter().enumerate() {
+            if sec_name(idx) == Some(".BTF") {
+                btf = Some(Btf::parse(section_bytes(idx)?)?);
+            }
+        }
+
+        let symtab_offset = elf
+            .section_headers
+            .iter()
+            .find(|sh| sh.sh_type == goblin::elf::section_header::SHT_SYMTAB)
+            .map(|sh| sh.sh_offset);
+        let mut programs = Vec::new();
+        let mut maps = Vec::new();
+        // Symbols per data section, for the BTF offset fix-up below.
+        let mut data_symbols: Vec<(usize, String, u64)> = Vec::new();
+        for (i, sym) in elf.syms.iter().enumerate() {
+            let Some(name) = elf.strtab.get_at(sym.st_name) else {
+                continue;
+            };
+            let Some(section) = sec_name(sym.st_shndx) else {
+                continue;
+            };
+            let sh = &elf.section_headers[sym.st_shndx];
+            if sym.st_type() == STT_FUNC
+                && sym.st_bind() == STB_GLOBAL
+                && sh.sh_flags & u64::from(SHF_EXECINSTR) != 0
+                && section != ".text"
+            {
+                programs.push(Program {
+                    name: name.to_string(),
+                    section: section.to_string(),
+                    sym_info_offset: symtab_offset.unwrap_or(0)
+                        + i as u64 * SYM_SIZE
+                        + SYM_INFO_OFFSET,
+                });
+            } else if section == ".maps" && sym.st_type() == STT_OBJECT {
+                maps.push(Map {
+                    name: name.to_string(),
+                });
+            } else if is_data_section(section) && sym.st_type() == STT_OBJECT {
+                data_symbols.push((sym.st_shndx, name.to_string(), sym.st_value));
+            }
+        }
+
+        let mut data_sections = Vec::new();
+        for (idx, sh) in elf.section_headers.iter().enumerate() {
+            let Some(name) = sec_name(idx) else { continue };
+            if !is_data_section(name) || sh.sh_flags & u64::from(SHF_EXECINSTR) != 0 {
+                continue;
+            }
+            let nobits = sh.sh_type == SHT_NOBITS;
+            if !nobits {
+                section_bytes(idx)?;
+            }
+            let btf_id = btf.as_mut().and_then(|b: &mut Btf| {
+                let id = b.datasec(name)?;
+                fix_up_datasec(b, id, sh.sh_size, idx, &data_symbols);
+                Some(id)
+            });
+            data_sections.push(DataSection {
+                name: name.to_string(),
+                file_offset: (!nobits).then_some(sh.sh_offset),
+                size: sh.sh_size,
+                btf: btf_id,
+            });
+        }
+        Ok(Self {
+            programs,
+            maps,
+            data_sections,
+            btf,
+        })
+    }
+
+    pub fn data_section(&self, name: &str) -> Option<&DataSection> {
+        self.data_sections.iter().find(|d| d.name == name)
+    }
+}
+
+/// clang leaves a `DATASEC`'s size and its variables' offsets as zero in
+/// object files; the ELF symbol table has the real values (libbpf fixes them
+/// up the same way before loading).
+fn fix_up_datasec(
+    btf: &mut Btf,
+    id: TypeId,
+    size: u64,
+    shndx: usize,
+    symbols: &[(usize, String, u64)],
+) {
+    let names: Vec<String> = match &btf.ty(id).kind {
+        Kind::Datasec { vars, .. } => vars.iter().map(|v| btf.ty(v.var).name.clone()).collect(),
+        _ => return,
+    };
+    let offsets: Vec<Option<u64>> = names
+        .iter()
+        .map(|n| {
+            symbols
+                .iter()
+                .find(|(s, name, _)| *s == shndx && name == n)
+                .map(|(_, _, off)| *off)
+        })
+        .collect();
+    if let Kind::Datasec { size: sz, vars } = btf.kind_mut(id) {
+        *sz = size as u32;
+        for (v, off) in vars.iter_mut().zip(offsets) {
+            if let Some(off) = off {
+                v.offset = off as u32;
+            }
+        }
+    }
+}
