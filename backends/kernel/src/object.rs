@@ -103,7 +103,7 @@ impl LoadedObject for KernelObject {
         let map = self
             .object
             .maps()
-            .find(|m| m.name() == name)
+            .find(|m| map_name_matches(&m.name().to_string_lossy(), name))
             .ok_or_else(|| {
                 BackendError::new(
                     Errno::ENOENT,
@@ -166,6 +166,13 @@ impl LoadedObject for KernelObject {
             None => Err(BackendError::new(Errno::ENOENT, "poller vanished")),
         }
     }
+}
+
+/// Global data maps are named `<object prefix>.bss` by libbpf (the prefix
+/// cut to fit 15 characters); guests know them by their section name.
+fn map_name_matches(actual: &str, wanted: &str) -> bool {
+    actual == wanted
+        || (wanted.starts_with('.') && actual.ends_with(wanted) && actual.len() > wanted.len())
 }
 
 /// Bytes stored in 8-byte words, so their start is 8-aligned.

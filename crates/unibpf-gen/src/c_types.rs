@@ -16,7 +16,7 @@ pub(crate) fn int_name(bytes: u32, signed: bool) -> String {
     }
 }
 
-fn base_name(ty: &FieldType, indent: usize) -> String {
+fn base_name(ty: &FieldType, indent: usize, pads: &mut usize) -> String {
     match ty {
         FieldType::Int { bytes, signed } => int_name(*bytes, *signed),
         FieldType::Char => "char".into(),
@@ -31,7 +31,7 @@ fn base_name(ty: &FieldType, indent: usize) -> String {
         }
         FieldType::Anonymous(c) => {
             let mut s = String::new();
-            body(&mut s, c, indent);
+            body(&mut s, c, indent, pads);
             s
         }
     }
@@ -47,7 +47,10 @@ fn comment(ty: &FieldType) -> String {
 
 /// `struct { ... } __attribute__((packed))`, members indented one level below
 /// `indent`.
-fn body(out: &mut String, c: &Composite, indent: usize) {
+///
+/// Padding names are numbered across the whole top-level type: members of
+/// anonymous structs share their parent's namespace in C.
+fn body(out: &mut String, c: &Composite, indent: usize, pads: &mut usize) {
     let kw = if c.union { "union" } else { "struct" };
     let pad = "\t".repeat(indent + 1);
     if c.name.is_empty() {
@@ -56,12 +59,11 @@ fn body(out: &mut String, c: &Composite, indent: usize) {
     } else {
         let _ = writeln!(out, "{kw} {} {{", c.name);
     }
-    let mut pads = 0;
     for item in &c.items {
         match item {
             Item::Pad { bytes } => {
                 let _ = writeln!(out, "{pad}char __pad{pads}[{bytes}];");
-                pads += 1;
+                *pads += 1;
             }
             Item::Field {
                 name,
@@ -74,7 +76,7 @@ fn body(out: &mut String, c: &Composite, indent: usize) {
                 let _ = writeln!(
                     out,
                     "{pad}{} {name}{dims};{} /* offset {offset} */",
-                    base_name(ty, indent + 1),
+                    base_name(ty, indent + 1, pads),
                     comment(ty)
                 );
             }
@@ -132,7 +134,8 @@ fn asserts(out: &mut String, c: &Composite) {
     );
     for item in &c.items {
         if let Item::Field { name, offset, .. } = item {
-            if name != "__size" {
+            // Anonymous members have no name to take the offset of.
+            if !name.is_empty() {
                 let _ = writeln!(
                     out,
                     "_Static_assert(offsetof({kw} {}, {name}) == {offset}, \"{}.{name} is misplaced\");",
@@ -141,6 +144,45 @@ fn asserts(out: &mut String, c: &Composite) {
             }
         }
     }
+}
+
+/// Every enum and composite of `plan`, each inside its own guard so that a
+/// skeleton and a types header from the same object can both be included.
+pub(crate) fn definitions(out: &mut String, plan: &Plan) {
+    for e in &plan.enums {
+        if e.values.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "#ifndef UNIBPF_DEFINED_enum_{0}
+#define UNIBPF_DEFINED_enum_{0}",
+            e.name
+        );
+        let _ = writeln!(out, "enum {} {{", e.name);
+        for (n, v) in &e.values {
+            let wide = *v > i64::from(i32::MAX) || *v < i64::from(i32::MIN);
+            let _ = writeln!(out, "\t{n} = {v}{},", if wide { "LL" } else { "" });
+        }
+        out.push_str("};\n#endif\n\n");
+    }
+    for c in &plan.composites {
+        composite(out, c);
+    }
+}
+
+/// One named composite with its guard and asserts.
+pub(crate) fn composite(out: &mut String, c: &Composite) {
+    let kw = if c.union { "union" } else { "struct" };
+    let _ = writeln!(
+        out,
+        "#ifndef UNIBPF_DEFINED_{kw}_{0}\n#define UNIBPF_DEFINED_{kw}_{0}",
+        c.name
+    );
+    body(out, c, 0, &mut 0);
+    out.push_str(";\n");
+    asserts(out, c);
+    out.push_str("#endif\n\n");
 }
 
 /// The whole header.
@@ -152,30 +194,7 @@ pub fn render(plan: &Plan, guard: &str, source: &str) -> String {
     );
     let _ = writeln!(out, "#ifndef {guard}\n#define {guard}\n");
     out.push_str("#include <stddef.h>\n#include <stdint.h>\n\n");
-    for e in &plan.enums {
-        if e.values.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "enum {} {{", e.name);
-        for (n, v) in &e.values {
-            let _ = writeln!(
-                out,
-                "\t{n} = {v}{},",
-                if *v > i64::from(i32::MAX) || *v < i64::from(i32::MIN) {
-                    "LL"
-                } else {
-                    ""
-                }
-            );
-        }
-        out.push_str("};\n\n");
-    }
-    for c in &plan.composites {
-        body(&mut out, c, 0);
-        out.push_str(";\n");
-        asserts(&mut out, c);
-        out.push('\n');
-    }
+    definitions(&mut out, plan);
     let _ = writeln!(out, "#endif /* {guard} */");
     out
 }

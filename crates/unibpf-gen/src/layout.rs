@@ -140,6 +140,78 @@ pub fn plan(btf: &Btf, only: Option<&[String]>) -> Result<Plan, GenError> {
     Ok(p.plan)
 }
 
+/// A global data section as a struct called `name`: its global variables
+/// at their offsets (static ones are private to the BPF side and left as
+/// padding), padded to the section's size. The plan holds the named types the
+/// variables use.
+pub fn plan_datasec(btf: &Btf, datasec: TypeId, name: &str) -> Result<(Plan, Composite), GenError> {
+    let Kind::Datasec { size, vars } = &btf.ty(datasec).kind else {
+        return Err(GenError::Invalid(format!(
+            "type {datasec} is not a data section"
+        )));
+    };
+    let mut p = Planner {
+        btf,
+        done: HashSet::new(),
+        in_progress: HashSet::new(),
+        plan: Plan::default(),
+    };
+    let mut vars: Vec<_> = vars
+        .iter()
+        .filter_map(|v| match &btf.ty(v.var).kind {
+            Kind::Var { ty, linkage } if *linkage == 1 => Some((
+                btf.ty(v.var).name.clone(),
+                *ty,
+                u64::from(v.offset),
+                u64::from(v.size),
+            )),
+            _ => None,
+        })
+        .collect();
+    vars.sort_by_key(|v| v.2);
+    let mut items = Vec::new();
+    let mut cursor = 0u64;
+    for (vname, ty, offset, vsize) in vars {
+        if offset < cursor {
+            return Err(GenError::Layout(format!(
+                "{name}.{vname} overlaps the variable before it"
+            )));
+        }
+        if offset > cursor {
+            items.push(Item::Pad {
+                bytes: offset - cursor,
+            });
+        }
+        let (fty, dims) = p.field_type(ty, name, &vname)?;
+        items.push(Item::Field {
+            name: vname,
+            ty: fty,
+            dims,
+            offset,
+            size: vsize,
+        });
+        cursor = offset + vsize;
+    }
+    let size = u64::from(*size);
+    if cursor > size {
+        return Err(GenError::Layout(format!(
+            "{name}'s variables run past the section"
+        )));
+    }
+    if cursor < size {
+        items.push(Item::Pad {
+            bytes: size - cursor,
+        });
+    }
+    let composite = Composite {
+        union: false,
+        name: name.to_string(),
+        size,
+        items,
+    };
+    Ok((p.plan, composite))
+}
+
 struct Planner<'a> {
     btf: &'a Btf,
     done: HashSet<TypeId>,
@@ -262,14 +334,8 @@ impl Planner<'_> {
                 .unwrap_or(0);
             if widest < size {
                 // A union's size may exceed every member (alignment); a
-                // byte array member carries the rest.
-                items.push(Item::Field {
-                    name: "__size".into(),
-                    ty: FieldType::Char,
-                    dims: vec![size as u32],
-                    offset: 0,
-                    size,
-                });
+                // padding member as wide as the union carries the rest.
+                items.push(Item::Pad { bytes: size });
             }
         } else {
             let end = cursor_bits.div_ceil(8);

@@ -122,3 +122,61 @@ pub fn run_to_end(args: &[&str]) -> (ExitStatus, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The program suite (programs/*), built once per test binary by
+/// scripts/build-programs.sh with this build's `unibpf` as the generator.
+pub fn program(file: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("programs");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let result = Command::new("sh")
+            .arg(root.join("scripts/build-programs.sh"))
+            .arg(&out)
+            .env("UNIBPF", env!("CARGO_BIN_EXE_unibpf"))
+            .output()
+            .map_err(|e| format!("running build-programs.sh: {e}"))?;
+        if !result.status.success() {
+            return Err(format!(
+                "build-programs.sh failed:\n{}",
+                String::from_utf8_lossy(&result.stderr)
+            ));
+        }
+        Ok(out)
+    });
+    let path = dir.as_ref().unwrap_or_else(|e| panic!("{e}")).join(file);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// Runs `unibpf run WASM ARGS`, waits for `ready` on its stderr, runs the
+/// workload, lets events drain, stops it with SIGINT; returns stdout (the
+/// guest's own flush on exit proves it stopped gracefully).
+pub fn observe(wasm: &str, args: &[&str], ready: &str, workload: impl FnOnce()) -> String {
+    let path = program(wasm);
+    let mut all = vec!["--timeout", "60s", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let mut run = start(&all);
+    run.wait_for_stderr(ready, Duration::from_secs(30));
+    workload();
+    std::thread::sleep(Duration::from_millis(700));
+    run.signal("INT");
+    let (status, stdout, stderr, _) = run.finish(Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "status {status:?}, stderr:\n{stderr}\nstdout:\n{stdout}"
+    );
+    stdout
+}
+
+/// Spawns `cmd` with `args`, waits for it; returns (pid, exit code).
+pub fn spawn_wait(cmd: &str, args: &[&str]) -> (u32, i32) {
+    let mut child = Command::new(cmd)
+        .args(args)
+        .spawn()
+        .expect("spawning workload");
+    let pid = child.id();
+    let status = child.wait().expect("waiting for workload");
+    (pid, status.code().unwrap_or(-1))
+}

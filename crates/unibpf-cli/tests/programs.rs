@@ -1,0 +1,104 @@
+//! The program suite (programs/*) on the real kernel: each program runs under
+//! `unibpf run`, the test drives its workload, and asserts on the exact values
+//! it printed.
+
+mod common;
+
+use common::*;
+
+/// The fields of the first line starting with `prefix` and containing every
+/// `key=value` of `want`.
+fn line_with<'a>(out: &'a str, prefix: &str, want: &[(&str, String)]) -> Option<&'a str> {
+    out.lines().find(|l| {
+        l.starts_with(prefix)
+            && want
+                .iter()
+                .all(|(k, v)| l.split(' ').any(|f| f == format!("{k}={v}")))
+    })
+}
+
+fn value<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+}
+
+#[test]
+fn bootstrap_reports_execs_and_exits_with_codes_and_durations() {
+    let me = std::process::id().to_string();
+    let mut sh = (0, 0);
+    let mut sleeper = (0, 0);
+    let out = observe("bootstrap.wasm", &[], "tracing", || {
+        sh = spawn_wait("/bin/sh", &["-c", "exit 3"]);
+        sleeper = spawn_wait("/bin/sleep", &["0.3"]);
+    });
+    let pid = |p: (u32, i32)| p.0.to_string();
+    assert!(
+        line_with(
+            &out,
+            "EXEC",
+            &[
+                ("pid", pid(sh)),
+                ("ppid", me.clone()),
+                ("comm", "sh".into()),
+                ("file", "/bin/sh".into())
+            ]
+        )
+        .is_some(),
+        "no exec of sh in:\n{out}"
+    );
+    assert!(
+        line_with(
+            &out,
+            "EXIT",
+            &[
+                ("pid", pid(sh)),
+                ("code", "3".into()),
+                ("comm", "sh".into())
+            ]
+        )
+        .is_some(),
+        "no exit of sh with code 3 in:\n{out}"
+    );
+    let exit = line_with(
+        &out,
+        "EXIT",
+        &[
+            ("pid", pid(sleeper)),
+            ("code", "0".into()),
+            ("comm", "sleep".into()),
+        ],
+    )
+    .unwrap_or_else(|| panic!("no exit of sleep in:\n{out}"));
+    let ms: u64 = value(exit, "duration_ms").parse().expect("duration");
+    assert!((300..3000).contains(&ms), "sleep 0.3 ran {ms} ms?");
+}
+
+#[test]
+fn bootstrap_min_duration_is_patched_into_rodata_before_load() {
+    let mut quick = (0, 0);
+    let mut sleeper = (0, 0);
+    let out = observe(
+        "bootstrap.wasm",
+        &["-d", "250"],
+        "min duration 250 ms",
+        || {
+            quick = spawn_wait("/bin/true", &[]);
+            sleeper = spawn_wait("/bin/sleep", &["0.4"]);
+        },
+    );
+    // The BPF side drops exec events and short-lived processes when the
+    // constant is non-zero: only the sleeper's exit may appear.
+    assert!(
+        !out.lines().any(|l| l.starts_with("EXEC")),
+        "exec events despite -d:\n{out}"
+    );
+    assert!(
+        line_with(&out, "EXIT", &[("pid", quick.0.to_string())]).is_none(),
+        "a 0 ms process passed -d 250:\n{out}"
+    );
+    let exit = line_with(&out, "EXIT", &[("pid", sleeper.0.to_string())])
+        .unwrap_or_else(|| panic!("no exit of sleep 0.4 in:\n{out}"));
+    let ms: u64 = value(exit, "duration_ms").parse().expect("duration");
+    assert!(ms >= 250, "{exit}");
+}

@@ -1,0 +1,72 @@
+#!/bin/sh
+# Builds the program suite: for each programs/NAME/, NAME.bpf.c becomes
+# NAME.bpf.o (clang -target bpf against a bpftool-generated vmlinux.h), then
+# `unibpf gen skeleton` and `unibpf gen types` make NAME.skel.h and
+# NAME.types.h, and NAME.c becomes NAME.wasm (clang --target=wasm32-wasi with
+# the C SDK). Other files in a program's directory (e.g. a workload binary's
+# NAME.target.c) are built by their own rules below.
+#   scripts/build-programs.sh [OUT_DIR]      (default: build/programs)
+# UNIBPF=path/to/unibpf selects the generator binary (default: builds it).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-"$root/build/programs"}
+mkdir -p "$out"
+
+for tool in clang wasm-ld bpftool; do
+	command -v "$tool" >/dev/null 2>&1 || {
+		echo "build-programs: $tool not found; run scripts/install-deps.sh" >&2
+		exit 1
+	}
+done
+if [ -z "${UNIBPF:-}" ]; then
+	cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p unibpf-cli
+	UNIBPF="$root/target/release/unibpf"
+fi
+
+case "$(uname -m)" in
+x86_64) target_arch=x86 ;;
+aarch64) target_arch=arm64 ;;
+*) target_arch=$(uname -m) ;;
+esac
+vmlinux="$out/vmlinux.h"
+if [ ! -s "$vmlinux" ]; then
+	btf=/sys/kernel/btf/vmlinux
+	[ -r "$btf" ] || {
+		echo "build-programs: $btf is missing; building the BPF objects needs a kernel with BTF" >&2
+		exit 1
+	}
+	bpftool btf dump file "$btf" format c >"$vmlinux.tmp"
+	mv "$vmlinux.tmp" "$vmlinux"
+fi
+
+only=${PROGRAMS:-}
+for dir in "$root"/programs/*/; do
+	name=$(basename "$dir")
+	[ -f "$dir/$name.bpf.c" ] || continue
+	if [ -n "$only" ] && ! echo " $only " | grep -q " $name "; then
+		continue
+	fi
+	clang -g -O2 -target bpf -D__TARGET_ARCH_$target_arch -Wall -Werror \
+		-I"$out" -I"$dir" -I"$root/sdk/c/include" \
+		-c "$dir/$name.bpf.c" -o "$out/$name.bpf.o"
+	"$UNIBPF" gen skeleton "$out/$name.bpf.o" >"$out/$name.skel.h"
+	# programs/NAME/types lists the types the guest shares with the BPF
+	# side (one per line); without it, every named type is emitted.
+	set --
+	if [ -f "$dir/types" ]; then
+		for t in $(cat "$dir/types"); do
+			set -- "$@" --type "$t"
+		done
+	fi
+	"$UNIBPF" gen types "$@" "$out/$name.bpf.o" >"$out/$name.types.h"
+	if [ -f "$dir/$name.c" ]; then
+		clang --target=wasm32-wasi -O2 -Wall -Werror \
+			-I"$root/sdk/c/include" -I"$out" -I"$dir" \
+			-Wl,--export-table -Wl,--strip-all \
+			-o "$out/$name.wasm" "$dir/$name.c"
+	fi
+	# A native workload binary the program observes (uprobe targets).
+	if [ -f "$dir/$name.target.c" ]; then
+		cc -O1 -g -o "$out/$name.target" "$dir/$name.target.c"
+	fi
+done
