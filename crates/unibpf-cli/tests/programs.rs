@@ -102,3 +102,73 @@ fn bootstrap_min_duration_is_patched_into_rodata_before_load() {
     let ms: u64 = value(exit, "duration_ms").parse().expect("duration");
     assert!(ms >= 250, "{exit}");
 }
+
+#[test]
+fn execve_prints_the_arguments_of_each_exec() {
+    let mut echo = (0, 0);
+    let mut many = (0, 0);
+    let out = observe("execve.wasm", &[], "tracing", || {
+        echo = spawn_wait("/bin/echo", &["first", "two words", ""]);
+        many = spawn_wait("/bin/true", &["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    });
+    let echo_line = line_with(&out, "EXECVE", &[("pid", echo.0.to_string())])
+        .unwrap_or_else(|| panic!("no execve of echo in:\n{out}"));
+    assert!(
+        echo_line.ends_with(r#"file=/bin/echo argc=4 args=["/bin/echo","first","two words",""]"#),
+        "{echo_line}"
+    );
+    let many_line = line_with(&out, "EXECVE", &[("pid", many.0.to_string())])
+        .unwrap_or_else(|| panic!("no execve of true in:\n{out}"));
+    assert!(
+        many_line.ends_with(r#"argc=8 args=["/bin/true","1","2","3","4","5","6","7"] truncated"#),
+        "{many_line}"
+    );
+}
+
+#[test]
+fn opensnoop_sees_named_opens_and_their_results_over_a_perf_buffer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let present = dir.path().join("opensnoop-present.txt");
+    std::fs::write(&present, "x").expect("write");
+    let missing = dir.path().join("opensnoop-missing.txt");
+    let me = std::process::id();
+    let out = observe(
+        "opensnoop.wasm",
+        &["-p", &me.to_string()],
+        "tracing opens",
+        || {
+            let _file = std::fs::File::open(&present).expect("open present");
+            assert!(std::fs::File::open(&missing).is_err());
+        },
+    );
+    let hit = line_with(
+        &out,
+        "OPEN",
+        &[
+            ("pid", me.to_string()),
+            ("path", present.display().to_string()),
+        ],
+    )
+    .unwrap_or_else(|| panic!("no open of {} in:\n{out}", present.display()));
+    let fd: i32 = value(hit, "ret").parse().expect("ret");
+    assert!(fd >= 0, "{hit}");
+    assert!(
+        line_with(
+            &out,
+            "OPEN",
+            &[
+                ("pid", me.to_string()),
+                ("path", missing.display().to_string()),
+                ("ret", "-2".into())
+            ]
+        )
+        .is_some(),
+        "no failed open (-ENOENT) of {} in:\n{out}",
+        missing.display()
+    );
+    // -p went into .rodata: other processes' opens were filtered in BPF.
+    assert!(
+        out.lines().all(|l| value(l, "pid") == me.to_string()),
+        "opens of other processes despite -p:\n{out}"
+    );
+}

@@ -292,7 +292,11 @@ static inline int unibpf__buffer_open(struct bpf_buffer *b, bpf_buffer_sample_fn
 	}
 	b->sample_fn = sample_fn;
 	b->ctx = ctx;
-	return 0;
+	/* A zero-timeout poll makes the host set up its reader now: a perf event
+	 * array drops records written before a reader exists. */
+	int err = wasm_bpf_buffer_poll(b->events->obj->handle, fd, (int32_t)(intptr_t)sample_fn,
+				       (uint32_t)(uintptr_t)ctx, b->data, (int)b->data_sz, 0);
+	return err < 0 && err != -EINTR ? unibpf__err(err) : 0;
 }
 
 /* bpf_buffer__open(buf, sample_fn, ctx) (upstream wasm-bpf) or
