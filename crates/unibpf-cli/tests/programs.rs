@@ -172,3 +172,78 @@ fn opensnoop_sees_named_opens_and_their_results_over_a_perf_buffer() {
         "opens of other processes despite -p:\n{out}"
     );
 }
+
+#[test]
+fn runqlat_counts_every_wakeup_of_the_target_in_its_histogram() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    const SLEEPS: u64 = 25;
+    let mut target = Command::new(program("runqlat.target"))
+        .arg(SLEEPS.to_string())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawning the workload");
+    let pid = target.id().to_string();
+    let out = observe("runqlat.wasm", &["-p", &pid], "sampling", || {
+        // One wakeup for the byte on stdin, then one per sleep.
+        target
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"x")
+            .expect("waking the workload");
+        assert!(target.wait().expect("workload").success());
+    });
+    let total: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("TOTAL samples="))
+        .unwrap_or_else(|| panic!("no TOTAL in:\n{out}"))
+        .parse()
+        .expect("total");
+    assert_eq!(total, SLEEPS + 1, "{out}");
+    let bucket_sum: u64 = out
+        .lines()
+        .filter(|l| l.starts_with("BUCKET"))
+        .map(|l| value(l, "count").parse::<u64>().expect("count"))
+        .sum();
+    assert_eq!(bucket_sum, total, "{out}");
+}
+
+#[test]
+fn uprobe_reports_arguments_and_return_values_of_the_target() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let binary = program("uprobe.target");
+    let mut target = Command::new(&binary)
+        .args(["40", "2", "-5000000000", "3"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawning the target");
+    let pid = target.id().to_string();
+    let out = observe(
+        "uprobe.wasm",
+        &[binary.to_str().unwrap()],
+        "probing",
+        || {
+            target
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"x")
+                .expect("starting the target");
+            assert!(target.wait().expect("target").success());
+        },
+    );
+    let ours: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(&format!(" pid={pid} ")))
+        .collect();
+    let want = [
+        format!("ENTER func=uprobe_add pid={pid} args=40,2"),
+        format!("EXIT func=uprobe_add pid={pid} ret=42"),
+        format!("ENTER func=uprobe_scale pid={pid} args=-5000000000,3"),
+        format!("EXIT func=uprobe_scale pid={pid} ret=-15000000000"),
+    ];
+    assert_eq!(ours, want, "all output:\n{out}");
+}
