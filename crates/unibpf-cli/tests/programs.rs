@@ -247,3 +247,53 @@ fn uprobe_reports_arguments_and_return_values_of_the_target() {
     ];
     assert_eq!(ours, want, "all output:\n{out}");
 }
+
+#[test]
+fn xdp_sees_each_packet_with_its_size_and_per_cpu_totals_agree() {
+    const DATAGRAMS: usize = 6;
+    const PAYLOAD: usize = 300;
+    const PORT: u16 = 9317;
+    let net = VethPair::new("x", 1);
+    let out = observe("xdp.wasm", &[&net.host_if], "counting packets", || {
+        net.send_udp_from_peer(DATAGRAMS, PAYLOAD, PORT);
+    });
+    let frame = (14 + 20 + 8 + PAYLOAD).to_string();
+    let udp: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("PACKET") && l.ends_with(&format!("ipproto=17 dport={PORT}")))
+        .collect();
+    assert_eq!(udp.len(), DATAGRAMS, "{out}");
+    assert!(udp.iter().all(|l| value(l, "size") == frame), "{out}");
+    // Every packet the ring buffer reported is in the per-CPU counters.
+    let packets: Vec<&str> = out.lines().filter(|l| l.starts_with("PACKET")).collect();
+    let bytes: u64 = packets
+        .iter()
+        .map(|l| value(l, "size").parse::<u64>().expect("size"))
+        .sum();
+    let total = out
+        .lines()
+        .find(|l| l.starts_with("TOTAL"))
+        .unwrap_or_else(|| panic!("no TOTAL in:\n{out}"));
+    assert_eq!(value(total, "packets"), packets.len().to_string(), "{out}");
+    assert_eq!(value(total, "bytes"), bytes.to_string(), "{out}");
+}
+
+#[test]
+fn tc_ingress_counts_packets_and_bytes_per_protocol() {
+    const DATAGRAMS: u64 = 4;
+    const PAYLOAD: u64 = 200;
+    let net = VethPair::new("t", 2);
+    let out = observe("tc.wasm", &[&net.host_if], "counting ingress", || {
+        net.send_udp_from_peer(DATAGRAMS as usize, PAYLOAD as usize, 9318);
+    });
+    let udp = out
+        .lines()
+        .find(|l| l.starts_with("PROTO ipproto=17 "))
+        .unwrap_or_else(|| panic!("no UDP counts in:\n{out}"));
+    assert_eq!(value(udp, "packets"), DATAGRAMS.to_string(), "{out}");
+    assert_eq!(
+        value(udp, "bytes"),
+        (DATAGRAMS * (14 + 20 + 8 + PAYLOAD)).to_string(),
+        "{out}"
+    );
+}

@@ -180,3 +180,92 @@ pub fn spawn_wait(cmd: &str, args: &[&str]) -> (u32, i32) {
     let status = child.wait().expect("waiting for workload");
     (pid, status.code().unwrap_or(-1))
 }
+
+/// A veth pair: `ub<tag>0` here with 10.211.<subnet>.1, `ub<tag>1` in the
+/// network namespace `unibpf-<tag>` with .2. Removed on drop.
+pub struct VethPair {
+    pub ns: String,
+    pub host_if: String,
+    pub subnet: u8,
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+impl VethPair {
+    pub fn new(tag: &str, subnet: u8) -> Self {
+        let pair = VethPair {
+            ns: format!("unibpf-{tag}"),
+            host_if: format!("ub{tag}0"),
+            subnet,
+        };
+        pair.remove(); // leftovers of an interrupted run
+        let peer = format!("ub{tag}1");
+        let host_ip = format!("10.211.{subnet}.1/24");
+        let peer_ip = format!("10.211.{subnet}.2/24");
+        let ns = pair.ns.as_str();
+        for args in [
+            vec!["netns", "add", ns],
+            vec![
+                "link",
+                "add",
+                &pair.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+            ],
+            vec!["link", "set", &peer, "netns", ns],
+            vec!["addr", "add", &host_ip, "dev", &pair.host_if],
+            vec!["link", "set", &pair.host_if, "up"],
+            vec!["-n", ns, "addr", "add", &peer_ip, "dev", &peer],
+            vec!["-n", ns, "link", "set", &peer, "up"],
+            vec!["-n", ns, "link", "set", "lo", "up"],
+        ] {
+            assert!(ip(&args), "ip {args:?} failed (is iproute2 installed?)");
+        }
+        pair
+    }
+
+    fn remove(&self) {
+        ip(&["netns", "del", &self.ns]);
+        ip(&["link", "del", &self.host_if]);
+    }
+
+    /// Sends `count` UDP datagrams of `payload` bytes from the namespace side
+    /// to 10.211.<subnet>.1:`port`.
+    pub fn send_udp_from_peer(&self, count: usize, payload: usize, port: u16) {
+        let ns_path = format!("/run/netns/{}", self.ns);
+        let (src, dst) = (
+            format!("10.211.{}.2:0", self.subnet),
+            format!("10.211.{}.1:{port}", self.subnet),
+        );
+        std::thread::spawn(move || {
+            // Only this thread enters the namespace.
+            let ns = std::fs::File::open(&ns_path).expect("opening the netns");
+            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            let sock = std::net::UdpSocket::bind(&src).expect("bind in the netns");
+            let data = vec![0x5au8; payload];
+            for _ in 0..count {
+                sock.send_to(&data, &dst).expect("send");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .join()
+        .expect("sender thread");
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
