@@ -10,6 +10,7 @@
 //! | uprobe / uretprobe                  | `BINARY:FUNCTION`                       |
 //! | tracepoint                          | `CATEGORY/NAME`                         |
 //! | raw_tp                              | tracepoint name                         |
+//! | socket (socket filter)              | interface: a raw packet socket on it    |
 //! | anything else                       | ignored (warned), auto-attach           |
 
 use std::ffi::CString;
@@ -28,6 +29,8 @@ use crate::diagnose::{errno_of, hint};
 pub(crate) enum Attachment {
     Link(Link),
     Tc(TcFilter),
+    /// A packet socket carrying a socket filter; closing it detaches.
+    Socket(OwnedFd),
 }
 
 pub(crate) fn attach(prog: &ProgramMut<'_>, target: AttachTarget<'_>) -> Result<Attachment> {
@@ -128,6 +131,19 @@ pub(crate) fn attach(prog: &ProgramMut<'_>, target: AttachTarget<'_>) -> Result<
                 .map(Attachment::Link)
                 .map_err(|e| fail(e, format!("to tracepoint {target}")))
         }
+        ProgramType::SocketFilter => {
+            let ifindex = ifindex(target, &name)?;
+            packet_socket_with_filter(prog, ifindex)
+                .map(Attachment::Socket)
+                .map_err(|errno| {
+                    BackendError::new(
+                        errno,
+                        format!(
+                            "program {name}: attaching a socket filter to {target} failed: {errno}"
+                        ),
+                    )
+                })
+        }
         ProgramType::RawTracepoint => prog
             .attach_raw_tracepoint(target)
             .map(Attachment::Link)
@@ -141,6 +157,70 @@ pub(crate) fn attach(prog: &ProgramMut<'_>, target: AttachTarget<'_>) -> Result<
                 .map_err(|e| fail(e, format!("to {section}")))
         }
     }
+}
+
+/// A raw AF_PACKET socket bound to `ifindex` that sees every frame in both
+/// directions, with `prog` attached as its filter. The program's verdict
+/// only decides what this socket queues; nothing reads it, so filters that
+/// count in maps should return 0.
+fn packet_socket_with_filter(
+    prog: &ProgramMut<'_>,
+    ifindex: i32,
+) -> std::result::Result<OwnedFd, Errno> {
+    use nix::libc;
+    use std::os::fd::FromRawFd;
+    let last_errno = || {
+        Errno(
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        )
+    };
+    let eth_p_all = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            i32::from(eth_p_all),
+        )
+    };
+    if raw < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: raw is a fresh fd we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_ll is plain data; zeroed then filled.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = eth_p_all;
+    addr.sll_ifindex = ifindex;
+    // SAFETY: addr outlives the call and its size is passed.
+    let r = unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    let prog_fd: i32 = prog.as_fd().as_raw_fd();
+    // SAFETY: SO_ATTACH_BPF takes an int program fd.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_BPF,
+            (&prog_fd as *const i32).cast(),
+            std::mem::size_of::<i32>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    Ok(sock)
 }
 
 fn is_tracepoint(kind: &str) -> bool {

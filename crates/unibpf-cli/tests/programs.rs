@@ -297,3 +297,23 @@ fn tc_ingress_counts_packets_and_bytes_per_protocol() {
         "{out}"
     );
 }
+
+#[test]
+fn sockfilter_counts_packets_by_protocol_on_a_packet_socket() {
+    const DATAGRAMS: u64 = 5;
+    let net = VethPair::new("s", 3);
+    let out = observe(
+        "sockfilter.wasm",
+        &[&net.host_if],
+        "counting packets",
+        || {
+            net.send_udp_from_peer(DATAGRAMS as usize, 64, 9319);
+        },
+    );
+    let udp = out
+        .lines()
+        .find(|l| l.starts_with("PROTO ipproto=17 "))
+        .unwrap_or_else(|| panic!("no UDP count in:\n{out}"));
+    assert_eq!(value(udp, "name"), "udp");
+    assert_eq!(value(udp, "packets"), DATAGRAMS.to_string(), "{out}");
+}
