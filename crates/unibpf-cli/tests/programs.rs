@@ -317,3 +317,81 @@ fn sockfilter_counts_packets_by_protocol_on_a_packet_socket() {
     assert_eq!(value(udp, "name"), "udp");
     assert_eq!(value(udp, "packets"), DATAGRAMS.to_string(), "{out}");
 }
+
+/// Runs a program this kernel refuses; returns (exit code, stderr).
+fn refused(wasm: &str, args: &[&str]) -> (Option<i32>, String) {
+    let path = program(wasm);
+    let mut all = vec!["--timeout", "20s", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (status, _out, err) = run_to_end(&all);
+    (status.code(), err)
+}
+
+// kprobe, lsm and tcpconnlat need kernel features this machine lacks
+// (CONFIG_KPROBES, BPF LSM, fentry); they run for real in the VM matrix.
+// Here they must fail with one line naming the missing feature.
+
+#[test]
+fn kprobe_fails_clearly_without_kprobes() {
+    let (code, err) = refused("kprobe.wasm", &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with(
+            "unibpf: error: program unlink_enter: attaching to kprobe/do_unlinkat failed"
+        ) && l.contains("kprobes cannot attach on this kernel")),
+        "{err}"
+    );
+}
+
+#[test]
+fn lsm_fails_clearly_without_bpf_lsm() {
+    let (code, err) = refused("lsm.wasm", &["unibpf-protected"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.lines().any(|l| l
+            .starts_with("unibpf: error: program deny_rmdir: kernel refused the load")
+            && l.contains("BPF LSM is not available")),
+        "{err}"
+    );
+}
+
+#[test]
+fn tcpconnlat_fails_clearly_without_fentry() {
+    let (code, err) = refused("tcpconnlat.wasm", &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("unibpf: error: program on_")
+                && l.contains("kernel refused the load")
+                && l.contains("fentry/fexit programs are not available")),
+        "{err}"
+    );
+}
+
+#[test]
+fn autoload_off_leaves_the_lsm_program_out_and_the_rest_runs() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let name = "unibpf-countme";
+    std::fs::create_dir(parent.path().join(name)).expect("mkdir");
+    let out = observe(
+        "lsm.wasm",
+        &["--count-only", name],
+        "counting rmdirs",
+        || {
+            // The kernel never saw deny_rmdir, so nothing refuses this.
+            let status = std::process::Command::new("rmdir")
+                .arg(name)
+                .current_dir(parent.path())
+                .status()
+                .expect("rmdir");
+            assert!(status.success());
+            assert!(
+                !kernel_program_names().iter().any(|p| p == "deny_rmdir"),
+                "deny_rmdir was loaded despite autoload off"
+            );
+        },
+    );
+    assert!(!parent.path().join(name).exists());
+    assert!(out.lines().any(|l| l == "ATTEMPTS count=1"), "{out}");
+    assert!(out.lines().any(|l| l == "REFUSED count=0"), "{out}");
+}

@@ -174,6 +174,7 @@ pub fn observe(wasm: &str, args: &[&str], ready: &str, workload: impl FnOnce()) 
 pub fn spawn_wait(cmd: &str, args: &[&str]) -> (u32, i32) {
     let mut child = Command::new(cmd)
         .args(args)
+        .stdout(Stdio::null())
         .spawn()
         .expect("spawning workload");
     let pid = child.id();
