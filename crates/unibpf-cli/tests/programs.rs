@@ -464,3 +464,51 @@ fn sockops_injects_a_tcp_option_that_arrives_intact() {
     assert!(n("written") >= 4 && n("seen") >= 4, "{counts}");
     assert_eq!(n("intact"), n("seen"), "{counts}");
 }
+
+#[test]
+fn exitsnoop_through_the_compat_header_reports_status_signal_and_age() {
+    let mut coded = (0, 0);
+    let mut killed = 0;
+    let mut aged = (0, 0);
+    let out = observe("exitsnoop.wasm", &[], "tracing process exits", || {
+        coded = spawn_wait("/bin/sh", &["-c", "exit 7"]);
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        killed = child.id();
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        aged = spawn_wait("/bin/sleep", &["0.3"]);
+    });
+    assert!(
+        line_with(
+            &out,
+            "EXIT",
+            &[
+                ("pid", coded.0.to_string()),
+                ("code", "7".into()),
+                ("signal", "0".into())
+            ]
+        )
+        .is_some(),
+        "{out}"
+    );
+    assert!(
+        line_with(
+            &out,
+            "EXIT",
+            &[("pid", killed.to_string()), ("signal", "9".into())]
+        )
+        .is_some(),
+        "{out}"
+    );
+    let line = line_with(
+        &out,
+        "EXIT",
+        &[("pid", aged.0.to_string()), ("comm", "sleep".into())],
+    )
+    .unwrap_or_else(|| panic!("{out}"));
+    let age: u64 = value(line, "age_ms").parse().expect("age");
+    assert!((300..3000).contains(&age), "{line}");
+}

@@ -1,0 +1,76 @@
+/* unibpf BPF-side compat header: event output that works with and without
+ * BPF ring buffers, from one object.
+ *
+ * Declare the two maps, then reserve/submit through the helpers:
+ *
+ *     UNIBPF_EVENT_MAPS(events, heap, struct event, 256 * 1024);
+ *
+ *     struct event *e = unibpf_event_reserve(&events, &heap, sizeof(*e));
+ *     if (!e)
+ *         return 0;
+ *     ... fill e ...
+ *     unibpf_event_submit(ctx, &events, e, sizeof(*e));
+ *
+ * Where the kernel has ring buffers, `events` is a ring buffer and records are
+ * reserved in it directly. Where it does not, unibpf turns `events` into a
+ * perf event array before load; records are then built in the one-entry
+ * per-CPU `heap` and sent with bpf_perf_event_output. The choice is made at
+ * load time by a CO-RE check for `struct bpf_ringbuf` in the kernel's BTF, so
+ * the branch not taken is dead code the verifier never looks at. The guest
+ * side is the same either way: bpf_buffer__new(skel->maps.events,
+ * skel->maps.heap) and bpf_buffer__poll.
+ *
+ * Include after vmlinux.h and <bpf/bpf_helpers.h>.
+ */
+#ifndef UNIBPF_COMPAT_BPF_H
+#define UNIBPF_COMPAT_BPF_H
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+/* Ring buffer size must be a power of two multiple of the page size. */
+#define UNIBPF_EVENT_MAPS(events_name, heap_name, record_type, ringbuf_bytes) \
+	struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);                           \
+		__uint(max_entries, ringbuf_bytes);                           \
+	} events_name SEC(".maps");                                           \
+	struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                      \
+		__uint(max_entries, 1);                                       \
+		__type(key, __u32);                                           \
+		__type(value, record_type);                                   \
+	} heap_name SEC(".maps")
+
+/* True when the running kernel has BPF ring buffers (decided at load). */
+static __always_inline bool unibpf_has_ringbuf(void)
+{
+	return bpf_core_type_exists(struct bpf_ringbuf);
+}
+
+/* Space for one record: in the ring buffer, or in this CPU's heap slot.
+ * NULL when the ring buffer is full. */
+static __always_inline void *unibpf_event_reserve(void *events, void *heap, __u64 size)
+{
+	if (unibpf_has_ringbuf())
+		return bpf_ringbuf_reserve(events, size, 0);
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(heap, &zero);
+}
+
+/* Sends a record from unibpf_event_reserve. */
+static __always_inline void unibpf_event_submit(void *ctx, void *events, void *record, __u64 size)
+{
+	if (unibpf_has_ringbuf())
+		bpf_ringbuf_submit(record, 0);
+	else
+		bpf_perf_event_output(ctx, events, BPF_F_CURRENT_CPU, record, size);
+}
+
+/* Drops a record from unibpf_event_reserve without sending it. */
+static __always_inline void unibpf_event_discard(void *record)
+{
+	if (unibpf_has_ringbuf())
+		bpf_ringbuf_discard(record, 0);
+}
+
+#endif /* UNIBPF_COMPAT_BPF_H */
