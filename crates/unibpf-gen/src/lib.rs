@@ -7,6 +7,7 @@
 
 mod c_types;
 mod layout;
+mod rust_types;
 mod skeleton;
 
 use unibpf_object::{BpfObject, ObjectError};
@@ -46,7 +47,7 @@ pub fn types(
     let plan = layout::plan(btf, only)?;
     Ok(match lang {
         Lang::C => c_types::render(&plan, &guard(source, "TYPES_H"), source),
-        Lang::Rust => return Err(GenError::Invalid("--lang rust is not written yet".into())),
+        Lang::Rust => rust_types::render(&plan, source),
     })
 }
 

@@ -43,22 +43,48 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[test]
-fn generated_c_types_match_the_bpf_layout_byte_for_byte() {
-    let dir = layout_dir();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let object_path = tmp.path().join("layout.bpf.o");
+/// Compiles tests/layout/layout.bpf.c for BPF into `dir`; returns its bytes.
+fn build_layout_object(dir: &Path) -> Vec<u8> {
+    let object_path = dir.join("layout.bpf.o");
     clang(&[
         "-g",
         "-O2",
         "-target",
         "bpf",
         "-c",
-        dir.join("layout.bpf.c").to_str().unwrap(),
+        layout_dir().join("layout.bpf.c").to_str().unwrap(),
         "-o",
         object_path.to_str().unwrap(),
     ]);
-    let object = std::fs::read(&object_path).expect("object");
+    std::fs::read(&object_path).expect("object")
+}
+
+/// Every `name=hex` line of `text` must equal the BPF object's bytes.
+fn compare_with_bpf(object: &[u8], text: &str) {
+    for name in [
+        "layout_padded",
+        "layout_nested",
+        "layout_bits",
+        "layout_number",
+        "layout_facts",
+    ] {
+        let guest_side = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+        assert_eq!(
+            guest_side,
+            hex(&symbol_bytes(object, name)),
+            "{name} differs between the guest side (left) and BPF (right)"
+        );
+    }
+}
+
+#[test]
+fn generated_c_types_match_the_bpf_layout_byte_for_byte() {
+    let dir = layout_dir();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let object = build_layout_object(tmp.path());
     let header = unibpf_gen::types(&object, "layout.bpf.o", unibpf_gen::Lang::C, None)
         .expect("generating types");
     // Pointers and longs are 64-bit integers, padding is explicit.
@@ -91,42 +117,46 @@ fn generated_c_types_match_the_bpf_layout_byte_for_byte() {
         .run(ModuleSpec::new("layout_check.wasm", wasm).stdout(out.sink()))
         .expect("running the wasm side");
     assert_eq!(exit, Exit::Code(0));
-    let text = out.text();
+    compare_with_bpf(&object, &out.text());
+}
 
-    for name in [
-        "layout_padded",
-        "layout_nested",
-        "layout_bits",
-        "layout_number",
-        "layout_facts",
-    ] {
-        let wasm_side = text
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in:\n{text}"));
-        assert_eq!(
-            wasm_side,
-            hex(&symbol_bytes(&object, name)),
-            "{name} differs between wasm32 (left) and BPF (right)"
-        );
-    }
+#[test]
+fn generated_rust_types_match_the_bpf_layout_byte_for_byte() {
+    let dir = layout_dir();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let object = build_layout_object(tmp.path());
+    let rust = unibpf_gen::types(&object, "layout.bpf.o", unibpf_gen::Lang::Rust, None)
+        .expect("generating Rust types");
+    let generated = tmp.path().join("layout.rs");
+    std::fs::write(&generated, &rust).expect("write");
+    // Packed fixed-width types lay out the same on every target, so the host
+    // compiler checks the asserts and produces the bytes.
+    let exe = tmp.path().join("layout_check");
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--edition", "2021", "-o"])
+        .arg(&exe)
+        .arg(dir.join("layout_check.rs"))
+        .env("UNIBPF_LAYOUT_RS", &generated)
+        .output()
+        .expect("running rustc");
+    assert!(
+        out.status.success(),
+        "the generated Rust does not compile:\n{}\n{rust}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(&exe).output().expect("running the check");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    compare_with_bpf(&object, &String::from_utf8_lossy(&run.stdout));
 }
 
 #[test]
 fn a_named_type_can_be_picked_and_unknown_names_are_errors() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let object_path = tmp.path().join("layout.bpf.o");
-    clang(&[
-        "-g",
-        "-O2",
-        "-target",
-        "bpf",
-        "-c",
-        layout_dir().join("layout.bpf.c").to_str().unwrap(),
-        "-o",
-        object_path.to_str().unwrap(),
-    ]);
-    let object = std::fs::read(&object_path).expect("object");
+    let object = build_layout_object(tmp.path());
     let only = ["nested".to_string()];
     let header = unibpf_gen::types(&object, "x", unibpf_gen::Lang::C, Some(&only)).expect("types");
     // nested embeds inner, so inner comes first; padded is not wanted.
