@@ -3,7 +3,8 @@
 # NAME.bpf.o (clang -target bpf against a bpftool-generated vmlinux.h), then
 # `unibpf gen skeleton` and `unibpf gen types` make NAME.skel.h and
 # NAME.types.h, and NAME.c becomes NAME.wasm (clang --target=wasm32-wasi with
-# the C SDK). Other files in a program's directory (e.g. a workload binary's
+# the C SDK). A Rust control plane in programs/NAME/rust becomes
+# NAME_rs.wasm (scripts/build-rust-guest.sh). Other files in a program's directory (e.g. a workload binary's
 # NAME.target.c) are built by their own rules below.
 #   scripts/build-programs.sh [OUT_DIR]      (default: build/programs)
 # UNIBPF=path/to/unibpf selects the generator binary (default: builds it).
@@ -64,6 +65,14 @@ for dir in "$root"/programs/*/; do
 			-I"$root/sdk/c/include" -I"$out" -I"$dir" \
 			-Wl,--export-table -Wl,--strip-all \
 			-o "$out/$name.wasm" "$dir/$name.c"
+	fi
+	# A control plane in Rust (programs/NAME/rust), with the same object
+	# and the types rendered for Rust.
+	if [ -f "$dir/rust/Cargo.toml" ]; then
+		"$UNIBPF" gen types --lang rust "$@" "$out/$name.bpf.o" >"$out/$name.types.rs"
+		upper=$(echo "$name" | tr 'a-z' 'A-Z')
+		sh "$root/scripts/build-rust-guest.sh" "$dir/rust" "$out" \
+			"${upper}_BPF_O=$out/$name.bpf.o" "${upper}_TYPES_RS=$out/$name.types.rs"
 	fi
 	# A native workload binary the program observes (uprobe targets).
 	if [ -f "$dir/$name.target.c" ]; then

@@ -9,7 +9,7 @@ apt-get update -qq
 apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
 	clang lld llvm wasi-libc libclang-rt-14-dev-wasm32 \
 	libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-	iproute2 procps >/dev/null
+	iproute2 procps debootstrap >/dev/null
 command -v cargo >/dev/null 2>&1 || {
 	echo "install-deps: cargo not found; install Rust (rustup) first" >&2
 	exit 1

@@ -23,12 +23,22 @@ fn value<'a>(line: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
 }
 
+// bootstrap's control plane exists in C and in Rust (unibpf-guest SDK); both
+// must behave the same.
+const BOOTSTRAPS: [&str; 2] = ["bootstrap.wasm", "bootstrap_rs.wasm"];
+
 #[test]
 fn bootstrap_reports_execs_and_exits_with_codes_and_durations() {
+    for wasm in BOOTSTRAPS {
+        bootstrap_events(wasm);
+    }
+}
+
+fn bootstrap_events(wasm: &str) {
     let me = std::process::id().to_string();
     let mut sh = (0, 0);
     let mut sleeper = (0, 0);
-    let out = observe("bootstrap.wasm", &[], "tracing", || {
+    let out = observe(wasm, &[], "tracing", || {
         sh = spawn_wait("/bin/sh", &["-c", "exit 3"]);
         sleeper = spawn_wait("/bin/sleep", &["0.3"]);
     });
@@ -45,7 +55,7 @@ fn bootstrap_reports_execs_and_exits_with_codes_and_durations() {
             ]
         )
         .is_some(),
-        "no exec of sh in:\n{out}"
+        "{wasm}: no exec of sh in:\n{out}"
     );
     assert!(
         line_with(
@@ -76,17 +86,18 @@ fn bootstrap_reports_execs_and_exits_with_codes_and_durations() {
 
 #[test]
 fn bootstrap_min_duration_is_patched_into_rodata_before_load() {
+    for wasm in BOOTSTRAPS {
+        bootstrap_min_duration(wasm);
+    }
+}
+
+fn bootstrap_min_duration(wasm: &str) {
     let mut quick = (0, 0);
     let mut sleeper = (0, 0);
-    let out = observe(
-        "bootstrap.wasm",
-        &["-d", "250"],
-        "min duration 250 ms",
-        || {
-            quick = spawn_wait("/bin/true", &[]);
-            sleeper = spawn_wait("/bin/sleep", &["0.4"]);
-        },
-    );
+    let out = observe(wasm, &["-d", "250"], "min duration 250 ms", || {
+        quick = spawn_wait("/bin/true", &[]);
+        sleeper = spawn_wait("/bin/sleep", &["0.4"]);
+    });
     // The BPF side drops exec events and short-lived processes when the
     // constant is non-zero: only the sleeper's exit may appear.
     assert!(
