@@ -1,7 +1,13 @@
-// exitsnoop: prints every process exit with its status and age.
+// exitsnoop: prints every process exit with its status and age, and at the
+// end how many the BPF side reported.
+//   exitsnoop [-n MAX_REPORTS]
 //   EXIT pid=N ppid=N comm=C code=N signal=N age_ms=N
+//   REPORTED total=N
+// -n goes into a .data variable before load; the total comes back from the
+// .bss map.
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "exitsnoop.skel.h"
@@ -18,14 +24,29 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	struct exitsnoop_bpf *skel = exitsnoop_bpf__open_and_load();
+	long max = -1;
+	if (argc == 3 && !strcmp(argv[1], "-n")) {
+		max = atol(argv[2]);
+	} else if (argc != 1) {
+		fprintf(stderr, "usage: exitsnoop [-n MAX_REPORTS]\n");
+		return 2;
+	}
+	struct exitsnoop_bpf *skel = exitsnoop_bpf__open();
 	if (!skel) {
-		fprintf(stderr, "exitsnoop: cannot load the BPF object: %s\n", strerror(errno));
+		fprintf(stderr, "exitsnoop: cannot open the BPF object: %s\n", strerror(errno));
 		return 1;
 	}
-	int err = exitsnoop_bpf__attach(skel);
+	if (max >= 0)
+		skel->data->max_reports = (uint32_t)max;
+	int err = exitsnoop_bpf__load(skel);
+	if (err) {
+		fprintf(stderr, "exitsnoop: load failed: %s\n", strerror(-err));
+		exitsnoop_bpf__destroy(skel);
+		return 1;
+	}
+	err = exitsnoop_bpf__attach(skel);
 	/* libbpf-tools arity: the heap map is passed along, whichever transport
 	 * the host ends up using. */
 	struct bpf_buffer *buf = err ? NULL : bpf_buffer__new(skel->maps.events, skel->maps.heap);
@@ -37,6 +58,9 @@ int main(void)
 	fprintf(stderr, "exitsnoop: tracing process exits\n");
 	while ((err = bpf_buffer__poll(buf, 100)) >= 0)
 		;
+	/* The last poll before -EINTR drained what had arrived. */
+	if (exitsnoop_bpf__bss_read(skel) == 0)
+		printf("REPORTED total=%llu\n", (unsigned long long)skel->bss->reported);
 	bpf_buffer__free(buf);
 	exitsnoop_bpf__destroy(skel);
 	return err == -EINTR ? 0 : 1;

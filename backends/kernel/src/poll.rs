@@ -115,14 +115,16 @@ impl Poller {
                 ))
             }
         }
+        // On a stop request, records already there are still handed over
+        // (consuming never blocks); -EINTR comes once there are none.
         let woken = fds[1].any().unwrap_or(false);
-        if woken {
-            return Err(BackendError::new(Errno::EINTR, "stop requested"));
-        }
-        if fds[0].any().unwrap_or(false) {
+        if woken || fds[0].any().unwrap_or(false) {
             self.consume()?;
         }
         out.take_from(&mut self.pending.borrow_mut());
+        if woken && out.is_empty() {
+            return Err(BackendError::new(Errno::EINTR, "stop requested"));
+        }
         Ok(())
     }
 }

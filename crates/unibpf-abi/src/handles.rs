@@ -25,6 +25,9 @@ pub(crate) struct MapEntry {
     pub(crate) pending: EventBatch,
     pub(crate) delivered: usize,
     pub(crate) lost_total: u64,
+    /// After a stop request the guest gets one last drain of what is
+    /// already there, then -EINTR, even if records keep coming.
+    pub(crate) drained_for_stop: bool,
 }
 
 /// Per-instance state of the ABI.
@@ -149,6 +152,7 @@ impl BpfCtx {
                     pending: EventBatch::new(),
                     delivered: 0,
                     lost_total: 0,
+                    drained_for_stop: false,
                 });
                 id
             }

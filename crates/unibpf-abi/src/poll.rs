@@ -119,6 +119,12 @@ fn collect<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Result<(), 
     if entry.delivered < entry.pending.len() {
         return Ok(());
     }
+    if state.control.stop_requested() {
+        if entry.drained_for_stop {
+            return Err(guest_errno(Errno::EINTR.0));
+        }
+        entry.drained_for_stop = true;
+    }
     entry.delivered = 0;
     entry.pending.reset(req.max_size as usize);
     let timeout = u64::try_from(req.timeout_ms)

@@ -93,8 +93,9 @@ pub trait LoadedObject {
 
     /// Waits up to `timeout` (forever when `None`) for records on the event map
     /// `map_id` (a ring buffer or perf event array of this object), and appends
-    /// every available record to `out`, in order. Returns early with `EINTR` once
-    /// `wake` becomes readable.
+    /// every available record to `out`, in order. Once `wake` is readable it
+    /// does not wait: it hands over the records already there, or returns
+    /// `EINTR` when there are none.
     fn poll_events(
         &mut self,
         map_id: i32,

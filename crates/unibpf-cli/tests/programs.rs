@@ -523,3 +523,22 @@ fn exitsnoop_through_the_compat_header_reports_status_signal_and_age() {
     let age: u64 = value(line, "age_ms").parse().expect("age");
     assert!((300..3000).contains(&age), "{line}");
 }
+
+#[test]
+fn exitsnoop_limit_goes_through_data_and_the_count_comes_back_through_bss() {
+    let out = observe(
+        "exitsnoop.wasm",
+        &["-n", "2"],
+        "tracing process exits",
+        || {
+            for _ in 0..4 {
+                spawn_wait("/bin/true", &[]);
+            }
+        },
+    );
+    // Whichever two exits came first: the BPF side stopped after two because
+    // .data said so, and counted them in .bss.
+    let exits = out.lines().filter(|l| l.starts_with("EXIT ")).count();
+    assert_eq!(exits, 2, "{out}");
+    assert!(out.lines().any(|l| l == "REPORTED total=2"), "{out}");
+}

@@ -235,3 +235,32 @@ fn a_module_importing_an_unknown_host_function_fails_to_link() {
     let msg = err.to_string();
     assert!(msg.contains("app") && msg.contains("add"), "{msg}");
 }
+
+#[test]
+fn a_graceful_stop_still_delivers_records_already_waiting() {
+    let runtime = Runtime::new(Config::default()).expect("runtime");
+    let (stdout, lines) = line_channel();
+    let (stderr, err_lines) = line_channel();
+    let handle = runtime
+        .spawn(
+            spec("execsnoop.wasm")
+                .stdout(stdout)
+                .stderr(stderr)
+                .line_buffered(true),
+        )
+        .expect("spawn");
+    wait_line(&err_lines, Duration::from_secs(20), |l| {
+        l.contains("attached")
+    });
+    // Park the guest, let an event wait in the ring buffer, then stop: the
+    // guest's last poll hands it over before -EINTR ends its loop.
+    handle.pause();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = exec_true();
+    let want = format!("exec pid={pid} comm=true file=/bin/true");
+    assert_eq!(
+        handle.terminate(Duration::from_secs(1)).expect("terminate"),
+        Exit::Stopped { forced: false }
+    );
+    wait_line(&lines, Duration::from_secs(1), |l| l == want);
+}
