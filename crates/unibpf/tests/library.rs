@@ -49,6 +49,27 @@ fn wait_line(rx: &Receiver<String>, timeout: Duration, pred: impl Fn(&str) -> bo
     panic!("no matching line within {timeout:?}; saw {seen:?}");
 }
 
+/// execsnoop.wasm with line-buffered stdout and stderr as line channels,
+/// once it says it is attached.
+fn start_execsnoop(
+    runtime: &Runtime,
+) -> (unibpf::ModuleHandle, Receiver<String>, Receiver<String>) {
+    let (stdout, lines) = line_channel();
+    let (stderr, err_lines) = line_channel();
+    let handle = runtime
+        .spawn(
+            spec("execsnoop.wasm")
+                .stdout(stdout)
+                .stderr(stderr)
+                .line_buffered(true),
+        )
+        .expect("spawn");
+    wait_line(&err_lines, Duration::from_secs(20), |l| {
+        l.contains("attached")
+    });
+    (handle, lines, err_lines)
+}
+
 #[test]
 fn concurrent_modules_are_isolated_from_each_others_maps() {
     let runtime = Runtime::new(Config::default()).expect("runtime");
@@ -93,19 +114,7 @@ fn concurrent_modules_are_isolated_from_each_others_maps() {
 #[test]
 fn a_paused_module_delivers_nothing_until_resumed() {
     let runtime = Runtime::new(Config::default()).expect("runtime");
-    let (stdout, lines) = line_channel();
-    let (stderr, err_lines) = line_channel();
-    let handle = runtime
-        .spawn(
-            spec("execsnoop.wasm")
-                .stdout(stdout)
-                .stderr(stderr)
-                .line_buffered(true),
-        )
-        .expect("spawn");
-    wait_line(&err_lines, Duration::from_secs(20), |l| {
-        l.contains("attached")
-    });
+    let (handle, lines, err_lines) = start_execsnoop(&runtime);
 
     handle.pause();
     assert!(handle.is_paused());
@@ -139,17 +148,7 @@ fn a_paused_module_delivers_nothing_until_resumed() {
 #[test]
 fn a_paused_module_can_still_be_stopped() {
     let runtime = Runtime::new(Config::default()).expect("runtime");
-    let (stderr, err_lines) = line_channel();
-    let handle = runtime
-        .spawn(
-            spec("execsnoop.wasm")
-                .stdout(OutputBuffer::new().sink())
-                .stderr(stderr),
-        )
-        .expect("spawn");
-    wait_line(&err_lines, Duration::from_secs(20), |l| {
-        l.contains("attached")
-    });
+    let (handle, _lines, err_lines) = start_execsnoop(&runtime);
     handle.pause();
     std::thread::sleep(Duration::from_millis(300));
     // A graceful stop releases the pause: the guest sees -EINTR and ends itself.
@@ -239,19 +238,7 @@ fn a_module_importing_an_unknown_host_function_fails_to_link() {
 #[test]
 fn a_graceful_stop_still_delivers_records_already_waiting() {
     let runtime = Runtime::new(Config::default()).expect("runtime");
-    let (stdout, lines) = line_channel();
-    let (stderr, err_lines) = line_channel();
-    let handle = runtime
-        .spawn(
-            spec("execsnoop.wasm")
-                .stdout(stdout)
-                .stderr(stderr)
-                .line_buffered(true),
-        )
-        .expect("spawn");
-    wait_line(&err_lines, Duration::from_secs(20), |l| {
-        l.contains("attached")
-    });
+    let (handle, lines, _err_lines) = start_execsnoop(&runtime);
     // Park the guest, let an event wait in the ring buffer, then stop: the
     // guest's last poll hands it over before -EINTR ends its loop.
     handle.pause();
