@@ -2,6 +2,7 @@
 //! together, maps outcomes to exit statuses; no logic of its own worth testing.
 
 mod log;
+mod probe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run a wasm_bpf module.
     Run(RunArgs),
+    /// Report what this host can do for BPF: facts and real feature probes.
+    Probe(probe::ProbeArgs),
     /// Generate guest code from a BPF object.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Gen(cmd) => generate(cmd).map(|()| 0),
+        Command::Probe(args) => probe::run(args).map(|()| 0),
     };
     match result {
         Ok(status) => ExitCode::from(status),

@@ -1,0 +1,137 @@
+//! `unibpf probe`: the host report as a short grouped table, or JSON.
+
+use anyhow::Context;
+use unibpf_host::{Group, HostReport, Mask};
+
+#[derive(clap::Args)]
+pub struct ProbeArgs {
+    /// Print the report as JSON (schema: docs/probe-json.md).
+    #[arg(long)]
+    json: bool,
+    /// Report these features missing (aliases: ringbuf, fentry, lsm, kprobe,
+    /// uprobe, tp_btf, task_btf; or full names like map.ringbuf).
+    #[arg(long, value_name = "FEATURE,...", value_delimiter = ',')]
+    mask: Vec<String>,
+    /// Report features newer than this kernel missing (e.g. 5.4).
+    #[arg(long, value_name = "VERSION")]
+    assume_kernel: Option<String>,
+}
+
+pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
+    let mask = Mask::new(&args.mask, args.assume_kernel.as_deref())?;
+    let report = HostReport::probe(&mask);
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&report).context("rendering JSON")?;
+        s.push('\n');
+        s
+    } else {
+        human(&report)
+    };
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")
+}
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("-")
+}
+
+fn human(r: &HostReport) -> String {
+    use std::fmt::Write;
+    let f = &r.facts;
+    let mut o = String::new();
+    let version = f
+        .kernel
+        .version
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "?".into());
+    let _ = writeln!(
+        o,
+        "host      {} {} (btfhub {}), {} {}",
+        f.os,
+        f.arch.machine,
+        f.arch.btfhub,
+        opt(&f.distro.id),
+        opt(&f.distro.version_id)
+    );
+    let _ = writeln!(o, "kernel    {} (version {version})", f.kernel.release);
+    let enabled: Vec<&str> = f
+        .config
+        .options
+        .iter()
+        .filter(|(_, v)| v.as_str() != "n")
+        .map(|(k, _)| k.trim_start_matches("CONFIG_"))
+        .collect();
+    let _ = writeln!(
+        o,
+        "config    {}{}",
+        opt(&f.config.source),
+        if enabled.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", enabled.join(" "))
+        }
+    );
+    let _ = writeln!(
+        o,
+        "btf       {}",
+        f.btf
+            .vmlinux
+            .as_deref()
+            .unwrap_or("none (unibpf will fetch one from btfhub)")
+    );
+    let p = &f.privileges;
+    let _ = writeln!(
+        o,
+        "privilege caps {}; unprivileged_bpf_disabled {}; lockdown {}; memlock {}",
+        if p.effective_caps.is_empty() {
+            "none".to_string()
+        } else {
+            p.effective_caps.join(",")
+        },
+        p.unprivileged_bpf_disabled
+            .map_or("-".to_string(), |v| v.to_string()),
+        opt(&p.lockdown),
+        p.memlock_limit
+            .map_or("unlimited".to_string(), |b| format!("{} KiB", b / 1024)),
+    );
+    let m = &f.mounts;
+    let _ = writeln!(
+        o,
+        "mounts    tracefs {}  debugfs {}  bpffs {}  cgroup2 {}",
+        opt(&m.tracefs),
+        opt(&m.debugfs),
+        opt(&m.bpffs),
+        opt(&m.cgroup2)
+    );
+    if !r.masked.is_empty() || r.assumed_kernel.is_some() {
+        let _ = writeln!(
+            o,
+            "masked    {}{}",
+            r.masked.join(" "),
+            r.assumed_kernel
+                .map(|k| format!(" (assuming kernel {k})"))
+                .unwrap_or_default()
+        );
+    }
+    for group in [Group::Map, Group::Program, Group::Attach, Group::Helper] {
+        let _ = writeln!(o, "\n{}", group.title());
+        for feat in r.features.iter().filter(|x| x.group == group) {
+            let short = feat.name.split_once('.').map_or(feat.name, |(_, n)| n);
+            let mark = if feat.available { "yes" } else { "no " };
+            let why = if feat.available {
+                ""
+            } else {
+                feat.detail.as_str()
+            };
+            let _ = writeln!(
+                o,
+                "  {short:<22} {mark}  {:>6}  {why}",
+                format!("{}.{}+", feat.min_kernel.major, feat.min_kernel.minor)
+            );
+        }
+    }
+    let _ = writeln!(o, "\nprobed in {} ms", r.probe_ms);
+    o
+}

@@ -1,0 +1,545 @@
+//! BPF features, each probed for real by syscall: map creation, program
+//! loads (with BTF attach ids for tracing types), attaches, helper checks.
+//! Every fd a probe opens is closed before it returns.
+
+use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use serde::Serialize;
+
+use crate::facts::KernelVersion;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    Map,
+    Program,
+    Attach,
+    Helper,
+}
+
+impl Group {
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::Map => "map types",
+            Group::Program => "program types",
+            Group::Attach => "attach",
+            Group::Helper => "helpers",
+        }
+    }
+}
+
+/// How a feature is probed.
+#[derive(Debug, Clone, Copy)]
+enum Probe {
+    Map(u32),
+    Prog(u32),
+    /// A BTF-typed raw tracepoint program on sched_switch.
+    TpBtf,
+    /// A tracing program loaded against a kernel function; attached too.
+    Fentry {
+        attach: bool,
+    },
+    /// An LSM program on file_open; attached too (needs BPF LSM active).
+    Lsm {
+        attach: bool,
+    },
+    /// perf_event_open on the kprobe PMU.
+    KprobeAttach,
+    UprobePmu,
+    Helper(u32),
+}
+
+/// The features we know, with the first kernel that has each.
+const TABLE: &[(&str, Group, (u32, u32), Probe)] = &[
+    (
+        "map.hash",
+        Group::Map,
+        (3, 19),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_HASH),
+    ),
+    (
+        "map.array",
+        Group::Map,
+        (3, 19),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_ARRAY),
+    ),
+    (
+        "map.prog_array",
+        Group::Map,
+        (4, 2),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_PROG_ARRAY),
+    ),
+    (
+        "map.perf_event_array",
+        Group::Map,
+        (4, 3),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_PERF_EVENT_ARRAY),
+    ),
+    (
+        "map.percpu_hash",
+        Group::Map,
+        (4, 6),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_PERCPU_HASH),
+    ),
+    (
+        "map.percpu_array",
+        Group::Map,
+        (4, 6),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_PERCPU_ARRAY),
+    ),
+    (
+        "map.stack_trace",
+        Group::Map,
+        (4, 6),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_STACK_TRACE),
+    ),
+    (
+        "map.lru_hash",
+        Group::Map,
+        (4, 10),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_LRU_HASH),
+    ),
+    (
+        "map.lpm_trie",
+        Group::Map,
+        (4, 11),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_LPM_TRIE),
+    ),
+    (
+        "map.ringbuf",
+        Group::Map,
+        (5, 8),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_RINGBUF),
+    ),
+    (
+        "map.task_storage",
+        Group::Map,
+        (5, 11),
+        Probe::Map(libbpf_sys::BPF_MAP_TYPE_TASK_STORAGE),
+    ),
+    (
+        "prog.socket_filter",
+        Group::Program,
+        (3, 19),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_SOCKET_FILTER),
+    ),
+    (
+        "prog.kprobe",
+        Group::Program,
+        (4, 1),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_KPROBE),
+    ),
+    (
+        "prog.sched_cls",
+        Group::Program,
+        (4, 1),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_SCHED_CLS),
+    ),
+    (
+        "prog.tracepoint",
+        Group::Program,
+        (4, 7),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_TRACEPOINT),
+    ),
+    (
+        "prog.xdp",
+        Group::Program,
+        (4, 8),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_XDP),
+    ),
+    (
+        "prog.perf_event",
+        Group::Program,
+        (4, 9),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_PERF_EVENT),
+    ),
+    (
+        "prog.cgroup_skb",
+        Group::Program,
+        (4, 10),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_CGROUP_SKB),
+    ),
+    (
+        "prog.sock_ops",
+        Group::Program,
+        (4, 13),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_SOCK_OPS),
+    ),
+    (
+        "prog.raw_tracepoint",
+        Group::Program,
+        (4, 17),
+        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT),
+    ),
+    ("prog.tp_btf", Group::Program, (5, 5), Probe::TpBtf),
+    (
+        "prog.fentry",
+        Group::Program,
+        (5, 5),
+        Probe::Fentry { attach: false },
+    ),
+    (
+        "prog.lsm",
+        Group::Program,
+        (5, 7),
+        Probe::Lsm { attach: false },
+    ),
+    ("attach.kprobe", Group::Attach, (4, 17), Probe::KprobeAttach),
+    ("attach.uprobe", Group::Attach, (4, 17), Probe::UprobePmu),
+    (
+        "attach.fentry",
+        Group::Attach,
+        (5, 5),
+        Probe::Fentry { attach: true },
+    ),
+    (
+        "attach.lsm",
+        Group::Attach,
+        (5, 7),
+        Probe::Lsm { attach: true },
+    ),
+    (
+        "helper.perf_event_output",
+        Group::Helper,
+        (4, 4),
+        Probe::Helper(25),
+    ),
+    (
+        "helper.probe_read_kernel",
+        Group::Helper,
+        (5, 5),
+        Probe::Helper(113),
+    ),
+    (
+        "helper.ringbuf_output",
+        Group::Helper,
+        (5, 8),
+        Probe::Helper(130),
+    ),
+    (
+        "helper.get_current_task_btf",
+        Group::Helper,
+        (5, 11),
+        Probe::Helper(158),
+    ),
+    ("helper.loop", Group::Helper, (5, 17), Probe::Helper(181)),
+];
+
+/// Short names for `--mask`, each covering related features.
+pub const MASK_ALIASES: &[(&str, &[&str])] = &[
+    ("ringbuf", &["map.ringbuf", "helper.ringbuf_output"]),
+    ("fentry", &["prog.fentry", "attach.fentry"]),
+    ("lsm", &["prog.lsm", "attach.lsm"]),
+    ("kprobe", &["prog.kprobe", "attach.kprobe"]),
+    ("uprobe", &["attach.uprobe"]),
+    ("tp_btf", &["prog.tp_btf"]),
+    ("task_btf", &["helper.get_current_task_btf"]),
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Feature {
+    pub name: &'static str,
+    pub group: Group,
+    pub available: bool,
+    /// Why not, or how it was established.
+    pub detail: String,
+    /// The first kernel release that has it.
+    pub min_kernel: KernelVersion,
+    /// Reported missing because of `--mask` or `--assume-kernel`.
+    pub masked: bool,
+}
+
+/// The minimum kernel for a feature name, if it is one we know.
+pub fn min_kernel(name: &str) -> Option<KernelVersion> {
+    TABLE
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, _, (a, b), _)| KernelVersion::new(*a, *b, 0))
+}
+
+/// Every feature name, for error messages.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|(n, ..)| *n)
+}
+
+pub(crate) fn probe_all() -> Vec<Feature> {
+    let btf = VmlinuxBtf::load();
+    TABLE
+        .iter()
+        .map(|(name, group, (a, b), probe)| {
+            let (available, detail) = run(*probe, &btf);
+            Feature {
+                name,
+                group: *group,
+                available,
+                detail,
+                min_kernel: KernelVersion::new(*a, *b, 0),
+                masked: false,
+            }
+        })
+        .collect()
+}
+
+fn yes(how: &str) -> (bool, String) {
+    (true, how.to_string())
+}
+
+fn no(why: impl Into<String>) -> (bool, String) {
+    (false, why.into())
+}
+
+fn errno_text(code: i32) -> String {
+    nix::errno::Errno::from_raw(code.abs())
+        .desc()
+        .to_lowercase()
+}
+
+fn run(probe: Probe, btf: &VmlinuxBtf) -> (bool, String) {
+    match probe {
+        Probe::Map(t) => {
+            // SAFETY: libbpf creates and closes a throwaway map.
+            match unsafe { libbpf_sys::libbpf_probe_bpf_map_type(t, std::ptr::null()) } {
+                1 => yes("map created"),
+                0 => no("the kernel refused to create one"),
+                e => no(format!("probe failed: {}", errno_text(e))),
+            }
+        }
+        Probe::Prog(t) => {
+            // SAFETY: libbpf loads and closes a two-instruction program.
+            match unsafe { libbpf_sys::libbpf_probe_bpf_prog_type(t, std::ptr::null()) } {
+                1 => yes("program loaded"),
+                0 => no("the kernel refused to load one"),
+                e => no(format!("probe failed: {}", errno_text(e))),
+            }
+        }
+        Probe::Helper(id) => {
+            // SAFETY: as above, with a call to helper `id`.
+            match unsafe {
+                libbpf_sys::libbpf_probe_bpf_helper(
+                    libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
+                    id,
+                    std::ptr::null(),
+                )
+            } {
+                1 => yes("accepted by the verifier in a tracepoint program"),
+                0 => no("unknown to the verifier"),
+                e => no(format!("probe failed: {}", errno_text(e))),
+            }
+        }
+        Probe::TpBtf => {
+            let Some(id) = btf.find("btf_trace_sched_switch", libbpf_sys::BTF_KIND_TYPEDEF) else {
+                return no(btf.missing_reason("btf_trace_sched_switch"));
+            };
+            match load_tracing(
+                libbpf_sys::BPF_PROG_TYPE_TRACING,
+                libbpf_sys::BPF_TRACE_RAW_TP,
+                id,
+            ) {
+                Ok(_) => yes("tp_btf program loaded on sched_switch"),
+                Err(e) => no(format!("load refused: {}", errno_text(e))),
+            }
+        }
+        Probe::Fentry { attach } => {
+            let Some((func, id)) = ["bpf_fentry_test1", "do_unlinkat", "vfs_read"]
+                .iter()
+                .find_map(|f| Some((*f, btf.find(f, libbpf_sys::BTF_KIND_FUNC)?)))
+            else {
+                return no(btf.missing_reason("a kernel function"));
+            };
+            let prog = match load_tracing(
+                libbpf_sys::BPF_PROG_TYPE_TRACING,
+                libbpf_sys::BPF_TRACE_FENTRY,
+                id,
+            ) {
+                Ok(fd) => fd,
+                Err(e) => return no(format!("fentry load on {func} refused: {}", errno_text(e))),
+            };
+            if !attach {
+                return yes(&format!("fentry program loaded on {func}"));
+            }
+            match link(&prog, libbpf_sys::BPF_TRACE_FENTRY) {
+                Ok(_) => yes(&format!("fentry attached to {func}")),
+                Err(e) => no(format!(
+                    "fentry attach to {func} refused: {}",
+                    errno_text(e)
+                )),
+            }
+        }
+        Probe::Lsm { attach } => {
+            let Some(id) = btf.find("bpf_lsm_file_open", libbpf_sys::BTF_KIND_FUNC) else {
+                return no(btf.missing_reason("bpf_lsm_file_open (CONFIG_BPF_LSM)"));
+            };
+            let prog =
+                match load_tracing(libbpf_sys::BPF_PROG_TYPE_LSM, libbpf_sys::BPF_LSM_MAC, id) {
+                    Ok(fd) => fd,
+                    Err(e) => return no(format!("LSM load refused: {}", errno_text(e))),
+                };
+            if !attach {
+                return yes("LSM program loaded on file_open");
+            }
+            let active = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+            if !active.split(',').any(|l| l.trim() == "bpf") {
+                return no("BPF LSM is not active ('bpf' missing from the lsm= boot parameter)");
+            }
+            match link(&prog, libbpf_sys::BPF_LSM_MAC) {
+                Ok(_) => yes("LSM program attached to file_open"),
+                Err(e) => no(format!("LSM attach refused: {}", errno_text(e))),
+            }
+        }
+        Probe::KprobeAttach => kprobe_attach(),
+        Probe::UprobePmu => {
+            if std::path::Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
+                yes("uprobe PMU present")
+            } else {
+                no("no uprobe PMU (CONFIG_UPROBE_EVENTS)")
+            }
+        }
+    }
+}
+
+/// `mov r0, 0; exit`.
+const RETURN_ZERO: [libbpf_sys::bpf_insn; 2] = [
+    libbpf_sys::bpf_insn {
+        code: (libbpf_sys::BPF_ALU64 | libbpf_sys::BPF_MOV | libbpf_sys::BPF_K) as u8,
+        _bitfield_align_1: [],
+        _bitfield_1: libbpf_sys::__BindgenBitfieldUnit::new([0]),
+        off: 0,
+        imm: 0,
+    },
+    libbpf_sys::bpf_insn {
+        code: (libbpf_sys::BPF_JMP | libbpf_sys::BPF_EXIT) as u8,
+        _bitfield_align_1: [],
+        _bitfield_1: libbpf_sys::__BindgenBitfieldUnit::new([0]),
+        off: 0,
+        imm: 0,
+    },
+];
+
+fn load_tracing(prog_type: u32, attach_type: u32, btf_id: u32) -> Result<OwnedFd, i32> {
+    // SAFETY: opts is zeroed then given its size; the kernel copies insns.
+    unsafe {
+        let mut opts: libbpf_sys::bpf_prog_load_opts = std::mem::zeroed();
+        opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _;
+        opts.expected_attach_type = attach_type;
+        opts.attach_btf_id = btf_id;
+        let fd = libbpf_sys::bpf_prog_load(
+            prog_type,
+            c"unibpf_probe".as_ptr(),
+            c"GPL".as_ptr(),
+            RETURN_ZERO.as_ptr(),
+            RETURN_ZERO.len() as _,
+            &mut opts,
+        );
+        if fd < 0 {
+            Err(fd)
+        } else {
+            Ok(OwnedFd::from_raw_fd(fd))
+        }
+    }
+}
+
+fn link(prog: &OwnedFd, attach_type: u32) -> Result<OwnedFd, i32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall wrapper; the link fd is owned right away.
+    let fd =
+        unsafe { libbpf_sys::bpf_link_create(prog.as_raw_fd(), 0, attach_type, std::ptr::null()) };
+    if fd < 0 {
+        Err(fd)
+    } else {
+        // SAFETY: fresh fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// A real kprobe through the kprobe PMU on a function every kernel has.
+fn kprobe_attach() -> (bool, String) {
+    let Some(pmu) = std::fs::read_to_string("/sys/bus/event_source/devices/kprobe/type")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+    else {
+        let legacy = [
+            "/sys/kernel/tracing/kprobe_events",
+            "/sys/kernel/debug/tracing/kprobe_events",
+        ]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+        return if legacy {
+            yes("no kprobe PMU, but tracefs kprobe_events exists")
+        } else {
+            no("no kprobe PMU and no kprobe_events (CONFIG_KPROBES is off)")
+        };
+    };
+    let func = CString::new("do_sys_openat2").unwrap_or_default();
+    // SAFETY: perf_event_attr is plain data, zeroed then filled; config1 points
+    // at a NUL-terminated name alive for the call.
+    let fd = unsafe {
+        let mut attr: libbpf_sys::perf_event_attr = std::mem::zeroed();
+        attr.size = std::mem::size_of::<libbpf_sys::perf_event_attr>() as u32;
+        attr.type_ = pmu;
+        attr.__bindgen_anon_3.config1 = func.as_ptr() as u64;
+        nix::libc::syscall(
+            nix::libc::SYS_perf_event_open,
+            &attr as *const libbpf_sys::perf_event_attr,
+            -1i32,
+            0i32,
+            -1i32,
+            8u64, // PERF_FLAG_FD_CLOEXEC
+        )
+    };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return no(format!("kprobe PMU refused a probe on do_sys_openat2: {e}"));
+    }
+    // SAFETY: fresh fd, closed on drop.
+    drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    yes("kprobe created on do_sys_openat2 through the kprobe PMU")
+}
+
+/// The kernel's BTF through libbpf, for attach ids.
+struct VmlinuxBtf {
+    btf: *mut libbpf_sys::btf,
+    error: Option<String>,
+}
+
+impl VmlinuxBtf {
+    fn load() -> Self {
+        // SAFETY: returns an owned btf or an error pointer.
+        let btf = unsafe { libbpf_sys::btf__load_vmlinux_btf() };
+        // SAFETY: libbpf_get_error reads the encoded error from the pointer.
+        let err = unsafe { libbpf_sys::libbpf_get_error(btf as *const _) };
+        if err != 0 || btf.is_null() {
+            return Self {
+                btf: std::ptr::null_mut(),
+                error: Some(format!("no kernel BTF: {}", errno_text(err as i32))),
+            };
+        }
+        Self { btf, error: None }
+    }
+
+    fn find(&self, name: &str, kind: u32) -> Option<u32> {
+        if self.btf.is_null() {
+            return None;
+        }
+        let c = CString::new(name).ok()?;
+        // SAFETY: valid btf and NUL-terminated name.
+        let id = unsafe { libbpf_sys::btf__find_by_name_kind(self.btf, c.as_ptr(), kind) };
+        u32::try_from(id).ok().filter(|&i| i > 0)
+    }
+
+    fn missing_reason(&self, what: &str) -> String {
+        match &self.error {
+            Some(e) => e.clone(),
+            None => format!("{what} not in the kernel's BTF"),
+        }
+    }
+}
+
+impl Drop for VmlinuxBtf {
+    fn drop(&mut self) {
+        if !self.btf.is_null() {
+            // SAFETY: we own it.
+            unsafe { libbpf_sys::btf__free(self.btf) };
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! What this host can do for BPF: system facts (kernel, arch, distro,
+//! config, BTF, privileges, mounts) and real feature probes by syscall
+//! (map and program types, attach points, helpers).
+//!
+//! A [`Mask`] makes the host look older than it is (`--mask ringbuf`,
+//! `--assume-kernel 5.4`): masked features are reported missing, so the
+//! selector adapts exactly as it would on such a host.
+
+mod facts;
+mod features;
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+pub use facts::{btfhub_arch, Facts, KernelVersion};
+pub use features::{min_kernel, Feature, Group, MASK_ALIASES};
+
+/// JSON schema version of [`HostReport`]; bumped on incompatible changes.
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("--mask {0:?}: unknown feature; use one of {1}")]
+    UnknownFeature(String, String),
+    #[error("--assume-kernel {0:?}: expected a version like 5.4 or 5.10.0")]
+    BadVersion(String),
+}
+
+/// Features to report missing although the host has them.
+#[derive(Debug, Clone, Default)]
+pub struct Mask {
+    names: Vec<&'static str>,
+    assume_kernel: Option<KernelVersion>,
+}
+
+impl Mask {
+    /// `names` are feature names (`map.ringbuf`) or aliases (`ringbuf`).
+    pub fn new(names: &[String], assume_kernel: Option<&str>) -> Result<Self, HostError> {
+        let mut out = Vec::new();
+        for n in names {
+            if let Some((_, group)) = MASK_ALIASES.iter().find(|(a, _)| a == n) {
+                out.extend_from_slice(group);
+            } else if let Some(full) = features::names().find(|f| f == n) {
+                out.push(full);
+            } else {
+                let known: Vec<&str> = MASK_ALIASES
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .chain(features::names())
+                    .collect();
+                return Err(HostError::UnknownFeature(n.clone(), known.join(", ")));
+            }
+        }
+        let assume_kernel = assume_kernel
+            .map(|v| KernelVersion::parse(v).ok_or_else(|| HostError::BadVersion(v.to_string())))
+            .transpose()?;
+        Ok(Self {
+            names: out,
+            assume_kernel,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.assume_kernel.is_none()
+    }
+
+    fn apply(&self, f: &mut Feature) {
+        if !f.available {
+            return;
+        }
+        if self.names.contains(&f.name) {
+            f.available = false;
+            f.masked = true;
+            f.detail = "masked (--mask)".into();
+        } else if let Some(k) = self.assume_kernel {
+            if f.min_kernel > k {
+                f.available = false;
+                f.masked = true;
+                f.detail = format!(
+                    "needs kernel {}, assuming {k} (--assume-kernel)",
+                    f.min_kernel
+                );
+            }
+        }
+    }
+}
+
+/// Everything `unibpf probe` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub report_version: u32,
+    #[serde(flatten)]
+    pub facts: Facts,
+    pub features: Vec<Feature>,
+    /// Feature names reported missing on purpose.
+    pub masked: Vec<String>,
+    pub assumed_kernel: Option<KernelVersion>,
+    /// How long probing took.
+    pub probe_ms: u64,
+}
+
+impl HostReport {
+    /// Reads the facts and runs every probe; masked features are reported
+    /// missing. Needs the privileges BPF itself needs (root, or CAP_BPF with
+    /// CAP_PERFMON) for the feature probes to mean anything.
+    pub fn probe(mask: &Mask) -> Self {
+        let started = Instant::now();
+        let facts = facts::read();
+        let mut features = features::probe_all();
+        for f in &mut features {
+            mask.apply(f);
+        }
+        Self {
+            report_version: REPORT_VERSION,
+            facts,
+            masked: features
+                .iter()
+                .filter(|f| f.masked)
+                .map(|f| f.name.to_string())
+                .collect(),
+            features,
+            assumed_kernel: mask.assume_kernel,
+            probe_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    pub fn feature(&self, name: &str) -> Option<&Feature> {
+        self.features.iter().find(|f| f.name == name)
+    }
+
+    /// True when `name` is available (unknown names are not).
+    pub fn has(&self, name: &str) -> bool {
+        self.feature(name).is_some_and(|f| f.available)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_expand_aliases_and_reject_unknown_names() {
+        let m = Mask::new(&["ringbuf".into(), "prog.xdp".into()], None).expect("mask");
+        assert!(m.names.contains(&"map.ringbuf") && m.names.contains(&"helper.ringbuf_output"));
+        assert!(m.names.contains(&"prog.xdp"));
+        let err = Mask::new(&["warp_drive".into()], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("warp_drive") && err.contains("ringbuf"),
+            "{err}"
+        );
+        assert!(Mask::new(&[], Some("five")).is_err());
+    }
+
+    #[test]
+    fn assumed_kernels_hide_newer_features() {
+        let m = Mask::new(&[], Some("5.4")).expect("mask");
+        let mut f = Feature {
+            name: "map.ringbuf",
+            group: Group::Map,
+            available: true,
+            detail: String::new(),
+            min_kernel: KernelVersion::new(5, 8, 0),
+            masked: false,
+        };
+        m.apply(&mut f);
+        assert!(!f.available && f.masked && f.detail.contains("5.8.0"));
+        let mut old = Feature {
+            name: "map.hash",
+            min_kernel: KernelVersion::new(3, 19, 0),
+            available: true,
+            masked: false,
+            detail: String::new(),
+            group: Group::Map,
+        };
+        m.apply(&mut old);
+        assert!(old.available);
+    }
+}
