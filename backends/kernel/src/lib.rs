@@ -8,7 +8,7 @@ mod map;
 mod object;
 mod poll;
 
-use unibpf_backend::{Backend, BackendKind, LoadedObject, Result};
+use unibpf_backend::{Backend, BackendKind, LoadPlan, LoadedObject, Result};
 
 pub use attach::emergency_detach_all;
 
@@ -30,7 +30,7 @@ impl Backend for KernelBackend {
         BackendKind::Kernel
     }
 
-    fn load_object(&mut self, elf: &[u8]) -> Result<Box<dyn LoadedObject>> {
-        Ok(Box::new(object::KernelObject::load(elf)?))
+    fn load_object(&mut self, elf: &[u8], plan: &LoadPlan) -> Result<Box<dyn LoadedObject>> {
+        Ok(Box::new(object::KernelObject::load(elf, plan)?))
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use libbpf_rs::{MapCore, Object, ObjectBuilder};
 use unibpf_backend::{
-    AttachTarget, BackendError, Errno, EventBatch, LoadedObject, MapHandle, MapInfo, MapKind,
-    ProgramDesc, Result,
+    AttachTarget, BackendError, Errno, EventBatch, LoadPlan, LoadedObject, MapHandle, MapInfo,
+    MapKind, ProgramDesc, Result,
 };
 
 use crate::attach::{self, Attachment};
@@ -29,7 +29,7 @@ fn possible_cpus() -> u32 {
 }
 
 impl KernelObject {
-    pub(crate) fn load(elf: &[u8]) -> Result<Self> {
+    pub(crate) fn load(elf: &[u8], plan: &LoadPlan) -> Result<Self> {
         // libelf reads headers and symbol tables in place through typed
         // pointers; a guest may hand us its object at any byte offset.
         let aligned;
@@ -39,8 +39,14 @@ impl KernelObject {
             aligned = AlignedBytes::copy_of(elf);
             aligned.as_bytes()
         };
-        let (opened, log) = diagnose::capture_log(|| ObjectBuilder::default().open_memory(elf));
-        let open = opened.map_err(|e| {
+        let mut builder = ObjectBuilder::default();
+        if let Some(btf) = &plan.btf_custom_path {
+            builder.btf_custom_path(btf).map_err(|e| {
+                BackendError::new(Errno::EINVAL, format!("custom BTF {}: {e}", btf.display()))
+            })?;
+        }
+        let (opened, log) = diagnose::capture_log(|| builder.open_memory(elf));
+        let mut open = opened.map_err(|e| {
             let detail = log
                 .iter()
                 .rev()
@@ -61,6 +67,7 @@ impl KernelObject {
                 )
             })
             .collect();
+        apply_plan(&mut open, plan)?;
         let (loaded, log) = diagnose::capture_log(|| open.load());
         let object =
             loaded.map_err(|e| diagnose::load_error(&e, &log, |p| sections.get(p).cloned()))?;
@@ -166,6 +173,39 @@ impl LoadedObject for KernelObject {
             None => Err(BackendError::new(Errno::ENOENT, "poller vanished")),
         }
     }
+}
+
+/// The selector's changes, between open and load.
+fn apply_plan(open: &mut libbpf_rs::OpenObject, plan: &LoadPlan) -> Result<()> {
+    let failed = |what: String, e: libbpf_rs::Error| {
+        BackendError::new(diagnose::errno_of(&e), format!("{what}: {e}"))
+    };
+    for mut map in open.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        if plan.ringbuf_to_perf.contains(&name) {
+            // A perf event array holds one perf buffer fd per CPU; libbpf
+            // sizes it to the CPU count when max_entries is 0.
+            map.set_type(libbpf_rs::MapType::PerfEventArray)
+                .and_then(|()| map.set_key_size(4))
+                .and_then(|()| map.set_value_size(4))
+                .and_then(|()| map.set_max_entries(0))
+                .map_err(|e| failed(format!("map {name}: making it a perf event array"), e))?;
+        }
+        if plan.skip_maps.contains(&name) {
+            map.set_autocreate(false)
+                .map_err(|e| failed(format!("map {name}: leaving it out"), e))?;
+        }
+    }
+    for mut prog in open.progs_mut() {
+        if plan
+            .skip_programs
+            .iter()
+            .any(|p| prog.name().to_string_lossy() == *p)
+        {
+            prog.set_autoload(false);
+        }
+    }
+    Ok(())
 }
 
 /// Global data maps are named `<object prefix>.bss` by libbpf (the prefix

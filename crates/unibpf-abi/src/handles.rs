@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use unibpf_backend::{AttachTarget, Backend, Errno, EventBatch, LoadedObject, MapHandle};
+use unibpf_backend::{AttachTarget, Backend, Errno, EventBatch, LoadPlan, LoadedObject, MapHandle};
 use unibpf_hostcall::{guest_errno, killed_trap, Control, GuestMemory};
 use wasmi::{Caller, Linker};
 
@@ -83,7 +83,7 @@ impl BpfCtx {
     }
 
     fn load(&mut self, elf: &[u8]) -> u64 {
-        match self.backend.load_object(elf) {
+        match self.backend.load_object(elf, &LoadPlan::default()) {
             Ok(object) => {
                 let handle = self.next_handle;
                 self.next_handle += 1;

@@ -71,13 +71,36 @@ pub struct ProgramDesc {
     pub section: String,
 }
 
+/// Changes to make to an object between open and load, decided by the
+/// selector from what the host can do. Empty means load as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadPlan {
+    /// Ring buffer maps to create as perf event arrays instead (the compat
+    /// header's fallback on hosts without ring buffers).
+    pub ringbuf_to_perf: Vec<String>,
+    /// Maps not to create (the compat heap where ring buffers exist).
+    pub skip_maps: Vec<String>,
+    /// Programs not to load.
+    pub skip_programs: Vec<String>,
+    /// Kernel BTF to resolve CO-RE against instead of the running kernel's
+    /// (a masked copy, so existence checks see masked features missing).
+    pub btf_custom_path: Option<std::path::PathBuf>,
+}
+
+impl LoadPlan {
+    pub fn is_empty(&self) -> bool {
+        *self == LoadPlan::default()
+    }
+}
+
 /// Something that can load BPF objects.
 pub trait Backend {
     fn kind(&self) -> BackendKind;
 
-    /// Opens and loads a complete BPF ELF object. The object stays loaded until
-    /// the returned value is dropped, which also detaches every link it owns.
-    fn load_object(&mut self, elf: &[u8]) -> Result<Box<dyn LoadedObject>>;
+    /// Opens a complete BPF ELF object, applies `plan`, and loads it. The
+    /// object stays loaded until the returned value is dropped, which also
+    /// detaches every link it owns.
+    fn load_object(&mut self, elf: &[u8], plan: &LoadPlan) -> Result<Box<dyn LoadedObject>>;
 }
 
 /// A loaded object. Dropping it detaches its links, frees its pollers and closes

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use unibpf::{CallbackNames, Config, Control, Exit, ModuleSpec, RunError, Runtime};
+use unibpf::{
+    BackendChoice, BackendKind, CallbackNames, Config, Control, Exit, Mask, ModuleSpec, RunError,
+    Runtime,
+};
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +66,25 @@ enum GenCommand {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    Auto,
+    Kernel,
+    Userspace,
+    Windows,
+}
+
+impl BackendArg {
+    fn choice(self) -> BackendChoice {
+        match self {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Kernel => BackendChoice::Forced(BackendKind::Kernel),
+            BackendArg::Userspace => BackendChoice::Forced(BackendKind::Userspace),
+            BackendArg::Windows => BackendChoice::Forced(BackendKind::Windows),
+        }
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum LangArg {
     C,
     Rust,
@@ -91,6 +113,19 @@ struct RunArgs {
     /// Guest export that receives events on the TinyGo path.
     #[arg(long, value_name = "NAME", default_value = "go-callback")]
     callback_export: String,
+    /// Print each decision the selector makes (backend, attach point,
+    /// event transport, adaptations) on stderr.
+    #[arg(long)]
+    explain: bool,
+    /// Backend for the module's programs.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// Behave as if the host lacked these features (see `unibpf probe`).
+    #[arg(long, value_name = "FEATURE,...", value_delimiter = ',')]
+    mask: Vec<String>,
+    /// Behave as if the kernel were this version (features newer are masked).
+    #[arg(long, value_name = "VERSION")]
+    assume_kernel: Option<String>,
     /// The module to run.
     module: PathBuf,
     /// Arguments for the module.
@@ -135,12 +170,18 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         };
         spec = spec.dir(host, guest);
     }
-    let config = Config::default()
+    let mask = Mask::new(&args.mask, args.assume_kernel.as_deref())?;
+    let mut config = Config::default()
+        .backend_choice(args.backend.choice())
+        .mask(mask)
         .stop_grace(args.grace)
         .callback_names(CallbackNames {
             wrapper_module: args.wrapper_module,
             callback_export: args.callback_export,
         });
+    if args.explain {
+        config = config.explain(|line| eprintln!("unibpf: explain: {line}"));
+    }
     let runtime = Runtime::new(config)?;
     let handle = runtime.spawn(spec)?;
     let control = handle.control();

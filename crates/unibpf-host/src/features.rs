@@ -353,7 +353,12 @@ fn run(probe: Probe, btf: &VmlinuxBtf) -> (bool, String) {
                 id,
             ) {
                 Ok(fd) => fd,
-                Err(e) => return no(format!("fentry load on {func} refused: {}", errno_text(e))),
+                Err(e) => {
+                    return no(format!(
+                    "fentry load on {func} refused: {} (the kernel does not allow BPF trampolines)",
+                    errno_text(e)
+                ))
+                }
             };
             if !attach {
                 return yes(&format!("fentry program loaded on {func}"));
@@ -373,7 +378,12 @@ fn run(probe: Probe, btf: &VmlinuxBtf) -> (bool, String) {
             let prog =
                 match load_tracing(libbpf_sys::BPF_PROG_TYPE_LSM, libbpf_sys::BPF_LSM_MAC, id) {
                     Ok(fd) => fd,
-                    Err(e) => return no(format!("LSM load refused: {}", errno_text(e))),
+                    Err(e) => {
+                    return no(format!(
+                        "LSM load refused: {} (BPF LSM needs CONFIG_BPF_LSM and 'bpf' in the lsm= boot parameter)",
+                        errno_text(e)
+                    ))
+                }
                 };
             if !attach {
                 return yes("LSM program loaded on file_open");

@@ -122,6 +122,9 @@ pub struct Type {
 #[derive(Debug, Clone)]
 pub struct Btf {
     types: Vec<Type>,
+    /// Where each type's record starts (index = id - 1), as a byte offset
+    /// from the start of the whole BTF blob; for in-place patching.
+    record_offsets: Vec<usize>,
 }
 
 struct Reader<'a> {
@@ -191,7 +194,10 @@ impl Btf {
             bytes: types,
             pos: 0,
         };
+        let types_start = hdr_len + type_off;
+        let mut record_offsets = Vec::new();
         while r.pos < types.len() {
+            record_offsets.push(types_start + r.pos);
             let name_off = r.u32()?;
             let info = r.u32()?;
             let size_or_type = r.u32()?;
@@ -331,7 +337,10 @@ impl Btf {
                 kind,
             });
         }
-        let btf = Btf { types: out };
+        let btf = Btf {
+            types: out,
+            record_offsets,
+        };
         btf.check_references()?;
         Ok(btf)
     }
@@ -475,6 +484,47 @@ impl Btf {
     }
 }
 
+/// A copy of `bytes` (raw BTF) in which the structs, unions and forward
+/// declarations called one of `names` carry another name, so CO-RE
+/// existence checks against it find them missing. Everything else, ids
+/// included, is unchanged.
+pub fn hide_types(bytes: &[u8], names: &[&str]) -> Result<Vec<u8>, ObjectError> {
+    let btf = Btf::parse(bytes)?;
+    let hdr_len = le_u32(bytes, 4) as usize;
+    let str_off = le_u32(bytes, 16) as usize;
+    let str_len = le_u32(bytes, 20) as usize;
+    let strings_end = hdr_len + str_off + str_len;
+    let mut out = bytes.to_vec();
+    let mut extra = Vec::new();
+    for (id, t) in btf.types() {
+        let composite = matches!(
+            t.kind,
+            Kind::Struct { .. } | Kind::Union { .. } | Kind::Fwd { .. }
+        );
+        if !composite || !names.contains(&t.name.as_str()) {
+            continue;
+        }
+        // No "___" in the new name: CO-RE ignores what follows it.
+        let new_off = (str_len + extra.len()) as u32;
+        extra.extend_from_slice(format!("unibpf_masked_{}", t.name).as_bytes());
+        extra.push(0);
+        let at = btf.record_offsets[id as usize - 1];
+        out[at..at + 4].copy_from_slice(&new_off.to_le_bytes());
+    }
+    if extra.is_empty() {
+        return Ok(out);
+    }
+    // The string section must stay last for the appended names to follow it.
+    if strings_end != bytes.len() {
+        return Err(ObjectError::Btf(
+            "the string section is not at the end; cannot append names".into(),
+        ));
+    }
+    out.extend_from_slice(&extra);
+    out[20..24].copy_from_slice(&((str_len + extra.len()) as u32).to_le_bytes());
+    Ok(out)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -542,6 +592,20 @@ pub(crate) mod tests {
         assert_eq!(members[2].bit_offset, 35);
         assert_eq!(members[3].bitfield_size, None);
         assert_eq!(btf.size_of(3), Some(8));
+    }
+
+    #[test]
+    fn hidden_types_get_another_name_and_nothing_else_changes() {
+        let raw = raw_btf(&[
+            ("bpf_ringbuf", info(4, 0, false), 0, &[]),
+            ("keep", info(4, 0, false), 0, &[]),
+        ]);
+        let hidden = hide_types(&raw, &["bpf_ringbuf"]).expect("hide");
+        let btf = Btf::parse(&hidden).expect("still valid BTF");
+        assert_eq!(btf.ty(1).name, "unibpf_masked_bpf_ringbuf");
+        assert_eq!(btf.ty(2).name, "keep");
+        assert!(btf.find_composite("bpf_ringbuf").is_none());
+        assert_eq!(hide_types(&raw, &["absent"]).expect("no-op"), raw);
     }
 
     #[test]

@@ -42,7 +42,20 @@ pub struct Program {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Map {
     pub name: String,
+    /// `BPF_MAP_TYPE_*`, from the map's BTF definition (`__uint(type, ...)`).
+    pub map_type: Option<u32>,
+    pub max_entries: Option<u32>,
+    /// An explicit `pinning` member (the compat header marks its heap map
+    /// with `LIBBPF_PIN_NONE`).
+    pub pinning: Option<u32>,
 }
+
+/// `BPF_MAP_TYPE_RINGBUF`.
+pub const MAP_TYPE_RINGBUF: u32 = 27;
+/// `BPF_MAP_TYPE_PERCPU_ARRAY`.
+pub const MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
+pub const MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
 
 /// A global data section (`.rodata`, `.data`, `.bss`, `.rodata.str1.1`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +154,9 @@ impl BpfObject {
             } else if section == ".maps" && sym.st_type() == STT_OBJECT {
                 maps.push(Map {
                     name: name.to_string(),
+                    map_type: None,
+                    max_entries: None,
+                    pinning: None,
                 });
             } else if is_data_section(section) && sym.st_type() == STT_OBJECT {
                 data_symbols.push((sym.st_shndx, name.to_string(), sym.st_value));
@@ -169,11 +185,46 @@ impl BpfObject {
                 btf: btf_id,
             });
         }
+        if let Some(b) = &btf {
+            for m in &mut maps {
+                if let Some(def) = btf_map_def(b, &m.name) {
+                    m.map_type = def.map_type;
+                    m.max_entries = def.max_entries;
+                    m.pinning = def.pinning;
+                }
+            }
+        }
         Ok(Self {
             programs,
             maps,
             data_sections,
             btf,
+        })
+    }
+
+    /// The compat header's per-CPU heap maps: one-entry per-CPU arrays that
+    /// it marks with an explicit `pinning` of `LIBBPF_PIN_NONE`.
+    pub fn compat_heaps(&self) -> impl Iterator<Item = &Map> {
+        self.maps.iter().filter(|m| {
+            m.map_type == Some(MAP_TYPE_PERCPU_ARRAY)
+                && m.max_entries == Some(1)
+                && m.pinning == Some(0)
+        })
+    }
+
+    pub fn map(&self, name: &str) -> Option<&Map> {
+        self.maps.iter().find(|m| m.name == name)
+    }
+
+    /// Whether the BPF code asks CO-RE whether the kernel has
+    /// `struct bpf_ringbuf` (the compat header's ring buffer / perf buffer
+    /// switch); only then does the type appear in the object's BTF.
+    pub fn checks_for_ringbuf(&self) -> bool {
+        self.btf.as_ref().is_some_and(|b| {
+            b.types().any(|(_, t)| {
+                t.name == "bpf_ringbuf"
+                    && matches!(t.kind, Kind::Struct { .. } | Kind::Fwd { union: false })
+            })
         })
     }
 
@@ -213,4 +264,41 @@ fn fix_up_datasec(
             }
         }
     }
+}
+
+/// A BTF-defined map's `type` and `max_entries`: `__uint(type, N)` is a member
+/// `type` of pointer-to-array-of-N type.
+struct MapDef {
+    map_type: Option<u32>,
+    max_entries: Option<u32>,
+    pinning: Option<u32>,
+}
+
+fn btf_map_def(btf: &Btf, name: &str) -> Option<MapDef> {
+    let maps = btf.datasec(".maps")?;
+    let Kind::Datasec { vars, .. } = &btf.ty(maps).kind else {
+        return None;
+    };
+    let var = vars.iter().find(|v| btf.ty(v.var).name == name)?;
+    let Kind::Var { ty, .. } = btf.ty(var.var).kind else {
+        return None;
+    };
+    let Kind::Struct { members, .. } = &btf.ty(btf.resolve(ty)).kind else {
+        return None;
+    };
+    let uint = |field: &str| -> Option<u32> {
+        let m = members.iter().find(|m| m.name == field)?;
+        let Kind::Ptr(arr) = btf.ty(btf.resolve(m.ty)).kind else {
+            return None;
+        };
+        match btf.ty(btf.resolve(arr)).kind {
+            Kind::Array { len, .. } => Some(len),
+            _ => None,
+        }
+    };
+    Some(MapDef {
+        map_type: uint("type"),
+        max_entries: uint("max_entries"),
+        pinning: uint("pinning"),
+    })
 }

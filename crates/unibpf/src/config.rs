@@ -3,8 +3,11 @@ use std::time::Duration;
 
 use unibpf_abi::CallbackNames;
 use unibpf_backend::{Backend, BackendError};
+use unibpf_host::Mask;
+use unibpf_select::BackendChoice;
 
 use crate::host_func::HostFunc;
+use crate::select::{ExplainSink, HostState, SelectConfig};
 
 /// Creates the backend for one module instance (each instance gets its own).
 pub type BackendFactory = Arc<dyn Fn() -> Result<Box<dyn Backend>, BackendError> + Send + Sync>;
@@ -16,6 +19,8 @@ pub struct Config {
     pub(crate) callbacks: CallbackNames,
     pub(crate) host_funcs: Vec<HostFunc>,
     pub(crate) grace: Duration,
+    pub(crate) select: SelectConfig,
+    pub(crate) host: Arc<HostState>,
 }
 
 impl Default for Config {
@@ -28,6 +33,8 @@ impl Default for Config {
             callbacks: CallbackNames::default(),
             host_funcs: Vec::new(),
             grace: Duration::from_secs(1),
+            select: SelectConfig::default(),
+            host: Arc::new(HostState::default()),
         }
     }
 }
@@ -48,6 +55,25 @@ impl Config {
     /// Makes an extra host function importable by every module.
     pub fn host_func(mut self, func: HostFunc) -> Self {
         self.host_funcs.push(func);
+        self
+    }
+
+    /// Which backend runs programs: the first that can (`Auto`), or a
+    /// forced one, which fails clearly where it cannot.
+    pub fn backend_choice(mut self, choice: BackendChoice) -> Self {
+        self.select.choice = choice;
+        self
+    }
+
+    /// Behave as if the host lacked these features (see `unibpf probe`).
+    pub fn mask(mut self, mask: Mask) -> Self {
+        self.select.mask = mask;
+        self
+    }
+
+    /// Receives one line per selector decision (`unibpf run --explain`).
+    pub fn explain(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.select.explain = Some(Arc::new(sink) as ExplainSink);
         self
     }
 

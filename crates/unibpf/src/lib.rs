@@ -32,6 +32,7 @@ mod handle;
 mod host_func;
 mod output;
 mod run;
+mod select;
 
 pub use config::{BackendFactory, Config};
 pub use handle::{Exit, ModuleHandle};
@@ -41,7 +42,9 @@ pub use run::{ModuleSpec, RunError, Runtime};
 
 pub use unibpf_abi::CallbackNames;
 pub use unibpf_backend::{Backend, BackendKind};
+pub use unibpf_host::{HostReport, Mask};
 pub use unibpf_hostcall::Control;
+pub use unibpf_select::BackendChoice;
 pub use unibpf_wasi::{Input, Output, OutputSink};
 /// Value and type definitions used by [`HostFunc`].
 pub use wasmi::{FuncType, Val, ValType};

@@ -217,7 +217,12 @@ fn run_module(
             .map_err(|e| link(&e))?;
     }
 
-    let backend = (config.backend)().map_err(|e| RunError::Setup(e.to_string()))?;
+    let inner = (config.backend)().map_err(|e| RunError::Setup(e.to_string()))?;
+    let backend = Box::new(crate::select::SelectingBackend {
+        inner,
+        config: config.select.clone(),
+        host: config.host.clone(),
+    });
     let wasi =
         WasiCtx::new(spec.wasi, control.clone()).map_err(|e| RunError::Setup(e.to_string()))?;
     let bpf = BpfCtx::new(backend, control.clone(), config.callbacks.clone());

@@ -37,6 +37,9 @@
 	struct {                                                              \
 		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                      \
 		__uint(max_entries, 1);                                       \
+		/* marks the heap for unibpf: not created where ring buffers \
+		 * exist */                                                   \
+		__uint(pinning, LIBBPF_PIN_NONE);                             \
 		__type(key, __u32);                                           \
 		__type(value, record_type);                                   \
 	} heap_name SEC(".maps")
