@@ -3,6 +3,7 @@
 // target_tgid (set through .rodata) limits it to one process.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <unibpf/compat.bpf.h>
 #include "opensnoop.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -78,6 +79,10 @@ int exit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	return leave(ctx, ctx->ret);
 }
+
+/* open(2) has no tracepoints on arm64 (only openat): leave those out there. */
+UNIBPF_OPTIONAL(enter_open);
+UNIBPF_OPTIONAL(exit_open);
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int exit_openat(struct trace_event_raw_sys_exit *ctx)

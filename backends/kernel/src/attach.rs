@@ -265,7 +265,9 @@ fn parse_tc_target<'a>(target: &'a str, section: &str) -> (&'a str, bool) {
 /// Mounts tracefs at /sys/kernel/tracing if no tracefs is reachable, so that
 /// tracepoint attach works on hosts that boot without it. Returns true if it
 /// mounted something.
-pub(crate) fn ensure_tracefs() -> bool {
+/// Mounts tracefs at /sys/kernel/tracing unless a tracefs with events is
+/// already there; true when it mounted one.
+pub fn ensure_tracefs() -> bool {
     if Path::new("/sys/kernel/tracing/events").exists()
         || Path::new("/sys/kernel/debug/tracing/events").exists()
     {

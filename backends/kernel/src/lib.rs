@@ -10,7 +10,7 @@ mod poll;
 
 use unibpf_backend::{Backend, BackendKind, LoadPlan, LoadedObject, Result};
 
-pub use attach::emergency_detach_all;
+pub use attach::{emergency_detach_all, ensure_tracefs};
 
 /// Loads objects into the host kernel.
 #[derive(Debug, Default)]

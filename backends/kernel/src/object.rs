@@ -20,6 +20,9 @@ pub(crate) struct KernelObject {
     pollers: HashMap<i32, Poller>,
     attachments: Vec<Attachment>,
     object: Object,
+    /// Programs the plan left out: attaching one is a no-op with a warning,
+    /// so a guest attaching every program still works.
+    skipped: Vec<String>,
 }
 
 fn possible_cpus() -> u32 {
@@ -75,6 +78,7 @@ impl KernelObject {
             pollers: HashMap::new(),
             attachments: Vec::new(),
             object,
+            skipped: plan.skip_programs.clone(),
         })
     }
 }
@@ -91,6 +95,10 @@ impl LoadedObject for KernelObject {
     }
 
     fn attach(&mut self, program: &str, target: AttachTarget<'_>) -> Result<()> {
+        if self.skipped.iter().any(|p| p == program) {
+            tracing::warn!("program {program} was left out on this host; not attaching it");
+            return Ok(());
+        }
         let prog = self
             .object
             .progs_mut()

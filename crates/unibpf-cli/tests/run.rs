@@ -189,3 +189,39 @@ fn bad_modules_get_one_clear_line() {
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("cannot read /nonexistent/x.wasm"), "{err}");
 }
+
+#[test]
+fn an_optional_program_on_a_missing_tracepoint_is_left_out() {
+    let wasm = guest("optional.wasm");
+    let mut run = start(&["--explain", wasm.to_str().unwrap()]);
+    run.wait_for_stderr("counting execs", Duration::from_secs(20));
+    for _ in 0..3 {
+        exec_true();
+    }
+    let (status, out, err, _) = run.finish(Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+    assert_eq!(field(&out, "load"), "1");
+    assert_eq!(field(&out, "attach_counted"), "0");
+    // Attaching the left-out program is a no-op, so attach-everything
+    // guests keep working.
+    assert_eq!(field(&out, "attach_nowhere"), "0");
+    let execs: u64 = field(&out, "execs").parse().expect("count");
+    assert!(execs >= 3, "{out}");
+    assert!(
+        err.lines().any(|l| l
+            == "unibpf: explain: unibpf_t_nowhere: skipped: tracepoint unibpf_no_such_category/no_such_event does not exist on this host (optional)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_required_program_on_a_missing_tracepoint_fails_the_load_clearly() {
+    let (status, out, err) = run_to_end(&[guest("optional.wasm").to_str().unwrap(), "required"]);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert_eq!(field(&out, "load"), "0");
+    assert!(
+        err.lines().any(|l| l
+            == "unibpf: error: program unibpf_t_nowhere: tracepoint unibpf_no_such_category/no_such_event does not exist on this host; mark the program optional (UNIBPF_OPTIONAL in <unibpf/compat.bpf.h>) or turn its autoload off"),
+        "{err}"
+    );
+}

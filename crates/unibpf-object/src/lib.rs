@@ -12,6 +12,9 @@ use goblin::elf::Elf;
 
 pub use btf::{Btf, Kind, Type, TypeId};
 
+/// Symbol prefix of the compat header's `UNIBPF_OPTIONAL(prog)` marks.
+const OPTIONAL_MARK: &str = "unibpf_optional__";
+
 /// Size of one `Elf64_Sym`.
 const SYM_SIZE: u64 = 24;
 /// Offset of `st_info` inside `Elf64_Sym`.
@@ -72,6 +75,8 @@ pub struct DataSection {
 #[derive(Debug, Clone)]
 pub struct BpfObject {
     pub programs: Vec<Program>,
+    /// Programs marked optional with the compat header's `UNIBPF_OPTIONAL`.
+    pub optional_programs: Vec<String>,
     pub maps: Vec<Map>,
     pub data_sections: Vec<DataSection>,
     pub btf: Option<Btf>,
@@ -131,6 +136,7 @@ impl BpfObject {
         let mut maps = Vec::new();
         // Symbols per data section, for the BTF offset fix-up below.
         let mut data_symbols: Vec<(usize, String, u64)> = Vec::new();
+        let mut optional_programs = Vec::new();
         for (i, sym) in elf.syms.iter().enumerate() {
             let Some(name) = elf.strtab.get_at(sym.st_name) else {
                 continue;
@@ -159,6 +165,9 @@ impl BpfObject {
                     pinning: None,
                 });
             } else if is_data_section(section) && sym.st_type() == STT_OBJECT {
+                if let Some(prog) = name.strip_prefix(OPTIONAL_MARK) {
+                    optional_programs.push(prog.to_string());
+                }
                 data_symbols.push((sym.st_shndx, name.to_string(), sym.st_value));
             }
         }
@@ -196,6 +205,7 @@ impl BpfObject {
         }
         Ok(Self {
             programs,
+            optional_programs,
             maps,
             data_sections,
             btf,

@@ -14,6 +14,8 @@ pub trait HostFeatures {
     fn masked(&self, feature: &str) -> bool;
     /// The first kernel with `feature`, as text (`5.8`).
     fn min_kernel(&self, feature: &str) -> Option<String>;
+    /// Whether tracepoint `category/name` exists; None when it cannot tell.
+    fn tracepoint_exists(&self, category: &str, name: &str) -> Option<bool>;
 }
 
 /// Which backend to use: the first one that can run everything, or a
@@ -41,6 +43,8 @@ pub enum SelectError {
         program: String,
         backend: BackendKind,
     },
+    #[error("program {program}: tracepoint {tracepoint} does not exist on this host; mark the program optional (UNIBPF_OPTIONAL in <unibpf/compat.bpf.h>) or turn its autoload off")]
+    NoTracepoint { program: String, tracepoint: String },
     #[error("map {map}: a ring buffer, which this host lacks (kernel 5.8+): {why}; build the object with <unibpf/compat.bpf.h> so it falls back to a perf buffer")]
     RingbufWithoutCompat { map: String, why: String },
 }
@@ -112,6 +116,12 @@ fn requirements(section: &str) -> (Vec<&'static str>, String) {
     }
 }
 
+/// `category/name` of a tracepoint section (`tp/sched/sched_switch`).
+fn tracepoint_of(section: &str) -> Option<&str> {
+    let (kind, rest) = section.split_once('/')?;
+    (matches!(kind, "tp" | "tracepoint") && rest.contains('/')).then_some(rest)
+}
+
 /// Decides for `object` on `host`. `available` lists the backends this
 /// build can use.
 pub fn select(
@@ -137,6 +147,23 @@ pub fn select(
     // Programs: the kernel backend needs every feature its section implies.
     let mut attach = Vec::new();
     for p in &object.programs {
+        if let Some(tp) = tracepoint_of(&p.section) {
+            let (cat, name) = tp.split_once('/').unwrap_or(("", tp));
+            if host.tracepoint_exists(cat, name) == Some(false) {
+                if object.optional_programs.contains(&p.name) {
+                    sel.plan.skip_programs.push(p.name.clone());
+                    sel.explain.push(format!(
+                        "{}: skipped: tracepoint {tp} does not exist on this host (optional)",
+                        p.name
+                    ));
+                    continue;
+                }
+                return Err(SelectError::NoTracepoint {
+                    program: p.name.clone(),
+                    tracepoint: tp.to_string(),
+                });
+            }
+        }
         let (needs, how) = requirements(&p.section);
         for f in needs {
             if let Some(why) = host.missing(f) {

@@ -4,7 +4,8 @@ use unibpf_object::{Map, Program};
 
 use super::*;
 
-/// A host where listed features are missing (true = masked, not absent).
+/// A host where listed features are missing (true = masked, not absent);
+/// tracepoints named `missing/*` do not exist.
 struct FakeHost(HashMap<&'static str, bool>);
 
 impl HostFeatures for FakeHost {
@@ -22,6 +23,9 @@ impl HostFeatures for FakeHost {
     }
     fn min_kernel(&self, f: &str) -> Option<String> {
         Some(if f.contains("fentry") { "5.5" } else { "5.8" }.into())
+    }
+    fn tracepoint_exists(&self, category: &str, _name: &str) -> Option<bool> {
+        Some(category != "missing")
     }
 }
 
@@ -50,6 +54,7 @@ fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
             .collect(),
         data_sections: vec![],
         btf: None,
+        optional_programs: vec![],
     }
 }
 
@@ -140,4 +145,32 @@ fn sections_map_to_features() {
     assert_eq!(requirements("lsm/path_rmdir").1, "LSM hook path_rmdir");
     assert_eq!(requirements("xdp").1, "XDP (interface from the guest)");
     assert_eq!(requirements("weird/thing").0, Vec::<&str>::new());
+}
+
+#[test]
+fn optional_programs_on_missing_tracepoints_are_left_out_others_fail() {
+    let mut obj = object(
+        &[
+            ("enter_open", "tracepoint/missing/sys_enter_open"),
+            ("enter_openat", "tracepoint/syscalls/sys_enter_openat"),
+        ],
+        &[],
+    );
+    let err = select(&obj, &host(&[]), BackendChoice::Auto, KERNEL)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("program enter_open: tracepoint missing/sys_enter_open does not exist"),
+        "{err}"
+    );
+    obj.optional_programs.push("enter_open".into());
+    let sel = select(&obj, &host(&[]), BackendChoice::Auto, KERNEL).expect("select");
+    assert_eq!(sel.plan.skip_programs, vec!["enter_open"]);
+    assert_eq!(
+        sel.explain,
+        vec![
+            "enter_openat: kernel, tracepoint syscalls/sys_enter_openat; events: none",
+            "enter_open: skipped: tracepoint missing/sys_enter_open does not exist on this host (optional)",
+        ]
+    );
 }

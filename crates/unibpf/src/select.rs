@@ -79,6 +79,17 @@ impl HostFeatures for HostView<'_> {
     fn min_kernel(&self, feature: &str) -> Option<String> {
         unibpf_host::min_kernel(feature).map(|k| format!("{}.{}", k.major, k.minor))
     }
+
+    fn tracepoint_exists(&self, category: &str, name: &str) -> Option<bool> {
+        let events = [
+            "/sys/kernel/tracing/events",
+            "/sys/kernel/debug/tracing/events",
+        ]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.is_dir())?;
+        Some(events.join(category).join(name).is_dir())
+    }
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
@@ -155,6 +166,13 @@ impl Backend for SelectingBackend {
             }
         };
         let report = self.host.report(&self.config.mask);
+        let tracepoints = object
+            .programs
+            .iter()
+            .any(|p| p.section.starts_with("tp/") || p.section.starts_with("tracepoint/"));
+        if tracepoints && unibpf_backend_kernel::ensure_tracefs() {
+            self.explain("mounted tracefs at /sys/kernel/tracing: tracepoint programs need it");
+        }
         let available = [self.inner.kind()];
         let sel =
             unibpf_select::select(&object, &HostView(&report), self.config.choice, &available)

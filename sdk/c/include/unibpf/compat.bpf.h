@@ -45,7 +45,7 @@
 	} heap_name SEC(".maps")
 
 /* True when the running kernel has BPF ring buffers (decided at load). */
-static __always_inline bool unibpf_has_ringbuf(void)
+static __always_inline int unibpf_has_ringbuf(void)
 {
 	return bpf_core_type_exists(struct bpf_ringbuf);
 }
@@ -75,5 +75,14 @@ static __always_inline void unibpf_event_discard(void *record)
 	if (unibpf_has_ringbuf())
 		bpf_ringbuf_discard(record, 0);
 }
+
+/* Marks program `prog` optional: on a host where its attach point does not
+ * exist (sys_enter_open on arm64, say), unibpf leaves it out with a warning
+ * instead of failing the whole object. Use at file scope after the program:
+ *
+ *     UNIBPF_OPTIONAL(enter_open);
+ */
+#define UNIBPF_OPTIONAL(prog) \
+	const volatile char unibpf_optional__##prog SEC(".rodata") __attribute__((used)) = 1
 
 #endif /* UNIBPF_COMPAT_BPF_H */
