@@ -107,36 +107,18 @@ fn explain_lists_every_program_of_a_plain_module() {
 #[test]
 fn a_plain_ring_buffer_under_the_mask_fails_naming_the_compat_header() {
     let path = program("bootstrap.wasm");
-    let (status, _out, err) = run_to_end(&[
-        "--mask",
-        "ringbuf",
-        "--timeout",
-        "10s",
-        path.to_str().unwrap(),
-    ]);
-    assert_eq!(status.code(), Some(1), "{err}");
-    assert!(
-        err.lines().any(|l| l
-            == "unibpf: error: map rb: a ring buffer, which this host lacks (kernel 5.8+): masked (--mask); build the object with <unibpf/compat.bpf.h> so it falls back to a perf buffer"),
-        "{err}"
+    assert_fails_with(
+        &["--mask", "ringbuf", "--timeout", "10s", path.to_str().unwrap()],
+        "unibpf: error: map rb: a ring buffer, which this host lacks (kernel 5.8+): masked (--mask); build the object with <unibpf/compat.bpf.h> so it falls back to a perf buffer",
     );
 }
 
 #[test]
 fn forcing_the_userspace_backend_fails_clearly_for_now() {
     let path = program("bootstrap.wasm");
-    let (status, _out, err) = run_to_end(&[
-        "--backend",
-        "userspace",
-        "--timeout",
-        "10s",
-        path.to_str().unwrap(),
-    ]);
-    assert_eq!(status.code(), Some(1), "{err}");
-    assert!(
-        err.lines().any(|l| l
-            == "unibpf: error: program handle_exec: the userspace backend is not available yet; use --backend kernel (or auto)"),
-        "{err}"
+    assert_fails_with(
+        &["--backend", "userspace", "--timeout", "10s", path.to_str().unwrap()],
+        "unibpf: error: program handle_exec: the userspace backend is not available yet; use --backend kernel (or auto)",
     );
     // Forcing the kernel backend is fine here.
     let (status, _out, err) = run_to_end(&[

@@ -270,3 +270,12 @@ impl Drop for VethPair {
         self.remove();
     }
 }
+
+/// Runs `unibpf run ARGS` to the end and asserts it failed with status 1 and
+/// printed exactly `line` on stderr; returns stdout.
+pub fn assert_fails_with(args: &[&str], line: &str) -> String {
+    let (status, out, err) = run_to_end(args);
+    assert_eq!(status.code(), Some(1), "stderr:\n{err}\nstdout:\n{out}");
+    assert!(err.lines().any(|l| l == line), "want {line:?} in:\n{err}");
+    out
+}
