@@ -12,6 +12,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-"$root/build/programs"}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
 for tool in clang wasm-ld bpftool; do
 	command -v "$tool" >/dev/null 2>&1 || {

@@ -2,6 +2,7 @@
 //! together, maps outcomes to exit statuses; no logic of its own worth testing.
 
 mod log;
+mod matrix;
 mod probe;
 
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ enum Command {
     Run(RunArgs),
     /// Report what this host can do for BPF: facts and real feature probes.
     Probe(probe::ProbeArgs),
+    /// Run the compatibility matrix: Debian kernels in QEMU and this machine.
+    Matrix(matrix::MatrixArgs),
     /// Generate guest code from a BPF object.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Gen(cmd) => generate(cmd).map(|()| 0),
         Command::Probe(args) => probe::run(args).map(|()| 0),
+        Command::Matrix(args) => matrix::run(args),
     };
     match result {
         Ok(status) => ExitCode::from(status),

@@ -1,0 +1,162 @@
+//! `unibpf matrix`: runs the compatibility matrix and writes
+//! matrix/results/latest.{json,md,svg}.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use unibpf_matrix::runner::{self, MatrixConfig};
+
+#[derive(clap::Args)]
+pub struct MatrixArgs {
+    /// Only these hosts (names from matrix/hosts.toml).
+    #[arg(long, value_delimiter = ',')]
+    hosts: Vec<String>,
+    /// Only these programs.
+    #[arg(long, value_delimiter = ',')]
+    programs: Vec<String>,
+    /// The hosts marked quick in matrix/hosts.toml.
+    #[arg(long)]
+    quick: bool,
+    /// Hosts run at once.
+    #[arg(long, default_value = "2")]
+    jobs: usize,
+    /// Time allowed per cell.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "90s")]
+    cell_timeout: Duration,
+    /// The repository (matrix/, build/programs/).
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// The program suite as built by scripts/build-programs.sh.
+    #[arg(long)]
+    programs_dir: Option<PathBuf>,
+    /// unibpf for arm64 VMs (cross-built); arm64 hosts fail without it.
+    #[arg(long)]
+    unibpf_arm64: Option<PathBuf>,
+    /// Debian mirror.
+    #[arg(long, default_value = "http://deb.debian.org/debian")]
+    mirror: String,
+    /// Also replace the matrix section of README.md with these results.
+    #[arg(long)]
+    update_readme: bool,
+}
+
+pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
+    let root = std::fs::canonicalize(&args.root).context("--root")?;
+    let matrix_dir = root.join("matrix");
+    let text = std::fs::read_to_string(matrix_dir.join("hosts.toml"))
+        .context("reading matrix/hosts.toml (is --root the repository?)")?;
+    let mut hosts = unibpf_matrix::hosts::parse(&text)?;
+    if args.quick {
+        hosts.retain(|h| h.quick);
+    }
+    if !args.hosts.is_empty() {
+        for want in &args.hosts {
+            if !hosts.iter().any(|h| &h.name == want) {
+                bail!("--hosts {want}: no such host in matrix/hosts.toml");
+            }
+        }
+        hosts.retain(|h| args.hosts.contains(&h.name));
+    }
+    let all: Vec<String> = unibpf_matrix::cases::PROGRAMS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let programs = if args.programs.is_empty() {
+        all
+    } else {
+        for p in &args.programs {
+            if !all.contains(p) {
+                bail!(
+                    "--programs {p}: the matrix has no case for it (known: {})",
+                    all.join(", ")
+                );
+            }
+        }
+        args.programs.clone()
+    };
+    let mut unibpf = vec![(
+        match std::env::consts::ARCH {
+            "aarch64" => "arm64".to_string(),
+            a => a.to_string(),
+        },
+        std::env::current_exe().context("locating this unibpf binary")?,
+    )];
+    if let Some(p) = &args.unibpf_arm64 {
+        unibpf.push(("arm64".into(), p.clone()));
+    }
+    let cache = root.join("build/matrix");
+    std::fs::create_dir_all(&cache).context("creating build/matrix")?;
+    let cfg = MatrixConfig {
+        hosts,
+        programs,
+        cache,
+        programs_dir: args
+            .programs_dir
+            .unwrap_or_else(|| root.join("build/programs")),
+        matrix_dir: matrix_dir.clone(),
+        unibpf,
+        mirror: args.mirror,
+        jobs: args.jobs,
+        cell_timeout: args.cell_timeout,
+        unibpf_version: env!("CARGO_PKG_VERSION").into(),
+        date: today(),
+    };
+    let results = runner::run(&cfg)?;
+    let out = matrix_dir.join("results");
+    std::fs::create_dir_all(&out).context("creating matrix/results")?;
+    let json = serde_json::to_string_pretty(&results)? + "\n";
+    std::fs::write(out.join("latest.json"), json).context("writing latest.json")?;
+    let md = results.markdown();
+    std::fs::write(out.join("latest.md"), &md).context("writing latest.md")?;
+    std::fs::write(out.join("latest.svg"), results.svg()).context("writing latest.svg")?;
+    if args.update_readme {
+        update_readme(&root.join("README.md"), &md)?;
+    }
+    print!("{md}");
+    let failed = results
+        .cells
+        .iter()
+        .filter(|c| c.status == unibpf_matrix::report::Status::Fail)
+        .count();
+    println!(
+        "\n{} cells, {failed} failed; matrix/results/latest.{{json,md,svg}} written",
+        results.cells.len()
+    );
+    Ok(0)
+}
+
+const BEGIN: &str = "<!-- matrix:begin -->";
+const END: &str = "<!-- matrix:end -->";
+
+fn update_readme(path: &std::path::Path, md: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).context("reading README.md")?;
+    let (Some(a), Some(b)) = (text.find(BEGIN), text.find(END)) else {
+        bail!("README.md has no {BEGIN} ... {END} section");
+    };
+    let new = format!(
+        "{}{BEGIN}\n{md}\n![compatibility matrix](matrix/results/latest.svg)\n{}",
+        &text[..a],
+        &text[b..]
+    );
+    std::fs::write(path, new).context("writing README.md")
+}
+
+/// Today's UTC date, from the system clock.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}

@@ -1,0 +1,199 @@
+//! What a case printed (matrix/cases.sh), read back from a console log,
+//! and the checks each program's output must pass: the same facts the
+//! program suite's tests assert.
+
+use std::collections::HashMap;
+
+/// One case's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseOutput {
+    pub name: String,
+    pub facts: HashMap<String, String>,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+    /// None when the case never finished (the VM died or timed out).
+    pub rc: Option<i32>,
+    pub ms: Option<u64>,
+}
+
+/// Every case in a console log, in order. Console noise (kernel messages,
+/// carriage returns) is ignored.
+pub fn parse_log(log: &str) -> Vec<CaseOutput> {
+    let mut cases = Vec::new();
+    let mut cur: Option<CaseOutput> = None;
+    for raw in log.lines() {
+        let line = raw.trim_end_matches('\r');
+        if let Some(name) = line.strip_prefix("UNIBPF-CASE-BEGIN ") {
+            if let Some(c) = cur.take() {
+                cases.push(c);
+            }
+            cur = Some(CaseOutput {
+                name: name.trim().to_string(),
+                ..Default::default()
+            });
+            continue;
+        }
+        let Some(c) = cur.as_mut() else { continue };
+        if let Some(rest) = line.strip_prefix("UNIBPF-CASE-END ") {
+            for field in rest.split_whitespace().skip(1) {
+                if let Some(v) = field.strip_prefix("rc=") {
+                    c.rc = v.parse().ok();
+                } else if let Some(v) = field.strip_prefix("ms=") {
+                    c.ms = v.parse().ok();
+                }
+            }
+            cases.extend(cur.take());
+        } else if let Some(f) = line.strip_prefix("FACT ") {
+            if let Some((k, v)) = f.split_once('=') {
+                c.facts.insert(k.to_string(), v.to_string());
+            }
+        } else if let Some(o) = line.strip_prefix("OUT ") {
+            c.stdout.push(o.to_string());
+        } else if let Some(e) = line.strip_prefix("ERR ") {
+            c.stderr.push(e.to_string());
+        }
+    }
+    cases.extend(cur);
+    cases
+}
+
+/// The programs the matrix runs, in table order.
+pub const PROGRAMS: &[&str] = &["bootstrap", "execve", "opensnoop"];
+
+fn value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn find<'a>(lines: &'a [String], prefix: &str, want: &[(&str, &str)]) -> Option<&'a String> {
+    lines
+        .iter()
+        .find(|l| l.starts_with(prefix) && want.iter().all(|(k, v)| value(l, k) == Some(*v)))
+}
+
+/// Checks a case; Err is the one-line reason the cell failed.
+pub fn check(c: &CaseOutput) -> Result<(), String> {
+    let Some(rc) = c.rc else {
+        return Err("the case did not finish".into());
+    };
+    if rc != 0 {
+        // The module's own error line says why.
+        let why = c
+            .stderr
+            .iter()
+            .find(|l| l.starts_with("unibpf: error:"))
+            .or_else(|| c.stderr.last())
+            .cloned()
+            .unwrap_or_default();
+        return Err(format!("exit {rc}: {why}"));
+    }
+    let fact = |k: &str| {
+        c.facts
+            .get(k)
+            .map(String::as_str)
+            .ok_or_else(|| format!("the workload did not run (no {k})"))
+    };
+    let out = &c.stdout;
+    match c.name.as_str() {
+        "bootstrap" => {
+            let sh = fact("sh_pid")?;
+            let sleeper = fact("sleep_pid")?;
+            find(
+                out,
+                "EXEC",
+                &[("pid", sh), ("comm", "sh"), ("file", "/bin/sh")],
+            )
+            .ok_or("no EXEC of sh")?;
+            find(out, "EXIT", &[("pid", sh), ("code", "3")]).ok_or("no EXIT of sh with code 3")?;
+            let exit = find(out, "EXIT", &[("pid", sleeper), ("comm", "sleep")])
+                .ok_or("no EXIT of sleep")?;
+            let ms: u64 = value(exit, "duration_ms")
+                .and_then(|v| v.parse().ok())
+                .ok_or("no duration")?;
+            if ms < 300 {
+                return Err(format!("sleep 0.3 lasted {ms} ms"));
+            }
+            Ok(())
+        }
+        "execve" => {
+            let pid = fact("exec_pid")?;
+            let argv0 = fact("argv0")?;
+            let line = find(out, "EXECVE", &[("pid", pid)]).ok_or("no EXECVE of the workload")?;
+            let want = format!(r#"argc=4 args=["{argv0}","first","two words",""]"#);
+            if line.ends_with(&want) {
+                Ok(())
+            } else {
+                Err(format!("wrong arguments: {line}"))
+            }
+        }
+        "opensnoop" => {
+            let pid = fact("shell_pid")?;
+            let present = fact("present")?;
+            let missing = fact("missing")?;
+            let hit = find(out, "OPEN", &[("pid", pid), ("path", present)])
+                .ok_or("no open of the present file")?;
+            if value(hit, "ret")
+                .and_then(|r| r.parse::<i32>().ok())
+                .is_none_or(|r| r < 0)
+            {
+                return Err(format!("open of the present file failed: {hit}"));
+            }
+            find(
+                out,
+                "OPEN",
+                &[("pid", pid), ("path", missing), ("ret", "-2")],
+            )
+            .ok_or("no failed open (-ENOENT) of the missing file")?;
+            Ok(())
+        }
+        other => Err(format!("no checks for {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "[    1.2] random kernel line\r
+UNIBPF-VM-BEGIN release=6.12.74+deb13-cloud-amd64 machine=x86_64\r
+UNIBPF-CASE-BEGIN bootstrap\r
+FACT sh_pid=120\r
+FACT sleep_pid=121\r
+OUT EXEC pid=120 ppid=1 comm=sh file=/bin/sh\r
+OUT EXIT pid=120 ppid=1 code=3 duration_ms=2 comm=sh\r
+OUT EXIT pid=121 ppid=1 code=0 duration_ms=305 comm=sleep\r
+ERR bootstrap: tracing process starts and ends (min duration 0 ms)\r
+UNIBPF-CASE-END bootstrap rc=0 ms=2400\r
+UNIBPF-CASE-BEGIN execve\r
+ERR unibpf: error: program trace_execve: needs tracepoint (kernel 4.7+), which this host lacks: x\r
+UNIBPF-CASE-END execve rc=1 ms=300\r
+UNIBPF-CASE-BEGIN opensnoop\r
+FACT shell_pid=1\r
+";
+
+    #[test]
+    fn parses_cases_from_a_console_log() {
+        let cases = parse_log(LOG);
+        assert_eq!(cases.len(), 3);
+        assert_eq!(cases[0].name, "bootstrap");
+        assert_eq!(cases[0].rc, Some(0));
+        assert_eq!(cases[0].ms, Some(2400));
+        assert_eq!(cases[0].facts["sleep_pid"], "121");
+        assert_eq!(cases[0].stdout.len(), 3);
+        assert_eq!(cases[2].rc, None);
+    }
+
+    #[test]
+    fn checks_pass_and_fail_with_one_line_reasons() {
+        let cases = parse_log(LOG);
+        assert_eq!(check(&cases[0]), Ok(()));
+        assert_eq!(
+            check(&cases[1]).unwrap_err(),
+            "exit 1: unibpf: error: program trace_execve: needs tracepoint (kernel 4.7+), which this host lacks: x"
+        );
+        assert_eq!(check(&cases[2]).unwrap_err(), "the case did not finish");
+        let mut short = cases[0].clone();
+        short.stdout[2] = "EXIT pid=121 ppid=1 code=0 duration_ms=20 comm=sleep".into();
+        assert_eq!(check(&short).unwrap_err(), "sleep 0.3 lasted 20 ms");
+    }
+}

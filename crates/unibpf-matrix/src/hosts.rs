@@ -1,0 +1,112 @@
+//! Host definitions (matrix/hosts.toml).
+
+use serde::Deserialize;
+
+use crate::MatrixError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostKind {
+    /// A Debian kernel booted in QEMU.
+    Debian,
+    /// The machine running the matrix, natively.
+    Local,
+}
+
+fn debian() -> HostKind {
+    HostKind::Debian
+}
+fn cloud() -> String {
+    "cloud".into()
+}
+fn debian_archive() -> String {
+    "debian".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Host {
+    pub name: String,
+    /// `x86_64`, `arm64`, or `local`.
+    pub arch: String,
+    #[serde(default = "debian")]
+    pub kind: HostKind,
+    #[serde(default)]
+    pub suite: String,
+    #[serde(default = "debian_archive")]
+    pub archive: String,
+    #[serde(default = "cloud")]
+    pub flavour: String,
+    /// Kernel series to pick in the suite (`5.10`, `6.12`, `7`): suites also
+    /// carry backported newer kernels.
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub quick: bool,
+}
+
+#[derive(Deserialize)]
+struct File {
+    host: Vec<Host>,
+}
+
+impl Host {
+    /// Debian's name for the architecture.
+    pub fn debian_arch(&self) -> &str {
+        match self.arch.as_str() {
+            "x86_64" => "amd64",
+            other => other,
+        }
+    }
+
+    /// The archive root: `http://deb.debian.org/debian` or `.../debian-security`.
+    pub fn archive_url(&self, mirror: &str) -> String {
+        let base = mirror.trim_end_matches('/');
+        match self.archive.as_str() {
+            "debian" => base.to_string(),
+            other => match base.rsplit_once('/') {
+                Some((host, _)) => format!("{host}/{other}"),
+                None => format!("{base}/{other}"),
+            },
+        }
+    }
+}
+
+pub fn parse(text: &str) -> Result<Vec<Host>, MatrixError> {
+    let file: File = toml::from_str(text).map_err(|e| MatrixError::Hosts(e.to_string()))?;
+    for h in &file.host {
+        if h.kind == HostKind::Debian && !matches!(h.arch.as_str(), "x86_64" | "arm64") {
+            return Err(MatrixError::Hosts(format!(
+                "host {}: arch must be x86_64 or arm64",
+                h.name
+            )));
+        }
+    }
+    Ok(file.host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repository_hosts_parse() {
+        let text = include_str!("../../../matrix/hosts.toml");
+        let hosts = parse(text).expect("hosts.toml");
+        let quick: Vec<&str> = hosts
+            .iter()
+            .filter(|h| h.quick)
+            .map(|h| h.name.as_str())
+            .collect();
+        assert_eq!(quick, ["5.10-x86_64", "6.12-x86_64", "6.12-arm64", "local"]);
+        let h = hosts
+            .iter()
+            .find(|h| h.name == "6.12-x86_64")
+            .expect("6.12");
+        assert_eq!(h.debian_arch(), "amd64");
+        assert_eq!(
+            h.archive_url("http://deb.debian.org/debian"),
+            "http://deb.debian.org/debian-security"
+        );
+        assert!(parse("[[host]]\nname='x'\narch='mips'\n").is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! Fetching a host's kernel: resolve the package from the suite's index,
+//! download it once into the cache (SHA256 checked against the index),
+//! unpack it, and find the bootable image.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::debian::{self, Package};
+use crate::hosts::Host;
+use crate::MatrixError;
+
+/// A kernel ready to boot, and where it came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kernel {
+    pub package: String,
+    pub version: String,
+    pub sha256: String,
+    /// The unpacked package tree.
+    pub root: PathBuf,
+    pub vmlinuz: PathBuf,
+    /// `uname -r` of this kernel (from its modules directory or image name).
+    pub release: String,
+    /// The series asked for, so a changed host definition refetches.
+    pub series: String,
+}
+
+const MANIFEST: &str = "kernel.json";
+
+/// Resolves, downloads (cached) and unpacks `host`'s kernel under `cache`.
+pub fn fetch(
+    client: &reqwest::blocking::Client,
+    cache: &Path,
+    host: &Host,
+    mirror: &str,
+) -> Result<Kernel, MatrixError> {
+    let dir = cache.join("kernels").join(&host.name);
+    if let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST)) {
+        if let Ok(k) = serde_json::from_str::<Kernel>(&text) {
+            if k.vmlinuz.exists() && k.series == host.kernel {
+                return Ok(k);
+            }
+        }
+    }
+    let archive = host.archive_url(mirror);
+    let arch = host.debian_arch();
+    let index = debian::fetch_index(client, &archive, &host.suite, arch)?;
+    let image =
+        debian::newest_kernel(&index, &host.flavour, arch, &host.kernel).ok_or_else(|| {
+            MatrixError::NoKernel(format!(
+                "no linux-image-{}*-{}-{arch} in {} {}",
+                host.kernel, host.flavour, archive, host.suite
+            ))
+        })?;
+    let root = dir.join("root");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).map_err(|e| MatrixError::io(&root, e))?;
+    // From 7.x the image package is a meta package: the kernel is in
+    // linux-binary-*, its config in linux-base-*.
+    let mut wanted: Vec<&Package> = vec![image];
+    for dep in &image.depends {
+        if dep.starts_with("linux-binary-") || dep.starts_with("linux-base-") {
+            if let Some(p) = index.iter().find(|p| &p.name == dep) {
+                wanted.push(p);
+            }
+        }
+    }
+    for p in &wanted {
+        let deb = download(client, &archive, p, &cache.join("debs"))?;
+        unpack(&deb, &root)?;
+    }
+    let (vmlinuz, release) = find_image(&root).ok_or_else(|| {
+        MatrixError::NoKernel(format!("no vmlinuz in {} {}", image.name, image.version))
+    })?;
+    let kernel = Kernel {
+        package: image.name.clone(),
+        version: image.version.clone(),
+        sha256: image.sha256.clone(),
+        root,
+        vmlinuz,
+        release,
+        series: host.kernel.clone(),
+    };
+    let manifest = serde_json::to_string_pretty(&kernel).unwrap_or_default();
+    std::fs::write(dir.join(MANIFEST), manifest).map_err(|e| MatrixError::io(&dir, e))?;
+    Ok(kernel)
+}
+
+/// Downloads `p` into `dir` unless a file with the right SHA256 is there.
+fn download(
+    client: &reqwest::blocking::Client,
+    archive: &str,
+    p: &Package,
+    dir: &Path,
+) -> Result<PathBuf, MatrixError> {
+    std::fs::create_dir_all(dir).map_err(|e| MatrixError::io(dir, e))?;
+    let file = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+    let path = dir.join(file);
+    if sha256_file(&path).as_deref() == Some(p.sha256.as_str()) {
+        return Ok(path);
+    }
+    let url = format!("{archive}/{}", p.filename);
+    let mut resp = client
+        .get(&url)
+        .send()
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| MatrixError::Download(url.clone(), e.to_string()))?;
+    let bar = indicatif::ProgressBar::new(p.size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:40} {bar:30} {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(file.to_string());
+    let tmp = path.with_extension("part");
+    let mut out = std::fs::File::create(&tmp).map_err(|e| MatrixError::io(&tmp, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = resp
+            .read(&mut buf)
+            .map_err(|e| MatrixError::Download(url.clone(), e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(|e| MatrixError::io(&tmp, e))?;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    let got = hex(&hasher.finalize());
+    if got != p.sha256 {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(MatrixError::Download(
+            url,
+            format!("SHA256 {got} differs from the index's {}", p.sha256),
+        ));
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| MatrixError::io(&path, e))?;
+    Ok(path)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn sha256_file(path: &Path) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Some(hex(&hasher.finalize()))
+}
+
+fn unpack(deb: &Path, root: &Path) -> Result<(), MatrixError> {
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(deb)
+        .arg(root)
+        .status()
+        .map_err(|e| MatrixError::Tool("dpkg-deb".into(), e.to_string()))?;
+    if !status.success() {
+        return Err(MatrixError::Tool(
+            "dpkg-deb".into(),
+            format!("unpacking {} failed", deb.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// The bootable image and the kernel release: `boot/vmlinuz-REL` (up to
+/// 6.x) or `usr/lib/modules/REL/vmlinuz` (7.x).
+fn find_image(root: &Path) -> Option<(PathBuf, String)> {
+    if let Ok(entries) = std::fs::read_dir(root.join("boot")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(rel) = name.strip_prefix("vmlinuz-") {
+                return Some((e.path(), rel.to_string()));
+            }
+        }
+    }
+    for base in ["usr/lib/modules", "lib/modules"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(base)) {
+            for e in entries.flatten() {
+                let img = e.path().join("vmlinuz");
+                if img.exists() {
+                    return Some((img, e.file_name().to_string_lossy().into_owned()));
+                }
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,44 @@
+//! The compatibility matrix: the program suite's `.wasm` files, unchanged,
+//! under `unibpf run` on Debian kernels booted in QEMU (x86_64 and arm64)
+//! and on this machine; each cell checks the program's real output.
+//!
+//! Pieces: [`hosts`] (matrix/hosts.toml), [`debian`] and [`kernels`]
+//! (fetching kernels, checksummed), [`initramfs`] (the payload), [`vm`]
+//! (booting), [`cases`] (what each case printed and the checks), [`report`]
+//! (JSON, Markdown, SVG).
+
+pub mod cases;
+pub mod debian;
+pub mod hosts;
+pub mod initramfs;
+pub mod kernels;
+pub mod report;
+pub mod runner;
+pub mod vm;
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    #[error("matrix/hosts.toml: {0}")]
+    Hosts(String),
+    #[error("downloading {0}: {1}")]
+    Download(String, String),
+    #[error("{0}")]
+    NoKernel(String),
+    #[error("{0}: {1}")]
+    Tool(String, String),
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl MatrixError {
+    pub(crate) fn io(path: &Path, err: std::io::Error) -> Self {
+        MatrixError::Io {
+            path: path.to_path_buf(),
+            err,
+        }
+    }
+}

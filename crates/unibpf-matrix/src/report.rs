@@ -1,0 +1,261 @@
+//! Matrix results: the JSON record, a Markdown table in the paper's style,
+//! and an SVG heat-map of the same table.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+}
+
+/// One (host, program) result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub host: String,
+    pub program: String,
+    pub status: Status,
+    /// Why it failed, one line; empty when it passed.
+    pub reason: String,
+    /// The selector's decisions (`--explain` lines), when the module got that far.
+    pub decisions: Vec<String>,
+    pub time_ms: Option<u64>,
+}
+
+/// A host as run: its kernel and where that came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRun {
+    pub name: String,
+    pub arch: String,
+    pub release: String,
+    pub kernel_package: String,
+    pub kernel_sha256: String,
+    /// Whole-host failure (download, boot), when no case ran.
+    pub error: Option<String>,
+    pub boot_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub unibpf_version: String,
+    /// UTC date of the run, `YYYY-MM-DD`.
+    pub date: String,
+    pub hosts: Vec<HostRun>,
+    pub programs: Vec<String>,
+    pub cells: Vec<Cell>,
+}
+
+impl Results {
+    pub fn cell(&self, host: &str, program: &str) -> Option<&Cell> {
+        self.cells
+            .iter()
+            .find(|c| c.host == host && c.program == program)
+    }
+
+    /// The Markdown table: one row per program, one column per host;
+    /// `O` passed, `X` failed (reasons listed below the table).
+    pub fn markdown(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "Compatibility matrix, unibpf {}, {} (`unibpf matrix`).\n",
+            self.unibpf_version, self.date
+        );
+        o.push_str("| program |");
+        for h in &self.hosts {
+            let _ = write!(o, " {} |", h.name);
+        }
+        o.push_str("\n|---|");
+        for _ in &self.hosts {
+            o.push_str(":---:|");
+        }
+        o.push('\n');
+        let mut notes = Vec::new();
+        for p in &self.programs {
+            let _ = write!(o, "| {p} |");
+            for h in &self.hosts {
+                let mark = match self.cell(&h.name, p) {
+                    Some(c) if c.status == Status::Pass => "O".to_string(),
+                    Some(c) => {
+                        notes.push(format!("{p} on {}: {}", h.name, c.reason));
+                        format!("X<sup>{}</sup>", notes.len())
+                    }
+                    None => "-".to_string(),
+                };
+                let _ = write!(o, " {mark} |");
+            }
+            o.push('\n');
+        }
+        o.push_str("\nO: the program ran and printed what its test expects. X: it did not (reason below). -: not run.\n");
+        o.push_str("\nHosts: ");
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| {
+                if h.kernel_package.is_empty() {
+                    format!("{} ({} {})", h.name, h.arch, h.release)
+                } else {
+                    format!("{} ({}, {})", h.name, h.kernel_package, h.arch)
+                }
+            })
+            .collect();
+        o.push_str(&hosts.join("; "));
+        o.push('\n');
+        if !notes.is_empty() {
+            o.push('\n');
+            for (i, n) in notes.iter().enumerate() {
+                let _ = writeln!(o, "{}. {n}", i + 1);
+            }
+        }
+        o
+    }
+
+    /// The same table as a picture: green passed, red failed, grey not run.
+    pub fn svg(&self) -> String {
+        const CELL_W: usize = 92;
+        const CELL_H: usize = 28;
+        const LEFT: usize = 110;
+        const TOP: usize = 64;
+        let width = LEFT + CELL_W * self.hosts.len().max(1) + 10;
+        let height = TOP + CELL_H * self.programs.len().max(1) + 40;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(
+            o,
+            r#"<text x="10" y="20" font-size="14">unibpf {} compatibility matrix, {}</text>"#,
+            escape(&self.unibpf_version),
+            escape(&self.date)
+        );
+        for (i, h) in self.hosts.iter().enumerate() {
+            let x = LEFT + i * CELL_W + CELL_W / 2;
+            let _ = writeln!(
+                o,
+                r#"<text x="{x}" y="{}" text-anchor="middle">{}</text>"#,
+                TOP - 10,
+                escape(&h.name)
+            );
+        }
+        for (j, p) in self.programs.iter().enumerate() {
+            let y = TOP + j * CELL_H;
+            let _ = writeln!(
+                o,
+                r#"<text x="10" y="{}">{}</text>"#,
+                y + CELL_H / 2 + 4,
+                escape(p)
+            );
+            for (i, h) in self.hosts.iter().enumerate() {
+                let x = LEFT + i * CELL_W;
+                let (fill, mark, title) = match self.cell(&h.name, p) {
+                    Some(c) if c.status == Status::Pass => ("#4caf50", "O", "passed".to_string()),
+                    Some(c) => ("#e53935", "X", c.reason.clone()),
+                    None => ("#bdbdbd", "-", "not run".to_string()),
+                };
+                let _ = writeln!(
+                    o,
+                    r#"<rect x="{x}" y="{y}" width="{}" height="{}" fill="{fill}" stroke="white"><title>{} on {}: {}</title></rect><text x="{}" y="{}" text-anchor="middle" fill="white">{mark}</text>"#,
+                    CELL_W - 2,
+                    CELL_H - 2,
+                    escape(p),
+                    escape(&h.name),
+                    escape(&title),
+                    x + CELL_W / 2,
+                    y + CELL_H / 2 + 4
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            r##"<text x="10" y="{}" fill="#555">O passed (green), X failed (red; hover for the reason), - not run</text>"##,
+            height - 14
+        );
+        o.push_str("</svg>\n");
+        o
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Results {
+        let host = |n: &str| HostRun {
+            name: n.into(),
+            arch: "x86_64".into(),
+            release: "6.12.74".into(),
+            kernel_package: format!("linux-image-{n}"),
+            kernel_sha256: "ab".into(),
+            error: None,
+            boot_ms: Some(3000),
+        };
+        let cell = |h: &str, p: &str, ok: bool| Cell {
+            host: h.into(),
+            program: p.into(),
+            status: if ok { Status::Pass } else { Status::Fail },
+            reason: if ok {
+                String::new()
+            } else {
+                "exit 1: no <ringbuf> & co".into()
+            },
+            decisions: vec![],
+            time_ms: Some(10),
+        };
+        Results {
+            unibpf_version: "0.1.0".into(),
+            date: "2026-11-25".into(),
+            hosts: vec![host("5.10-x86_64"), host("6.12-x86_64")],
+            programs: vec!["bootstrap".into(), "execve".into()],
+            cells: vec![
+                cell("5.10-x86_64", "bootstrap", true),
+                cell("6.12-x86_64", "bootstrap", false),
+                cell("5.10-x86_64", "execve", true),
+            ],
+        }
+    }
+
+    #[test]
+    fn markdown_marks_cells_and_lists_reasons() {
+        let md = sample().markdown();
+        assert!(
+            md.contains("| program | 5.10-x86_64 | 6.12-x86_64 |"),
+            "{md}"
+        );
+        assert!(md.contains("| bootstrap | O | X<sup>1</sup> |"), "{md}");
+        assert!(md.contains("| execve | O | - |"), "{md}");
+        assert!(
+            md.contains("1. bootstrap on 6.12-x86_64: exit 1: no <ringbuf> & co"),
+            "{md}"
+        );
+        assert!(md.contains("unibpf 0.1.0, 2026-11-25"), "{md}");
+    }
+
+    #[test]
+    fn svg_has_one_rect_per_cell_and_escapes_text() {
+        let svg = sample().svg();
+        assert_eq!(svg.matches("<rect").count(), 4);
+        assert!(svg.contains("#e53935") && svg.contains("#4caf50") && svg.contains("#bdbdbd"));
+        assert!(svg.contains("no &lt;ringbuf&gt; &amp; co"));
+        assert!(!svg.contains("<ringbuf>"));
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let r = sample();
+        let text = serde_json::to_string(&r).expect("json");
+        assert!(text.contains(r#""status":"fail""#));
+        let back: Results = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, r);
+    }
+}

@@ -1,0 +1,231 @@
+//! Running a whole matrix: hosts in parallel (`jobs`), one boot per host
+//! running every case, cells checked and recorded.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::cases::{self, CaseOutput};
+use crate::hosts::{Host, HostKind};
+use crate::report::{Cell, HostRun, Results, Status};
+use crate::vm::{self, Payload};
+use crate::{kernels, MatrixError};
+
+pub struct MatrixConfig {
+    pub hosts: Vec<Host>,
+    pub programs: Vec<String>,
+    /// Downloads, kernels, initramfs images.
+    pub cache: PathBuf,
+    /// matrix/ (init.sh, cases.sh).
+    pub matrix_dir: PathBuf,
+    /// The suite as built by scripts/build-programs.sh.
+    pub programs_dir: PathBuf,
+    /// unibpf binaries by arch (`x86_64`, `arm64`); a missing arch fails its
+    /// hosts with that reason.
+    pub unibpf: Vec<(String, PathBuf)>,
+    pub mirror: String,
+    pub jobs: usize,
+    /// Per cell; a host's deadline is boot time plus this per case.
+    pub cell_timeout: Duration,
+    pub unibpf_version: String,
+    pub date: String,
+}
+
+fn host_arch_of_this_machine() -> String {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64".into(),
+        other => other.into(),
+    }
+}
+
+/// Runs every host of `cfg` and returns the results, in host order.
+pub fn run(cfg: &MatrixConfig) -> Result<Results, MatrixError> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .map_err(|e| MatrixError::Download("client".into(), e.to_string()))?;
+    let bar = indicatif::ProgressBar::new(cfg.hosts.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("matrix {bar:30} {pos}/{len} hosts {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let next = Mutex::new(0usize);
+    let done: Mutex<Vec<(usize, HostRun, Vec<Cell>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..cfg.jobs.max(1) {
+            s.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                let Some(host) = cfg.hosts.get(i) else { break };
+                bar.set_message(host.name.clone());
+                let (run, cells) = run_host(cfg, &client, host);
+                bar.inc(1);
+                done.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, run, cells));
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.sort_by_key(|(i, ..)| *i);
+    let mut results = Results {
+        unibpf_version: cfg.unibpf_version.clone(),
+        date: cfg.date.clone(),
+        hosts: Vec::new(),
+        programs: cfg.programs.clone(),
+        cells: Vec::new(),
+    };
+    for (_, run, cells) in done {
+        results.hosts.push(run);
+        results.cells.extend(cells);
+    }
+    Ok(results)
+}
+
+/// One host: every cell fails with the host's reason if it cannot boot.
+fn run_host(
+    cfg: &MatrixConfig,
+    client: &reqwest::blocking::Client,
+    host: &Host,
+) -> (HostRun, Vec<Cell>) {
+    let mut run = HostRun {
+        name: host.name.clone(),
+        arch: host.arch.clone(),
+        release: String::new(),
+        kernel_package: String::new(),
+        kernel_sha256: String::new(),
+        error: None,
+        boot_ms: None,
+    };
+    let outcome = boot_host(cfg, client, host, &mut run);
+    let cells = match outcome {
+        Ok(log) => cells_from(cfg, host, &log),
+        Err(e) => {
+            let reason = e.to_string();
+            run.error = Some(reason.clone());
+            cfg.programs
+                .iter()
+                .map(|p| Cell {
+                    host: host.name.clone(),
+                    program: p.clone(),
+                    status: Status::Fail,
+                    reason: reason.clone(),
+                    decisions: vec![],
+                    time_ms: None,
+                })
+                .collect()
+        }
+    };
+    (run, cells)
+}
+
+fn boot_host(
+    cfg: &MatrixConfig,
+    client: &reqwest::blocking::Client,
+    host: &Host,
+    run: &mut HostRun,
+) -> Result<String, MatrixError> {
+    let arch = if host.kind == HostKind::Local {
+        host_arch_of_this_machine()
+    } else {
+        host.arch.clone()
+    };
+    let unibpf = cfg
+        .unibpf
+        .iter()
+        .find(|(a, _)| *a == arch)
+        .map(|(_, p)| p.clone())
+        .ok_or_else(|| {
+            MatrixError::Invalid(format!("no {arch} build of unibpf in this matrix run"))
+        })?;
+    let payload = Payload {
+        unibpf,
+        programs: cfg.programs_dir.clone(),
+        matrix_dir: cfg.matrix_dir.clone(),
+        cases: cfg.programs.clone(),
+    };
+    let deadline = Duration::from_secs(60) + cfg.cell_timeout * cfg.programs.len() as u32;
+    let log = if host.kind == HostKind::Local {
+        let u = nix_uname();
+        run.arch = arch;
+        run.release = u;
+        vm::run_local(&payload, deadline)?
+    } else {
+        let kernel = kernels::fetch(client, &cfg.cache, host, &cfg.mirror)?;
+        run.release = kernel.release.clone();
+        run.kernel_package = format!("{} {}", kernel.package, kernel.version);
+        run.kernel_sha256 = kernel.sha256.clone();
+        let initrd = cfg.cache.join(format!("initramfs-{arch}.cpio"));
+        {
+            // Built once per arch and run; boots read it concurrently.
+            static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+            let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+            if !built.contains(&arch) {
+                let bytes = vm::build_initramfs(&payload)?;
+                std::fs::write(&initrd, bytes).map_err(|e| MatrixError::io(&initrd, e))?;
+                built.push(arch.clone());
+            }
+        }
+        let log = vm::boot(&arch, &kernel.vmlinuz, &initrd, deadline)?;
+        std::fs::write(
+            cfg.cache.join(format!("console-{}.log", host.name)),
+            &log.console,
+        )
+        .map_err(|e| MatrixError::io(&cfg.cache, e))?;
+        if log.timed_out && !log.console.contains("UNIBPF-VM-BEGIN") {
+            return Err(MatrixError::Invalid(format!(
+                "the VM did not reach /init within {}s",
+                deadline.as_secs()
+            )));
+        }
+        log
+    };
+    run.boot_ms = Some(log.elapsed.as_millis() as u64);
+    Ok(log.console)
+}
+
+fn nix_uname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn cells_from(cfg: &MatrixConfig, host: &Host, console: &str) -> Vec<Cell> {
+    let outputs = cases::parse_log(console);
+    cfg.programs
+        .iter()
+        .map(|p| {
+            let case = outputs.iter().find(|c| &c.name == p);
+            let (status, reason) = match case.map(cases::check) {
+                Some(Ok(())) => (Status::Pass, String::new()),
+                Some(Err(r)) => (Status::Fail, r),
+                None => (
+                    Status::Fail,
+                    "the case did not start (the VM stopped early)".into(),
+                ),
+            };
+            Cell {
+                host: host.name.clone(),
+                program: p.clone(),
+                status,
+                reason,
+                decisions: case.map(decisions).unwrap_or_default(),
+                time_ms: case.and_then(|c| c.ms),
+            }
+        })
+        .collect()
+}
+
+/// The selector's `--explain` lines from a case's stderr.
+fn decisions(c: &CaseOutput) -> Vec<String> {
+    c.stderr
+        .iter()
+        .filter_map(|l| l.strip_prefix("unibpf: explain: "))
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,235 @@
+//! Running the cases: a payload initramfs per architecture, QEMU (TCG: KVM
+//! here is a nested PVM that cannot run stock kernels) with a deadline, and
+//! the local host natively.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::initramfs::Cpio;
+use crate::MatrixError;
+
+/// What goes into a VM besides the kernel.
+pub struct Payload {
+    /// The `unibpf` binary for the VM's architecture.
+    pub unibpf: PathBuf,
+    /// Directory with the program suite (`NAME.wasm`, `NAME.target`).
+    pub programs: PathBuf,
+    /// matrix/ (init.sh, cases.sh).
+    pub matrix_dir: PathBuf,
+    /// Case names to run, in order.
+    pub cases: Vec<String>,
+}
+
+/// Shared libraries a dynamic binary needs, as absolute host paths (the
+/// loader included), read from `ldd`.
+fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, MatrixError> {
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .map_err(|e| MatrixError::Tool("ldd".into(), e.to_string()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let path = match l.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect())
+}
+
+/// The initramfs: busybox, /init, the cases, unibpf with its libraries at
+/// their usual paths, and the programs.
+pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
+    let mut c = Cpio::new();
+    let mut made = Vec::new();
+    for d in [
+        "/bin",
+        "/sbin",
+        "/usr/bin",
+        "/usr/sbin",
+        "/dev",
+        "/proc",
+        "/sys",
+        "/tmp",
+        "/unibpf",
+        "/programs",
+    ] {
+        c.dirs(d, &mut made);
+    }
+    c.char_device("/dev/console", 5, 1);
+    c.char_device("/dev/null", 1, 3);
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            MatrixError::Tool(
+                "busybox".into(),
+                "not found; run scripts/install-matrix-deps.sh".into(),
+            )
+        })?;
+    c.host_file("/bin/busybox", busybox, true)?;
+    c.symlink("/bin/sh", "busybox");
+    let read = |name: &str| {
+        let path = p.matrix_dir.join(name);
+        std::fs::read(&path).map_err(|e| MatrixError::io(&path, e))
+    };
+    c.file("/init", &read("init.sh")?, true);
+    c.file("/cases.sh", &read("cases.sh")?, false);
+    c.file("/cases.list", p.cases.join(" ").as_bytes(), false);
+    c.host_file("/unibpf/unibpf", &p.unibpf, true)?;
+    for lib in shared_libraries(&p.unibpf)? {
+        let real = std::fs::canonicalize(&lib).map_err(|e| MatrixError::io(&lib, e))?;
+        if let Some(parent) = lib.parent() {
+            c.dirs(&parent.to_string_lossy(), &mut made);
+        }
+        c.host_file(&lib.to_string_lossy(), &real, true)?;
+    }
+    let entries = std::fs::read_dir(&p.programs).map_err(|e| MatrixError::io(&p.programs, e))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".wasm") || name.ends_with(".target") {
+            c.host_file(
+                &format!("/programs/{name}"),
+                &e.path(),
+                name.ends_with(".target"),
+            )?;
+        }
+    }
+    Ok(c.finish())
+}
+
+/// How a boot ended.
+pub struct BootLog {
+    pub console: String,
+    pub elapsed: Duration,
+    pub timed_out: bool,
+}
+
+/// Boots `kernel` with `initrd` under QEMU for `arch` and returns the
+/// console, killing QEMU after `deadline`.
+pub fn boot(
+    arch: &str,
+    kernel: &Path,
+    initrd: &Path,
+    deadline: Duration,
+) -> Result<BootLog, MatrixError> {
+    let (qemu, machine, console): (&str, &[&str], &str) = match arch {
+        "x86_64" => (
+            "qemu-system-x86_64",
+            &["-accel", "tcg", "-cpu", "max", "-M", "q35"],
+            "ttyS0",
+        ),
+        "arm64" => (
+            "qemu-system-aarch64",
+            &["-M", "virt", "-cpu", "max"],
+            "ttyAMA0",
+        ),
+        other => return Err(MatrixError::Invalid(format!("no VM for arch {other}"))),
+    };
+    let started = Instant::now();
+    let mut child = Command::new(qemu)
+        .args(machine)
+        .args([
+            "-m",
+            "1024",
+            "-smp",
+            "1",
+            "-nographic",
+            "-no-reboot",
+            "-kernel",
+        ])
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .arg("-append")
+        .arg(format!("console={console} panic=-1"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            MatrixError::Tool(
+                qemu.into(),
+                format!("{e}; run scripts/install-matrix-deps.sh"),
+            )
+        })?;
+    let mut stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| MatrixError::Invalid("no qemu stdout".into()))?;
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let mut timed_out = false;
+    loop {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            timed_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bytes = reader.join().unwrap_or_default();
+    Ok(BootLog {
+        console: String::from_utf8_lossy(&bytes).into_owned(),
+        elapsed: started.elapsed(),
+        timed_out,
+    })
+}
+
+/// Runs the cases on this machine with the host's `sh`.
+pub fn run_local(p: &Payload, deadline: Duration) -> Result<BootLog, MatrixError> {
+    let started = Instant::now();
+    let script = format!(
+        ". {}; run_cases {}",
+        p.matrix_dir.join("cases.sh").display(),
+        p.cases.join(" ")
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("UNIBPF", &p.unibpf)
+        .env("PROGRAMS", &p.programs)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| MatrixError::Tool("sh".into(), e.to_string()))?;
+    let mut stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| MatrixError::Invalid("no stdout".into()))?;
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let mut timed_out = false;
+    while child.try_wait().ok().flatten().is_none() {
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            timed_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.wait();
+    let bytes = reader.join().unwrap_or_default();
+    Ok(BootLog {
+        console: String::from_utf8_lossy(&bytes).into_owned(),
+        elapsed: started.elapsed(),
+        timed_out,
+    })
+}

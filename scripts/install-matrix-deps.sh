@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs what `unibpf matrix` needs on Debian 12: QEMU 10 for x86_64 and
+# arm64 from bookworm-backports (bookworm's own 7.2 would remove the
+# preinstalled qemu-utils 10), busybox for the VMs' userland, the arm64 cross
+# toolchain and xz. The backports suite goes through a private apt
+# configuration under $UNIBPF_CACHE; the machine's apt sources are untouched.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${UNIBPF_CACHE:-"$root/build/cache"}
+apt_dir="$cache/apt-bookworm"
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+export DEBIAN_FRONTEND=noninteractive
+
+if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-aarch64 >/dev/null &&
+	command -v busybox >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null; then
+	exit 0
+fi
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
+cat >"$apt_dir/sources.list" <<SRC
+deb $mirror bookworm main
+deb $mirror bookworm-updates main
+deb $mirror bookworm-backports main
+deb http://deb.debian.org/debian-security bookworm-security main
+SRC
+cat >"$apt_dir/apt.conf" <<CONF
+Dir::Etc::SourceList "$apt_dir/sources.list";
+Dir::Etc::SourceParts "-";
+Dir::State::Lists "$apt_dir/lists";
+CONF
+APT_CONFIG="$apt_dir/apt.conf" apt-get update -qq
+APT_CONFIG="$apt_dir/apt.conf" apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+	-t bookworm-backports qemu-system-x86 qemu-system-arm >/dev/null
+apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+	busybox-static xz-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
