@@ -91,6 +91,50 @@ case_opensnoop() {
 	case_end
 }
 
+case_runqlat() {
+	rm -f /tmp/runqlat.fifo
+	mkfifo /tmp/runqlat.fifo
+	# The workload waits on the FIFO, so its pid is known before tracing.
+	"$PROGRAMS/runqlat.target" 25 </tmp/runqlat.fifo &
+	t=$!
+	if case_start runqlat sampling "$PROGRAMS/runqlat.wasm" -p $t; then
+		echo x >/tmp/runqlat.fifo
+		wait $t
+		fact "target_pid=$t"
+		fact "sleeps=25"
+	else
+		echo x >/tmp/runqlat.fifo
+		wait $t
+	fi
+	case_end
+}
+
+case_uprobe() {
+	rm -f /tmp/uprobe.fifo
+	mkfifo /tmp/uprobe.fifo
+	"$PROGRAMS/uprobe.target" 40 2 -5000000000 3 </tmp/uprobe.fifo >/dev/null &
+	t=$!
+	if case_start uprobe probing "$PROGRAMS/uprobe.wasm" "$PROGRAMS/uprobe.target"; then
+		echo x >/tmp/uprobe.fifo
+		wait $t
+		fact "target_pid=$t"
+	else
+		echo x >/tmp/uprobe.fifo
+		wait $t
+	fi
+	case_end
+}
+
+case_xdp() {
+	if case_start xdp "counting packets" "$PROGRAMS/xdp.wasm" lo; then
+		"$PROGRAMS/xdp.target" 127.0.0.1 9317 6 300
+		fact "datagrams=6"
+		fact "frame=342"
+		fact "port=9317"
+	fi
+	case_end
+}
+
 run_cases() {
 	for c in "$@"; do
 		"case_$c"

@@ -39,6 +39,9 @@ pub struct MatrixArgs {
     /// Also replace the matrix section of README.md with these results.
     #[arg(long)]
     update_readme: bool,
+    /// Where to write latest.{json,md,svg} (default: matrix/results).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
@@ -103,8 +106,8 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
         date: today(),
     };
     let results = runner::run(&cfg)?;
-    let out = matrix_dir.join("results");
-    std::fs::create_dir_all(&out).context("creating matrix/results")?;
+    let out = args.out.unwrap_or_else(|| matrix_dir.join("results"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let json = serde_json::to_string_pretty(&results)? + "\n";
     std::fs::write(out.join("latest.json"), json).context("writing latest.json")?;
     let md = results.markdown();
@@ -120,8 +123,9 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
         .filter(|c| c.status == unibpf_matrix::report::Status::Fail)
         .count();
     println!(
-        "\n{} cells, {failed} failed; matrix/results/latest.{{json,md,svg}} written",
-        results.cells.len()
+        "\n{} cells, {failed} failed; {}/latest.{{json,md,svg}} written",
+        results.cells.len(),
+        out.display()
     );
     Ok(0)
 }
@@ -148,7 +152,11 @@ fn today() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() / 86_400)
         .unwrap_or(0) as i64;
-    // Civil-from-days (proleptic Gregorian).
+    civil_date(days)
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01 (proleptic Gregorian).
+fn civil_date(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -159,4 +167,14 @@ fn today() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_date(0), "1970-01-01");
+        assert_eq!(super::civil_date(11016), "2000-02-29");
+        assert_eq!(super::civil_date(20000), "2024-10-04");
+    }
 }

@@ -58,7 +58,14 @@ pub fn parse_log(log: &str) -> Vec<CaseOutput> {
 }
 
 /// The programs the matrix runs, in table order.
-pub const PROGRAMS: &[&str] = &["bootstrap", "execve", "opensnoop"];
+pub const PROGRAMS: &[&str] = &[
+    "bootstrap",
+    "execve",
+    "opensnoop",
+    "runqlat",
+    "uprobe",
+    "xdp",
+];
 
 fn value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split(' ')
@@ -144,6 +151,84 @@ pub fn check(c: &CaseOutput) -> Result<(), String> {
                 &[("pid", pid), ("path", missing), ("ret", "-2")],
             )
             .ok_or("no failed open (-ENOENT) of the missing file")?;
+            Ok(())
+        }
+        "runqlat" => {
+            let sleeps: u64 = fact("sleeps")?.parse().map_err(|_| "bad sleeps fact")?;
+            let total: u64 = out
+                .iter()
+                .find_map(|l| l.strip_prefix("TOTAL samples="))
+                .and_then(|v| v.parse().ok())
+                .ok_or("no TOTAL line")?;
+            let buckets: u64 = out
+                .iter()
+                .filter(|l| l.starts_with("BUCKET"))
+                .filter_map(|l| value(l, "count")?.parse::<u64>().ok())
+                .sum();
+            // One wakeup per sleep, plus the FIFO's open and read.
+            if !(sleeps..=sleeps + 3).contains(&total) {
+                return Err(format!("{total} samples for {sleeps} sleeps"));
+            }
+            if buckets != total {
+                return Err(format!("buckets sum to {buckets}, total says {total}"));
+            }
+            Ok(())
+        }
+        "uprobe" => {
+            let pid = fact("target_pid")?;
+            let ours: Vec<&String> = out
+                .iter()
+                .filter(|l| value(l, "pid") == Some(pid))
+                .collect();
+            let want = [
+                format!("ENTER func=uprobe_add pid={pid} args=40,2"),
+                format!("EXIT func=uprobe_add pid={pid} ret=42"),
+                format!("ENTER func=uprobe_scale pid={pid} args=-5000000000,3"),
+                format!("EXIT func=uprobe_scale pid={pid} ret=-15000000000"),
+            ];
+            if ours
+                .iter()
+                .map(|s| s.as_str())
+                .eq(want.iter().map(|s| s.as_str()))
+            {
+                Ok(())
+            } else {
+                Err(format!("uprobe lines: {ours:?}"))
+            }
+        }
+        "xdp" => {
+            let n: usize = fact("datagrams")?.parse().map_err(|_| "bad fact")?;
+            let frame = fact("frame")?;
+            let port = fact("port")?;
+            let udp: Vec<&String> = out
+                .iter()
+                .filter(|l| {
+                    l.starts_with("PACKET") && l.ends_with(&format!("ipproto=17 dport={port}"))
+                })
+                .collect();
+            if udp.len() != n || udp.iter().any(|l| value(l, "size") != Some(frame)) {
+                return Err(format!(
+                    "{} of {n} datagrams seen as {frame}-byte frames",
+                    udp.len()
+                ));
+            }
+            let packets: Vec<&String> = out.iter().filter(|l| l.starts_with("PACKET")).collect();
+            let bytes: u64 = packets
+                .iter()
+                .filter_map(|l| value(l, "size")?.parse::<u64>().ok())
+                .sum();
+            let total = out
+                .iter()
+                .find(|l| l.starts_with("TOTAL"))
+                .ok_or("no TOTAL line")?;
+            if value(total, "packets") != Some(&packets.len().to_string())
+                || value(total, "bytes") != Some(&bytes.to_string())
+            {
+                return Err(format!(
+                    "per-CPU totals {total} disagree with {} packets, {bytes} bytes",
+                    packets.len()
+                ));
+            }
             Ok(())
         }
         other => Err(format!("no checks for {other}")),

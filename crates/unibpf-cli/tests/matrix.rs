@@ -1,0 +1,96 @@
+//! `unibpf matrix --quick`: real Debian kernels booted in QEMU (x86_64 5.10
+//! and 6.12), arm64 6.12, and this machine, running the program suite's
+//! .wasm files. The cells known to work on this commit must pass; every
+//! failing cell must say why.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const WORKING_PROGRAMS: &[&str] = &[
+    "bootstrap",
+    "execve",
+    "opensnoop",
+    "runqlat",
+    "uprobe",
+    "xdp",
+];
+const WORKING_HOSTS: &[&str] = &["5.10-x86_64", "6.12-x86_64", "local"];
+
+#[test]
+fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
+    let programs = program("bootstrap.wasm")
+        .parent()
+        .expect("programs dir")
+        .to_path_buf();
+    let out = tempfile::tempdir().expect("tempdir");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = unibpf()
+        .arg("matrix")
+        .arg("--quick")
+        .arg("--root")
+        .arg(&root)
+        .arg("--programs-dir")
+        .arg(&programs)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("unibpf matrix");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let results: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("latest.json")).expect("latest.json"),
+    )
+    .expect("JSON");
+    let hosts: Vec<&str> = results["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| h["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(hosts, ["5.10-x86_64", "6.12-x86_64", "6.12-arm64", "local"]);
+    let cells = results["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), hosts.len() * WORKING_PROGRAMS.len());
+    for cell in cells {
+        let (host, program) = (
+            cell["host"].as_str().unwrap(),
+            cell["program"].as_str().unwrap(),
+        );
+        let reason = cell["reason"].as_str().unwrap();
+        if WORKING_HOSTS.contains(&host) && WORKING_PROGRAMS.contains(&program) {
+            assert_eq!(cell["status"], "pass", "{program} on {host}: {reason}");
+            // The selector's decisions come back with each cell.
+            assert!(
+                !cell["decisions"].as_array().unwrap().is_empty(),
+                "{program} on {host}: no decisions recorded"
+            );
+        } else if cell["status"] == "fail" {
+            assert!(
+                !reason.is_empty(),
+                "{program} on {host} failed without a reason"
+            );
+        }
+    }
+    // The kernels really are what the host definitions say.
+    let release = |name: &str| {
+        results["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .map(|h| h["release"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(release("5.10-x86_64").starts_with("5.10."));
+    assert!(release("6.12-x86_64").starts_with("6.12."));
+    // Markdown and SVG renderings of the same table.
+    let md = std::fs::read_to_string(out.path().join("latest.md")).expect("latest.md");
+    assert!(md.contains("| bootstrap | O | O |"), "{md}");
+    let svg = std::fs::read_to_string(out.path().join("latest.svg")).expect("latest.svg");
+    assert_eq!(svg.matches("<rect").count(), cells.len());
+}
