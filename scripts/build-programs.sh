@@ -75,8 +75,14 @@ for dir in "$root"/programs/*/; do
 		sh "$root/scripts/build-rust-guest.sh" "$dir/rust" "$out" \
 			"${upper}_BPF_O=$out/$name.bpf.o" "${upper}_TYPES_RS=$out/$name.types.rs"
 	fi
-	# A native workload binary the program observes (uprobe targets).
+	# A native workload binary the program observes (uprobe targets), and
+	# an arm64 build of it for the matrix's arm64 VMs when a cross compiler
+	# is there.
 	if [ -f "$dir/$name.target.c" ]; then
 		cc -O1 -g -o "$out/$name.target" "$dir/$name.target.c"
+		if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
+			mkdir -p "$out/arm64"
+			aarch64-linux-gnu-gcc -O1 -g -o "$out/arm64/$name.target" "$dir/$name.target.c"
+		fi
 	fi
 done

@@ -11,6 +11,7 @@ scripts/install-deps.sh
 scripts/install-matrix-deps.sh
 cargo build --quiet --release -p unibpf-cli
 UNIBPF="$root/target/release/unibpf" scripts/build-programs.sh build/programs
+arm64=$(scripts/build-arm64.sh)
 update=--update-readme
 [ $# -gt 0 ] && update=
-exec target/release/unibpf matrix --root "$root" $update "$@"
+exec target/release/unibpf matrix --root "$root" --unibpf-arm64 "$arm64" $update "$@"

@@ -99,6 +99,18 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
             .unwrap_or_else(|| root.join("build/programs")),
         matrix_dir: matrix_dir.clone(),
         unibpf,
+        lib_dirs: vec![
+            PathBuf::from("/usr/aarch64-linux-gnu/lib"),
+            root.join("build/cache/arm64-sysroot/usr/lib/aarch64-linux-gnu"),
+            root.join("build/cache/arm64-sysroot/lib/aarch64-linux-gnu"),
+        ],
+        busybox: vec![
+            ("x86_64".into(), PathBuf::from("/bin/busybox")),
+            (
+                "arm64".into(),
+                root.join("build/cache/arm64-sysroot/bin/busybox"),
+            ),
+        ],
         mirror: args.mirror,
         jobs: args.jobs,
         cell_timeout: args.cell_timeout,

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const WORKING_PROGRAMS: &[&str] = &[
+const PROGRAMS: &[&str] = &[
     "bootstrap",
     "execve",
     "opensnoop",
@@ -16,7 +16,14 @@ const WORKING_PROGRAMS: &[&str] = &[
     "uprobe",
     "xdp",
 ];
-const WORKING_HOSTS: &[&str] = &["5.10-x86_64", "6.12-x86_64", "local"];
+const X86_HOSTS: &[&str] = &["5.10-x86_64", "6.12-x86_64", "local"];
+
+/// Cells known to work on this commit: everything on x86_64, and on arm64
+/// all but uprobe, whose x86-compiled pt_regs accesses the arm64 verifier
+/// refuses until the pt_regs rewriting lands.
+fn should_pass(host: &str, program: &str) -> bool {
+    X86_HOSTS.contains(&host) || (host == "6.12-arm64" && program != "uprobe")
+}
 
 #[test]
 fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
@@ -26,6 +33,17 @@ fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
         .to_path_buf();
     let out = tempfile::tempdir().expect("tempdir");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // unibpf for the arm64 VM, cross-built with Debian's rustc-web.
+    let cross = std::process::Command::new("sh")
+        .arg(root.join("scripts/build-arm64.sh"))
+        .output()
+        .expect("scripts/build-arm64.sh");
+    assert!(
+        cross.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cross.stderr)
+    );
+    let arm64 = String::from_utf8_lossy(&cross.stdout).trim().to_string();
     let run = unibpf()
         .arg("matrix")
         .arg("--quick")
@@ -35,6 +53,8 @@ fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
         .arg(&programs)
         .arg("--out")
         .arg(out.path())
+        .arg("--unibpf-arm64")
+        .arg(&arm64)
         .output()
         .expect("unibpf matrix");
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -55,14 +75,14 @@ fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
         .collect();
     assert_eq!(hosts, ["5.10-x86_64", "6.12-x86_64", "6.12-arm64", "local"]);
     let cells = results["cells"].as_array().expect("cells");
-    assert_eq!(cells.len(), hosts.len() * WORKING_PROGRAMS.len());
+    assert_eq!(cells.len(), hosts.len() * PROGRAMS.len());
     for cell in cells {
         let (host, program) = (
             cell["host"].as_str().unwrap(),
             cell["program"].as_str().unwrap(),
         );
         let reason = cell["reason"].as_str().unwrap();
-        if WORKING_HOSTS.contains(&host) && WORKING_PROGRAMS.contains(&program) {
+        if should_pass(host, program) {
             assert_eq!(cell["status"], "pass", "{program} on {host}: {reason}");
             // The selector's decisions come back with each cell.
             assert!(
@@ -88,6 +108,7 @@ fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
     };
     assert!(release("5.10-x86_64").starts_with("5.10."));
     assert!(release("6.12-x86_64").starts_with("6.12."));
+    assert!(release("6.12-arm64").starts_with("6.12."));
     // Markdown and SVG renderings of the same table.
     let md = std::fs::read_to_string(out.path().join("latest.md")).expect("latest.md");
     assert!(md.contains("| bootstrap | O | O |"), "{md}");

@@ -23,6 +23,10 @@ pub struct MatrixConfig {
     /// unibpf binaries by arch (`x86_64`, `arm64`); a missing arch fails its
     /// hosts with that reason.
     pub unibpf: Vec<(String, PathBuf)>,
+    /// Where cross-built binaries' libraries are (arm64 glibc, libelf, zlib).
+    pub lib_dirs: Vec<PathBuf>,
+    /// Static busybox binaries by arch.
+    pub busybox: Vec<(String, PathBuf)>,
     pub mirror: String,
     pub jobs: usize,
     /// Per cell; a host's deadline is boot time plus this per case.
@@ -144,7 +148,15 @@ fn boot_host(
             MatrixError::Invalid(format!("no {arch} build of unibpf in this matrix run"))
         })?;
     let payload = Payload {
+        arch: arch.clone(),
         unibpf,
+        lib_dirs: cfg.lib_dirs.clone(),
+        busybox: cfg
+            .busybox
+            .iter()
+            .find(|(a, _)| *a == arch)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| PathBuf::from("/bin/busybox")),
         programs: cfg.programs_dir.clone(),
         matrix_dir: cfg.matrix_dir.clone(),
         cases: cfg.programs.clone(),

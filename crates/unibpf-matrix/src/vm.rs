@@ -12,14 +12,62 @@ use crate::MatrixError;
 
 /// What goes into a VM besides the kernel.
 pub struct Payload {
+    /// `x86_64` or `arm64`.
+    pub arch: String,
     /// The `unibpf` binary for the VM's architecture.
     pub unibpf: PathBuf,
+    /// Where a cross-built binary's shared libraries are found (arm64).
+    pub lib_dirs: Vec<PathBuf>,
+    /// A static busybox for the VM's architecture.
+    pub busybox: PathBuf,
     /// Directory with the program suite (`NAME.wasm`, `NAME.target`).
     pub programs: PathBuf,
     /// matrix/ (init.sh, cases.sh).
     pub matrix_dir: PathBuf,
     /// Case names to run, in order.
     pub cases: Vec<String>,
+}
+
+/// A cross-built binary's libraries: its NEEDED entries, recursively,
+/// found in `dirs`, as (path in the VM, host file), plus its interpreter.
+fn cross_libraries(
+    binary: &Path,
+    dirs: &[PathBuf],
+    triplet: &str,
+) -> Result<Vec<(String, PathBuf)>, MatrixError> {
+    let find = |name: &str| -> Result<PathBuf, MatrixError> {
+        let host = dirs
+            .iter()
+            .map(|d| d.join(name))
+            .find(|p| p.exists())
+            .ok_or_else(|| MatrixError::Invalid(format!("{name} for {triplet} not found")))?;
+        std::fs::canonicalize(&host).map_err(|e| MatrixError::io(&host, e))
+    };
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut todo = vec![binary.to_path_buf()];
+    while let Some(file) = todo.pop() {
+        let bytes = std::fs::read(&file).map_err(|e| MatrixError::io(&file, e))?;
+        let elf = goblin::elf::Elf::parse(&bytes)
+            .map_err(|e| MatrixError::Invalid(format!("{}: {e}", file.display())))?;
+        if let Some(interp) = elf.interpreter {
+            let name = interp.rsplit('/').next().unwrap_or(interp).to_string();
+            if !seen.contains(&name) {
+                out.push((interp.to_string(), find(&name)?));
+                seen.push(name);
+            }
+        }
+        for lib in elf.libraries {
+            if seen.iter().any(|s| s == lib) {
+                continue;
+            }
+            seen.push(lib.to_string());
+            let real = find(lib)?;
+            out.push((format!("/lib/{triplet}/{lib}"), real.clone()));
+            todo.push(real);
+        }
+    }
+    Ok(out)
 }
 
 /// Shared libraries a dynamic binary needs, as absolute host paths (the
@@ -63,17 +111,16 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
     }
     c.char_device("/dev/console", 5, 1);
     c.char_device("/dev/null", 1, 3);
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            MatrixError::Tool(
-                "busybox".into(),
-                "not found; run scripts/install-matrix-deps.sh".into(),
-            )
-        })?;
-    c.host_file("/bin/busybox", busybox, true)?;
+    if !p.busybox.exists() {
+        return Err(MatrixError::Tool(
+            "busybox".into(),
+            format!(
+                "{} not found; run scripts/install-matrix-deps.sh (and scripts/build-arm64.sh for arm64)",
+                p.busybox.display()
+            ),
+        ));
+    }
+    c.host_file("/bin/busybox", &p.busybox, true)?;
     c.symlink("/bin/sh", "busybox");
     let read = |name: &str| {
         let path = p.matrix_dir.join(name);
@@ -83,22 +130,37 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
     c.file("/cases.sh", &read("cases.sh")?, false);
     c.file("/cases.list", p.cases.join(" ").as_bytes(), false);
     c.host_file("/unibpf/unibpf", &p.unibpf, true)?;
-    for lib in shared_libraries(&p.unibpf)? {
-        let real = std::fs::canonicalize(&lib).map_err(|e| MatrixError::io(&lib, e))?;
-        if let Some(parent) = lib.parent() {
-            c.dirs(&parent.to_string_lossy(), &mut made);
+    let cross = p.arch == "arm64" && std::env::consts::ARCH != "aarch64";
+    let libs: Vec<(String, PathBuf)> = if cross {
+        cross_libraries(&p.unibpf, &p.lib_dirs, "aarch64-linux-gnu")?
+    } else {
+        shared_libraries(&p.unibpf)?
+            .into_iter()
+            .map(|lib| {
+                let real = std::fs::canonicalize(&lib).map_err(|e| MatrixError::io(&lib, e))?;
+                Ok((lib.to_string_lossy().into_owned(), real))
+            })
+            .collect::<Result<_, MatrixError>>()?
+    };
+    for (path, host) in libs {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            c.dirs(parent, &mut made);
         }
-        c.host_file(&lib.to_string_lossy(), &real, true)?;
+        c.host_file(&path, &host, true)?;
     }
-    let entries = std::fs::read_dir(&p.programs).map_err(|e| MatrixError::io(&p.programs, e))?;
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".wasm") || name.ends_with(".target") {
-            c.host_file(
-                &format!("/programs/{name}"),
-                &e.path(),
-                name.ends_with(".target"),
-            )?;
+    // The .wasm files are the same everywhere; workload binaries are per arch.
+    let targets = if cross {
+        p.programs.join(&p.arch)
+    } else {
+        p.programs.clone()
+    };
+    for (dir, suffix) in [(&p.programs, ".wasm"), (&targets, ".target")] {
+        let entries = std::fs::read_dir(dir).map_err(|e| MatrixError::io(dir, e))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(suffix) {
+                c.host_file(&format!("/programs/{name}"), &e.path(), suffix == ".target")?;
+            }
         }
     }
     Ok(c.finish())

@@ -106,7 +106,9 @@ fn write_filestat(mem: &mut [u8], out: u32, st: &FileStat) -> WasiResult<()> {
     m.write_u64(b, st.st_dev)?;
     m.write_u64(b + 8, st.st_ino)?;
     m.write_u8(b + 16, filetype_of(st))?;
-    m.write_u64(b + 24, st.st_nlink)?;
+    // nlink_t is 64-bit on x86_64 but 32-bit on aarch64.
+    #[allow(clippy::useless_conversion)]
+    m.write_u64(b + 24, u64::from(st.st_nlink))?;
     m.write_u64(b + 32, st.st_size.max(0) as u64)?;
     m.write_u64(b + 40, ns(st.st_atime, st.st_atime_nsec))?;
     m.write_u64(b + 48, ns(st.st_mtime, st.st_mtime_nsec))?;
