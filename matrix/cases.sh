@@ -135,6 +135,45 @@ case_xdp() {
 	case_end
 }
 
+case_exitsnoop() {
+	if case_start exitsnoop "tracing process exits" "$PROGRAMS/exitsnoop.wasm"; then
+		/bin/sh -c 'exit 7' &
+		p=$!
+		wait $p
+		fact "exit_pid=$p"
+	fi
+	case_end
+}
+
+case_kprobe() {
+	echo x >/tmp/kprobe-victim
+	if case_start kprobe "tracing do_unlinkat" "$PROGRAMS/kprobe.wasm"; then
+		rm /tmp/kprobe-victim
+		fact "path=/tmp/kprobe-victim"
+	fi
+	case_end
+}
+
+case_tcpconnlat() {
+	if case_start tcpconnlat "tracing TCP connects" "$PROGRAMS/tcpconnlat.wasm"; then
+		# Connects to itself over loopback; the file stands in for cgroup.procs.
+		ports=$("$PROGRAMS/sockops.target" /tmp/tcpconnlat-procs)
+		fact "server_port=$(echo "$ports" | sed -n 's/.*server=\([0-9]*\).*/\1/p')"
+	fi
+	case_end
+}
+
+case_lsm() {
+	mkdir -p /tmp/unibpf-keep
+	if case_start lsm "protecting directories" "$PROGRAMS/lsm.wasm" unibpf-keep; then
+		(cd /tmp && rmdir unibpf-keep 2>/dev/null)
+		fact "rmdir_rc=$?"
+		if [ -d /tmp/unibpf-keep ]; then fact "still_there=1"; else fact "still_there=0"; fi
+	fi
+	case_end
+	rmdir /tmp/unibpf-keep 2>/dev/null
+}
+
 run_cases() {
 	for c in "$@"; do
 		"case_$c"

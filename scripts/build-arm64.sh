@@ -19,7 +19,7 @@ if [ ! -x "$rustweb/rustc" ] || [ ! -x "$sysroot/bin/busybox" ]; then
 	mkdir -p "$apt_dir/lists-multi/partial" "$apt_dir/cache-multi/archives/partial" "$debs"
 	cat >"$apt_dir/apt-multi.conf" <<CONF
 Dir::Etc::SourceList "$apt_dir/sources.list";
-Dir::Etc::SourceParts "-";
+Dir::Etc::SourceParts "$apt_dir/sources.list.d";
 Dir::State::Lists "$apt_dir/lists-multi";
 Dir::Cache "$apt_dir/cache-multi";
 APT::Architectures { "amd64"; "arm64"; };

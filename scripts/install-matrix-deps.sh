@@ -11,11 +11,9 @@ apt_dir="$cache/apt-bookworm"
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 export DEBIAN_FRONTEND=noninteractive
 
-if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-aarch64 >/dev/null &&
-	command -v busybox >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null; then
-	exit 0
-fi
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
+# The private apt configuration is written every time: scripts/build-arm64.sh
+# uses it too, also on machines where the tools below are already there.
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d"
 cat >"$apt_dir/sources.list" <<SRC
 deb $mirror bookworm main
 deb $mirror bookworm-updates main
@@ -24,9 +22,13 @@ deb http://deb.debian.org/debian-security bookworm-security main
 SRC
 cat >"$apt_dir/apt.conf" <<CONF
 Dir::Etc::SourceList "$apt_dir/sources.list";
-Dir::Etc::SourceParts "-";
+Dir::Etc::SourceParts "$apt_dir/sources.list.d";
 Dir::State::Lists "$apt_dir/lists";
 CONF
+if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-aarch64 >/dev/null &&
+	command -v busybox >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null; then
+	exit 0
+fi
 APT_CONFIG="$apt_dir/apt.conf" apt-get update -qq
 APT_CONFIG="$apt_dir/apt.conf" apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
 	-t bookworm-backports qemu-system-x86 qemu-system-arm >/dev/null

@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <unibpf/compat.bpf.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -48,6 +49,9 @@ int count_rmdir(struct trace_event_raw_sys_enter *ctx)
 		bump(1);
 	return 0;
 }
+
+/* arm64 has no rmdir(2), only unlinkat(2): count only where it exists. */
+UNIBPF_OPTIONAL(count_rmdir);
 
 SEC("lsm/path_rmdir")
 int BPF_PROG(deny_rmdir, const struct path *dir, struct dentry *dentry, int ret)

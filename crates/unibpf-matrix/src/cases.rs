@@ -65,6 +65,10 @@ pub const PROGRAMS: &[&str] = &[
     "runqlat",
     "uprobe",
     "xdp",
+    "exitsnoop",
+    "kprobe",
+    "tcpconnlat",
+    "lsm",
 ];
 
 fn value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -227,6 +231,43 @@ pub fn check(c: &CaseOutput) -> Result<(), String> {
                 return Err(format!(
                     "per-CPU totals {total} disagree with {} packets, {bytes} bytes",
                     packets.len()
+                ));
+            }
+            Ok(())
+        }
+        "exitsnoop" => {
+            let pid = fact("exit_pid")?;
+            find(out, "EXIT", &[("pid", pid), ("code", "7"), ("signal", "0")])
+                .ok_or("no EXIT with code 7")?;
+            Ok(())
+        }
+        "kprobe" => {
+            let path = fact("path")?;
+            let enter = find(out, "UNLINK", &[("name", path)]).ok_or("no UNLINK of the file")?;
+            let pid = value(enter, "pid").ok_or("no pid")?;
+            find(out, "UNLINKED", &[("pid", pid), ("ret", "0")])
+                .ok_or("no successful return from do_unlinkat")?;
+            Ok(())
+        }
+        "tcpconnlat" => {
+            let port = fact("server_port")?;
+            let line = find(out, "CONNECT", &[("daddr", "127.0.0.1"), ("dport", port)])
+                .ok_or("no CONNECT to the loopback server")?;
+            value(line, "latency_us")
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or("no latency")?;
+            Ok(())
+        }
+        "lsm" => {
+            if fact("rmdir_rc")? == "0" || fact("still_there")? != "1" {
+                return Err("rmdir of the protected directory succeeded".into());
+            }
+            if !out.iter().any(|l| l == "REFUSED count=1") {
+                return Err(format!(
+                    "the LSM hook did not refuse it ({})",
+                    out.iter()
+                        .find(|l| l.starts_with("REFUSED"))
+                        .map_or("no REFUSED line", |l| l.as_str())
                 ));
             }
             Ok(())
