@@ -8,18 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const PROGRAMS: &[&str] = &[
-    "bootstrap",
-    "execve",
-    "opensnoop",
-    "runqlat",
-    "uprobe",
-    "xdp",
-    "exitsnoop",
-    "kprobe",
-    "tcpconnlat",
-    "lsm",
-];
+use unibpf_matrix::cases::PROGRAMS;
 
 /// Cells known to work on this commit. The rest fail for reasons that are
 /// facts about the host or later work: no kprobes, fentry or BPF LSM on this

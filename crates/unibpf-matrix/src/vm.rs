@@ -195,7 +195,7 @@ pub fn boot(
         other => return Err(MatrixError::Invalid(format!("no VM for arch {other}"))),
     };
     let started = Instant::now();
-    let mut child = Command::new(qemu)
+    let child = Command::new(qemu)
         .args(machine)
         .args([
             "-m",
@@ -213,7 +213,7 @@ pub fn boot(
         .arg(format!("console={console} panic=-1"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| {
             MatrixError::Tool(
@@ -221,34 +221,7 @@ pub fn boot(
                 format!("{e}; run scripts/install-matrix-deps.sh"),
             )
         })?;
-    let mut stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| MatrixError::Invalid("no qemu stdout".into()))?;
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
-    let mut timed_out = false;
-    loop {
-        if child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            timed_out = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let bytes = reader.join().unwrap_or_default();
-    Ok(BootLog {
-        console: String::from_utf8_lossy(&bytes).into_owned(),
-        elapsed: started.elapsed(),
-        timed_out,
-    })
+    collect(child, started, deadline)
 }
 
 /// Runs the cases on this machine with the host's `sh`.
@@ -259,7 +232,7 @@ pub fn run_local(p: &Payload, deadline: Duration) -> Result<BootLog, MatrixError
         p.matrix_dir.join("cases.sh").display(),
         p.cases.join(" ")
     );
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(script)
         .env("UNIBPF", &p.unibpf)
@@ -269,10 +242,20 @@ pub fn run_local(p: &Payload, deadline: Duration) -> Result<BootLog, MatrixError
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| MatrixError::Tool("sh".into(), e.to_string()))?;
+    collect(child, started, deadline)
+}
+
+/// Reads the child's stdout to the end while watching the deadline; kills
+/// it when the deadline passes.
+fn collect(
+    mut child: std::process::Child,
+    started: Instant,
+    deadline: Duration,
+) -> Result<BootLog, MatrixError> {
     let mut stdout = child
         .stdout
         .take()
-        .ok_or_else(|| MatrixError::Invalid("no stdout".into()))?;
+        .ok_or_else(|| MatrixError::Invalid("no stdout to read".into()))?;
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = stdout.read_to_end(&mut buf);
