@@ -25,10 +25,13 @@ struct start {
 	char comm[16];
 };
 
+/* Keyed by the socket's address as a number: passing &sk itself would spill
+ * the BTF pointer to the stack, and some verifiers (6.1, 6.12) then lose its
+ * type on reload. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, struct sock *);
+	__type(key, u64);
 	__type(value, struct start);
 } connecting SEC(".maps");
 
@@ -46,7 +49,8 @@ int BPF_PROG(on_connect, struct sock *sk)
 	s.ts = bpf_ktime_get_ns();
 	s.pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(&s.comm, sizeof(s.comm));
-	bpf_map_update_elem(&connecting, &sk, &s, BPF_ANY);
+	u64 key = (u64)sk;
+	bpf_map_update_elem(&connecting, &key, &s, BPF_ANY);
 	return 0;
 }
 
@@ -55,7 +59,8 @@ int BPF_PROG(on_state, struct sock *sk)
 {
 	if (sk->__sk_common.skc_state != TCP_SYN_SENT)
 		return 0;
-	struct start *s = bpf_map_lookup_elem(&connecting, &sk);
+	u64 key = (u64)sk;
+	struct start *s = bpf_map_lookup_elem(&connecting, &key);
 	if (!s)
 		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -67,6 +72,6 @@ int BPF_PROG(on_state, struct sock *sk)
 		e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 		bpf_ringbuf_submit(e, 0);
 	}
-	bpf_map_delete_elem(&connecting, &sk);
+	bpf_map_delete_elem(&connecting, &key);
 	return 0;
 }

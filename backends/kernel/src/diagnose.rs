@@ -105,6 +105,25 @@ pub(crate) fn hint(section: &str, errno: Errno, attaching: bool) -> Option<&'sta
     }
 }
 
+/// The verifier's own reason from a load log: the line before its
+/// "processed N insns" summary, with the last source location it showed.
+fn verifier_reason(log: &[String]) -> Option<String> {
+    let lines: Vec<&str> = log.iter().flat_map(|l| l.lines()).map(str::trim).collect();
+    let end = lines
+        .iter()
+        .rposition(|l| l.starts_with("processed ") && l.contains(" insns"))?;
+    let reason = lines[..end].iter().rev().find(|l| !l.is_empty())?;
+    let location = lines[..end].iter().rev().find_map(|l| {
+        l.strip_prefix(';')
+            .and_then(|rest| rest.rsplit_once(" @ "))
+            .map(|(_, at)| at)
+    });
+    Some(match location {
+        Some(at) => format!("{reason} (at {at})"),
+        None => reason.to_string(),
+    })
+}
+
 /// Builds the one-line error for a failed load.
 pub(crate) fn load_error(
     err: &libbpf_rs::Error,
@@ -115,6 +134,12 @@ pub(crate) fn load_error(
     match failing_program(log) {
         Some(prog) => {
             let section = section_of(&prog).unwrap_or_default();
+            if let Some(reason) = verifier_reason(log) {
+                return BackendError::new(
+                    errno,
+                    format!("program {prog}: the verifier rejected it: {reason}"),
+                );
+            }
             let mut msg = format!("program {prog}: kernel refused the load: {errno}");
             if let Some(h) = hint(&section, errno, false) {
                 msg.push_str(&format!(" ({h})"));
@@ -140,6 +165,19 @@ pub(crate) fn load_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verifier_reason_and_location_are_extracted() {
+        let log = vec![
+            "libbpf: prog 'on_state': BPF program load failed: -EACCES".to_string(),
+            "libbpf: prog 'on_state': -- BEGIN PROG LOAD LOG --\n0: R1=ctx() R10=fp0\n; e->daddr = sk->__sk_common.skc_daddr; @ tcpconnlat.bpf.c:66\n42: (61) r2 = *(u32 *)(r1 +0)\nR1 invalid mem access 'scalar'\nprocessed 41 insns (limit 1000000)\n-- END PROG LOAD LOG --".to_string(),
+        ];
+        assert_eq!(
+            verifier_reason(&log).as_deref(),
+            Some("R1 invalid mem access 'scalar' (at tcpconnlat.bpf.c:66)")
+        );
+        assert_eq!(verifier_reason(&log[..1]), None);
+    }
 
     #[test]
     fn finds_the_failing_program_in_libbpf_log() {
