@@ -102,11 +102,13 @@ pub(crate) struct SelectingBackend {
 }
 
 impl SelectingBackend {
+    /// A decision goes to the explain sink when there is one, else to the
+    /// info log; never both, or `--explain -v` would print each twice.
     fn explain(&self, line: &str) {
-        if let Some(sink) = &self.config.explain {
-            sink(line);
+        match &self.config.explain {
+            Some(sink) => sink(line),
+            None => tracing::info!("{line}"),
         }
-        tracing::info!("{line}");
     }
 
     fn prepare(&self, sel: &Selection, report: &HostReport) -> Result<LoadPlan, BackendError> {
