@@ -2,8 +2,9 @@
 # Cross-builds unibpf for arm64 (aarch64-unknown-linux-gnu), for the matrix's
 # arm64 VMs. rustup cannot fetch an aarch64 std here, so this uses Debian's
 # rustc-web 1.96 with its arm64 std (bookworm-security), unpacked, never
-# installed, next to arm64 libelf/zlib for linking; downloads go through the
-# private apt configuration of scripts/install-matrix-deps.sh.
+# installed, and links against the arm64 sysroot of scripts/arm64-sysroot.sh;
+# downloads go through the private apt configuration of
+# scripts/install-matrix-deps.sh.
 # Prints the binary's path.
 #   scripts/build-arm64.sh
 set -eu
@@ -12,29 +13,18 @@ cache=${UNIBPF_CACHE:-"$root/build/cache"}
 apt_dir="$cache/apt-bookworm"
 debs="$cache/arm64-debs"
 rustweb="$cache/rustweb"
-sysroot="$cache/arm64-sysroot"
 "$root/scripts/install-matrix-deps.sh" >&2
+sysroot=$("$root/scripts/arm64-sysroot.sh")
 
-if [ ! -x "$rustweb/rustc" ] || [ ! -x "$sysroot/bin/busybox" ]; then
-	mkdir -p "$apt_dir/lists-multi/partial" "$apt_dir/cache-multi/archives/partial" "$debs"
-	cat >"$apt_dir/apt-multi.conf" <<CONF
-Dir::Etc::SourceList "$apt_dir/sources.list";
-Dir::Etc::SourceParts "$apt_dir/sources.list.d";
-Dir::State::Lists "$apt_dir/lists-multi";
-Dir::Cache "$apt_dir/cache-multi";
-APT::Architectures { "amd64"; "arm64"; };
-CONF
+if [ ! -x "$rustweb/rustc" ]; then
+	# apt-multi.conf: written by scripts/arm64-sysroot.sh.
 	APT_CONFIG="$apt_dir/apt-multi.conf" apt-get update -qq
 	(cd "$debs" && APT_CONFIG="$apt_dir/apt-multi.conf" apt-get download -qq \
-		rustc-web libstd-rust-web-1.96 libstd-rust-web-dev libstd-rust-web-dev:arm64 libllvm22 \
-		libelf-dev:arm64 libelf1:arm64 zlib1g-dev:arm64 zlib1g:arm64 busybox-static:arm64 2>/dev/null)
-	rm -rf "$rustweb" "$sysroot"
-	mkdir -p "$rustweb" "$sysroot"
+		rustc-web libstd-rust-web-1.96 libstd-rust-web-dev libstd-rust-web-dev:arm64 libllvm22 2>/dev/null)
+	rm -rf "$rustweb"
+	mkdir -p "$rustweb"
 	for d in "$debs"/rustc-web_* "$debs"/libstd-rust-web-1.96_* "$debs"/libstd-rust-web-dev_* "$debs"/libllvm22_*; do
 		dpkg-deb -x "$d" "$rustweb"
-	done
-	for d in "$debs"/libelf* "$debs"/zlib1g* "$debs"/busybox-static*; do
-		dpkg-deb -x "$d" "$sysroot"
 	done
 	cat >"$rustweb/rustc" <<WRAP
 #!/bin/sh

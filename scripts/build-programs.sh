@@ -4,8 +4,12 @@
 # `unibpf gen skeleton` and `unibpf gen types` make NAME.skel.h and
 # NAME.types.h, and NAME.c becomes NAME.wasm (clang --target=wasm32-wasi with
 # the C SDK). A Rust control plane in programs/NAME/rust becomes
-# NAME_rs.wasm (scripts/build-rust-guest.sh). Other files in a program's directory (e.g. a workload binary's
-# NAME.target.c) are built by their own rules below.
+# NAME_rs.wasm (scripts/build-rust-guest.sh). NAME.c is also built natively
+# against libbpf as NAME.native (sdk/c/native/wasm_bpf_libbpf.c): the
+# matrix's native column. Other files in a program's directory (e.g. a
+# workload binary's NAME.target.c) are built by their own rules below. With
+# the arm64 cross compiler (scripts/install-matrix-deps.sh), native and
+# workload binaries are built for arm64 too, under OUT_DIR/arm64.
 #   scripts/build-programs.sh [OUT_DIR]      (default: build/programs)
 # UNIBPF=path/to/unibpf selects the generator binary (default: builds it).
 set -eu
@@ -41,6 +45,12 @@ if [ ! -s "$vmlinux" ]; then
 	mv "$vmlinux.tmp" "$vmlinux"
 fi
 
+sysroot=
+if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
+	sysroot=$("$root/scripts/arm64-sysroot.sh")
+	mkdir -p "$out/arm64"
+fi
+
 only=${PROGRAMS:-}
 for dir in "$root"/programs/*/; do
 	name=$(basename "$dir")
@@ -66,6 +76,14 @@ for dir in "$root"/programs/*/; do
 			-I"$root/sdk/c/include" -I"$out" -I"$dir" \
 			-Wl,--export-table -Wl,--strip-all \
 			-o "$out/$name.wasm" "$dir/$name.c"
+		cc -O2 -Wall -Werror -I"$root/sdk/c/include" -I"$out" -I"$dir" \
+			-o "$out/$name.native" "$dir/$name.c" "$root/sdk/c/native/wasm_bpf_libbpf.c" -lbpf
+		if [ -n "$sysroot" ]; then
+			lib="$sysroot/usr/lib/aarch64-linux-gnu"
+			aarch64-linux-gnu-gcc -O2 -Wall -Werror -I"$root/sdk/c/include" -I"$out" -I"$dir" \
+				-I"$sysroot/usr/include" -L"$lib" -Wl,-rpath-link,"$lib":"$sysroot/lib/aarch64-linux-gnu" \
+				-o "$out/arm64/$name.native" "$dir/$name.c" "$root/sdk/c/native/wasm_bpf_libbpf.c" -lbpf
+		fi
 	fi
 	# A control plane in Rust (programs/NAME/rust), with the same object
 	# and the types rendered for Rust.
@@ -76,12 +94,10 @@ for dir in "$root"/programs/*/; do
 			"${upper}_BPF_O=$out/$name.bpf.o" "${upper}_TYPES_RS=$out/$name.types.rs"
 	fi
 	# A native workload binary the program observes (uprobe targets), and
-	# an arm64 build of it for the matrix's arm64 VMs when a cross compiler
-	# is there.
+	# an arm64 build of it for the matrix's arm64 VMs.
 	if [ -f "$dir/$name.target.c" ]; then
 		cc -O1 -g -o "$out/$name.target" "$dir/$name.target.c"
-		if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
-			mkdir -p "$out/arm64"
+		if [ -n "$sysroot" ]; then
 			aarch64-linux-gnu-gcc -O1 -g -o "$out/arm64/$name.target" "$dir/$name.target.c"
 		fi
 	fi

@@ -17,6 +17,8 @@
  * -EINTR, -ENOENT from <errno.h>); errno is set too.
  *
  * Build: clang --target=wasm32-wasi -O2 -I sdk/c/include -Wl,--export-table
+ * Native build of the same source against libbpf (see unibpf/wasm_bpf.h):
+ *   cc -O2 -I sdk/c/include prog.c sdk/c/native/wasm_bpf_libbpf.c -lbpf
  */
 #ifndef UNIBPF_LIBBPF_WASM_H
 #define UNIBPF_LIBBPF_WASM_H
@@ -30,23 +32,7 @@
 
 /* ---- The host ABI (module "wasm_bpf") ---------------------------------- */
 
-typedef uint64_t bpf_object_skel;
-
-#define UNIBPF_IMPORT(name) __attribute__((import_module("wasm_bpf"), import_name(#name)))
-
-UNIBPF_IMPORT(wasm_load_bpf_object)
-bpf_object_skel wasm_load_bpf_object(const void *obj_buf, int obj_buf_sz);
-UNIBPF_IMPORT(wasm_close_bpf_object)
-int wasm_close_bpf_object(bpf_object_skel obj);
-UNIBPF_IMPORT(wasm_attach_bpf_program)
-int wasm_attach_bpf_program(bpf_object_skel obj, const char *name, const char *attach_target);
-UNIBPF_IMPORT(wasm_bpf_buffer_poll)
-int wasm_bpf_buffer_poll(bpf_object_skel program, int fd, int32_t sample_func, uint32_t ctx, char *data,
-			 int max_size, int timeout_ms);
-UNIBPF_IMPORT(wasm_bpf_map_fd_by_name)
-int wasm_bpf_map_fd_by_name(bpf_object_skel obj, const char *name);
-UNIBPF_IMPORT(wasm_bpf_map_operate)
-int wasm_bpf_map_operate(int fd, int cmd, void *key, void *value, void *next_key, uint64_t flags);
+#include "unibpf/wasm_bpf.h"
 
 /* ---- Constants ---------------------------------------------------------- */
 
@@ -294,8 +280,8 @@ static inline int unibpf__buffer_open(struct bpf_buffer *b, bpf_buffer_sample_fn
 	b->ctx = ctx;
 	/* A zero-timeout poll makes the host set up its reader now: a perf event
 	 * array drops records written before a reader exists. */
-	int err = wasm_bpf_buffer_poll(b->events->obj->handle, fd, (int32_t)(intptr_t)sample_fn,
-				       (uint32_t)(uintptr_t)ctx, b->data, (int)b->data_sz, 0);
+	int err = wasm_bpf_buffer_poll(b->events->obj->handle, fd, (wasm_bpf_callback_t)(intptr_t)sample_fn,
+				       (wasm_bpf_ctx_t)(uintptr_t)ctx, b->data, (int)b->data_sz, 0);
 	return err < 0 && err != -EINTR ? unibpf__err(err) : 0;
 }
 
@@ -322,7 +308,7 @@ static inline int bpf_buffer__poll(struct bpf_buffer *b, int timeout_ms)
 	if (!b || !b->data)
 		return unibpf__err(-EINVAL);
 	return unibpf__err(wasm_bpf_buffer_poll(b->events->obj->handle, bpf_map__fd(b->events),
-						(int32_t)(intptr_t)b->sample_fn, (uint32_t)(uintptr_t)b->ctx,
+						(wasm_bpf_callback_t)(intptr_t)b->sample_fn, (wasm_bpf_ctx_t)(uintptr_t)b->ctx,
 						b->data, (int)b->data_sz, timeout_ms));
 }
 
