@@ -1,12 +1,15 @@
-# The matrix's cases: each runs one program of the suite under `unibpf run`,
-# drives its workload and prints what happened. The host applies the same
-# checks as the program tests to this output. Works in busybox sh (VMs) and
-# dash (the local host). Needs $UNIBPF and $PROGRAMS.
+# The matrix's cases: each runs one program of the suite, drives its workload
+# and prints what happened. The host applies the same checks as the program
+# tests to this output. Works in busybox sh (VMs) and dash (the local host).
+# Needs $UNIBPF and $PROGRAMS; $CELL_SECONDS bounds each run (default 90).
+#
+# Every case runs twice: NAME.wasm under `unibpf run`, then NAME.native (the
+# same C control plane built against libbpf) when there is one.
 #
 # Output per case:
-#   UNIBPF-CASE-BEGIN NAME
+#   UNIBPF-CASE-BEGIN NAME RUNNER        (RUNNER: unibpf or native)
 #   FACT key=value      (what the workload did: pids, paths)
-#   OUT line / ERR line (the module's stdout / stderr)
+#   OUT line / ERR line (the program's stdout / stderr)
 #   UNIBPF-CASE-END NAME rc=N ms=N
 
 uptime_ms() {
@@ -16,23 +19,34 @@ uptime_ms() {
 
 fact() { echo "FACT $1"; }
 
-# case_start NAME READY_TEXT ARGS...: starts the module, waits until its
-# stderr shows READY_TEXT (false if it exits or 60 s pass first).
+# case_start NAME READY_TEXT ARGS...: starts program NAME with ARGS under
+# $RUNNER, waits until its stderr shows READY_TEXT (false if it exits or
+# $READY_SECONDS pass first).
 case_start() {
 	CASE=$1 READY=$2
 	shift 2
-	echo "UNIBPF-CASE-BEGIN $CASE"
+	echo "UNIBPF-CASE-BEGIN $CASE $RUNNER"
 	CASE_T0=$(uptime_ms)
 	# Per-case files, created before the module starts: the wait below must
 	# never see an earlier case's ready line.
 	OUT=/tmp/case-$CASE.out ERR=/tmp/case-$CASE.err
 	: >"$OUT"
 	: >"$ERR"
-	"$UNIBPF" run --explain --timeout 120s "$@" >"$OUT" 2>"$ERR" &
+	if [ "$RUNNER" = native ]; then
+		"$PROGRAMS/$CASE.native" "$@" >"$OUT" 2>"$ERR" &
+	else
+		"$UNIBPF" run --explain --timeout 120s "$PROGRAMS/$CASE.wasm" "$@" >"$OUT" 2>"$ERR" &
+	fi
 	CASE_PID=$!
+	# The cell's own deadline: a program that hangs is killed, and the
+	# matrix goes on with the next cell.
+	rm -f "/tmp/case-$CASE.timeout"
+	(sleep "$CELL_SECONDS" && touch "/tmp/case-$CASE.timeout" && kill -KILL "$CASE_PID") \
+		>/dev/null 2>&1 </dev/null &
+	WATCHDOG=$!
 	n=0
 	while ! grep -q "$READY" "$ERR" 2>/dev/null; do
-		if ! kill -0 "$CASE_PID" 2>/dev/null || [ "$n" -ge 600 ]; then
+		if ! kill -0 "$CASE_PID" 2>/dev/null || [ "$n" -ge $((READY_SECONDS * 10)) ]; then
 			return 1
 		fi
 		sleep 0.1
@@ -46,13 +60,19 @@ case_end() {
 	kill -INT "$CASE_PID" 2>/dev/null
 	wait "$CASE_PID"
 	rc=$?
+	kill "$WATCHDOG" 2>/dev/null
+	[ -e "/tmp/case-$CASE.timeout" ] && fact "cell_timeout=$CELL_SECONDS"
 	sed 's/^/OUT /' "$OUT"
 	sed 's/^/ERR /' "$ERR"
 	echo "UNIBPF-CASE-END $CASE rc=$rc ms=$(($(uptime_ms) - CASE_T0))"
 }
 
 case_bootstrap() {
-	if case_start bootstrap tracing "$PROGRAMS/bootstrap.wasm"; then
+	case_bootstrap_with bootstrap
+}
+
+case_bootstrap_with() {
+	if case_start "$1" tracing; then
 		/bin/sh -c 'exit 3' &
 		p=$!
 		wait $p
@@ -65,8 +85,14 @@ case_bootstrap() {
 	case_end
 }
 
+# bootstrap's control plane in Rust (the unibpf-guest SDK): the same object,
+# the same workload, the same checks.
+case_bootstrap_rs() {
+	case_bootstrap_with bootstrap_rs
+}
+
 case_execve() {
-	if case_start execve tracing "$PROGRAMS/execve.wasm"; then
+	if case_start execve tracing; then
 		# Not a busybox applet: busybox may run those without an exec.
 		"$UNIBPF" first "two words" "" >/dev/null 2>&1 &
 		p=$!
@@ -78,7 +104,7 @@ case_execve() {
 }
 
 case_opensnoop() {
-	if case_start opensnoop "tracing opens" "$PROGRAMS/opensnoop.wasm" -p $$; then
+	if case_start opensnoop "tracing opens" -p $$; then
 		echo present >/tmp/opensnoop-present
 		# Opened by this shell itself (its pid is the one traced). A regular
 		# builtin: a failed redirection on ':' would end a POSIX shell.
@@ -97,7 +123,7 @@ case_runqlat() {
 	# The workload waits on the FIFO, so its pid is known before tracing.
 	"$PROGRAMS/runqlat.target" 25 </tmp/runqlat.fifo &
 	t=$!
-	if case_start runqlat sampling "$PROGRAMS/runqlat.wasm" -p $t; then
+	if case_start runqlat sampling -p $t; then
 		echo x >/tmp/runqlat.fifo
 		wait $t
 		fact "target_pid=$t"
@@ -114,7 +140,7 @@ case_uprobe() {
 	mkfifo /tmp/uprobe.fifo
 	"$PROGRAMS/uprobe.target" 40 2 -5000000000 3 </tmp/uprobe.fifo >/dev/null &
 	t=$!
-	if case_start uprobe probing "$PROGRAMS/uprobe.wasm" "$PROGRAMS/uprobe.target"; then
+	if case_start uprobe probing "$PROGRAMS/uprobe.target"; then
 		echo x >/tmp/uprobe.fifo
 		wait $t
 		fact "target_pid=$t"
@@ -126,7 +152,7 @@ case_uprobe() {
 }
 
 case_xdp() {
-	if case_start xdp "counting packets" "$PROGRAMS/xdp.wasm" lo; then
+	if case_start xdp "counting packets" lo; then
 		"$PROGRAMS/xdp.target" 127.0.0.1 9317 6 300
 		fact "datagrams=6"
 		fact "frame=342"
@@ -136,7 +162,7 @@ case_xdp() {
 }
 
 case_exitsnoop() {
-	if case_start exitsnoop "tracing process exits" "$PROGRAMS/exitsnoop.wasm"; then
+	if case_start exitsnoop "tracing process exits"; then
 		/bin/sh -c 'exit 7' &
 		p=$!
 		wait $p
@@ -147,7 +173,7 @@ case_exitsnoop() {
 
 case_kprobe() {
 	echo x >/tmp/kprobe-victim
-	if case_start kprobe "tracing do_unlinkat" "$PROGRAMS/kprobe.wasm"; then
+	if case_start kprobe "tracing do_unlinkat"; then
 		rm /tmp/kprobe-victim
 		fact "path=/tmp/kprobe-victim"
 	fi
@@ -155,7 +181,7 @@ case_kprobe() {
 }
 
 case_tcpconnlat() {
-	if case_start tcpconnlat "tracing TCP connects" "$PROGRAMS/tcpconnlat.wasm"; then
+	if case_start tcpconnlat "tracing TCP connects"; then
 		# Connects to itself over loopback; the file stands in for cgroup.procs.
 		ports=$("$PROGRAMS/sockops.target" /tmp/tcpconnlat-procs)
 		fact "server_port=$(echo "$ports" | sed -n 's/.*server=\([0-9]*\).*/\1/p')"
@@ -165,7 +191,7 @@ case_tcpconnlat() {
 
 case_lsm() {
 	mkdir -p /tmp/unibpf-keep
-	if case_start lsm "protecting directories" "$PROGRAMS/lsm.wasm" unibpf-keep; then
+	if case_start lsm "protecting directories" unibpf-keep; then
 		(cd /tmp && rmdir unibpf-keep 2>/dev/null)
 		fact "rmdir_rc=$?"
 		if [ -d /tmp/unibpf-keep ]; then fact "still_there=1"; else fact "still_there=0"; fi
@@ -174,8 +200,62 @@ case_lsm() {
 	rmdir /tmp/unibpf-keep 2>/dev/null
 }
 
+READY_SECONDS=${READY_SECONDS:-60}
+CELL_SECONDS=${CELL_SECONDS:-90}
+
+# veth_up NAME: a veth pair NAME + peer, both up; prints the peer's name.
+# (busybox's ip ignores `peer name`, so the kernel names the peer.)
+veth_up() {
+	ip link del "$1" 2>/dev/null
+	ip link add "$1" type veth 2>/dev/null || return 1
+	peer=$(ip -o link show "$1" | sed -n "s/^[0-9]*: $1@\([^:]*\):.*/\1/p")
+	ip link set "$1" up && ip link set "$peer" up && echo "$peer"
+}
+
+# tc and sockfilter: frames written onto the peer arrive at NAME's ingress.
+case_tc() {
+	peer=$(veth_up umx-tc) || peer=unavailable
+	if case_start tc "counting ingress" umx-tc; then
+		"$PROGRAMS/tc.target" "$peer" 4 200 9318
+		fact "datagrams=4"
+		fact "frame=242"
+	fi
+	case_end
+	ip link del umx-tc 2>/dev/null
+}
+
+case_sockfilter() {
+	peer=$(veth_up umx-sf) || peer=unavailable
+	if case_start sockfilter "counting packets" umx-sf; then
+		"$PROGRAMS/tc.target" "$peer" 5 64 9319
+		fact "datagrams=5"
+	fi
+	case_end
+	ip link del umx-sf 2>/dev/null
+}
+
+# sockops: a TCP connection over loopback from inside a fresh cgroup.
+case_sockops() {
+	# The cgroup v2 hierarchy, wherever this host mounts it.
+	root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	cg=${root:-/sys/fs/cgroup}/umx-sockops
+	mkdir -p "$cg"
+	if case_start sockops "adding TCP options" "$cg"; then
+		ports=$("$PROGRAMS/sockops.target" "$cg/cgroup.procs")
+		fact "client_port=$(echo "$ports" | sed -n 's/.*client=\([0-9]*\).*/\1/p')"
+		fact "server_port=$(echo "$ports" | sed -n 's/.*server=\([0-9]*\).*/\1/p')"
+	fi
+	case_end
+	rmdir "$cg" 2>/dev/null
+}
+
 run_cases() {
 	for c in "$@"; do
+		RUNNER=unibpf
 		"case_$c"
+		if [ -x "$PROGRAMS/$c.native" ]; then
+			RUNNER=native
+			"case_$c"
+		fi
 	done
 }

@@ -13,8 +13,13 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null ||
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+# Modules the cases need, when this kernel builds them as modules.
+if [ -f /modules/order ]; then
+	for m in $(cat /modules/order); do insmod "/modules/$m" 2>/dev/null; done
+fi
 ip link set lo up 2>/dev/null
 echo "UNIBPF-VM-BEGIN release=$(uname -r) machine=$(uname -m)"
+. /cases.env
 UNIBPF=/unibpf/unibpf PROGRAMS=/programs . /cases.sh
 run_cases $(cat /cases.list)
 echo "UNIBPF-VM-END"

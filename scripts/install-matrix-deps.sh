@@ -2,7 +2,8 @@
 # Installs what `unibpf matrix` needs on Debian 12: QEMU 10 for x86_64 and
 # arm64 from bookworm-backports (bookworm's own 7.2 would remove the
 # preinstalled qemu-utils 10), busybox for the VMs' userland, the arm64 cross
-# toolchain and xz. The backports suite goes through a private apt
+# toolchain, xz, and what scripts/build-kernel.sh needs (flex, bison, bc,
+# libelf-dev) for the self-built no-BTF hosts. The backports suite goes through a private apt
 # configuration under $UNIBPF_CACHE; the machine's apt sources are untouched.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,11 +27,13 @@ Dir::Etc::SourceParts "$apt_dir/sources.list.d";
 Dir::State::Lists "$apt_dir/lists";
 CONF
 if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-aarch64 >/dev/null &&
-	command -v busybox >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null; then
+	command -v busybox >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null &&
+	command -v flex >/dev/null && command -v bison >/dev/null && command -v bc >/dev/null; then
 	exit 0
 fi
 APT_CONFIG="$apt_dir/apt.conf" apt-get update -qq
 APT_CONFIG="$apt_dir/apt.conf" apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
 	-t bookworm-backports qemu-system-x86 qemu-system-arm >/dev/null
 apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-	busybox-static xz-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
+	busybox-static xz-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	flex bison bc libelf-dev >/dev/null

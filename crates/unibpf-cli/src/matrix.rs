@@ -98,6 +98,7 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
             .programs_dir
             .unwrap_or_else(|| root.join("build/programs")),
         matrix_dir: matrix_dir.clone(),
+        repo: root.clone(),
         unibpf,
         lib_dirs: vec![
             PathBuf::from("/usr/aarch64-linux-gnu/lib"),
@@ -129,14 +130,23 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
         update_readme(&root.join("README.md"), &md)?;
     }
     print!("{md}");
+    use unibpf_matrix::report::Status;
     let failed = results
         .cells
         .iter()
-        .filter(|c| c.status == unibpf_matrix::report::Status::Fail)
+        .filter(|c| c.status == Status::Fail)
         .count();
+    let natives: Vec<Status> = results
+        .cells
+        .iter()
+        .filter_map(|c| c.native.as_ref().map(|n| n.status))
+        .collect();
+    let native_passed = natives.iter().filter(|s| **s == Status::Pass).count();
     println!(
-        "\n{} cells, {failed} failed; {}/latest.{{json,md,svg}} written",
+        "\nunibpf: {} of {} cells passed; native libbpf builds: {native_passed} of {} passed; {}/latest.{{json,md,svg}} written",
+        results.cells.len() - failed,
         results.cells.len(),
+        natives.len(),
         out.display()
     );
     Ok(0)

@@ -4,10 +4,20 @@
 
 use std::collections::HashMap;
 
+/// What ran a case: unibpf with the .wasm, or the same control plane built
+/// natively against libbpf (the paper's "native" column).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Runner {
+    #[default]
+    Unibpf,
+    Native,
+}
+
 /// One case's output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaseOutput {
     pub name: String,
+    pub runner: Runner,
     pub facts: HashMap<String, String>,
     pub stdout: Vec<String>,
     pub stderr: Vec<String>,
@@ -23,12 +33,19 @@ pub fn parse_log(log: &str) -> Vec<CaseOutput> {
     let mut cur: Option<CaseOutput> = None;
     for raw in log.lines() {
         let line = raw.trim_end_matches('\r');
-        if let Some(name) = line.strip_prefix("UNIBPF-CASE-BEGIN ") {
+        if let Some(rest) = line.strip_prefix("UNIBPF-CASE-BEGIN ") {
             if let Some(c) = cur.take() {
                 cases.push(c);
             }
+            let mut words = rest.split_whitespace();
+            let name = words.next().unwrap_or_default().to_string();
+            let runner = match words.next() {
+                Some("native") => Runner::Native,
+                _ => Runner::Unibpf,
+            };
             cur = Some(CaseOutput {
-                name: name.trim().to_string(),
+                name,
+                runner,
                 ..Default::default()
             });
             continue;
@@ -60,11 +77,15 @@ pub fn parse_log(log: &str) -> Vec<CaseOutput> {
 /// The programs the matrix runs, in table order.
 pub const PROGRAMS: &[&str] = &[
     "bootstrap",
+    "bootstrap_rs",
     "execve",
     "opensnoop",
     "runqlat",
     "uprobe",
     "xdp",
+    "tc",
+    "sockfilter",
+    "sockops",
     "exitsnoop",
     "kprobe",
     "tcpconnlat",
@@ -87,12 +108,15 @@ pub fn check(c: &CaseOutput) -> Result<(), String> {
     let Some(rc) = c.rc else {
         return Err("the case did not finish".into());
     };
+    if let Some(secs) = c.facts.get("cell_timeout") {
+        return Err(format!("killed after the cell timeout ({secs} s)"));
+    }
     if rc != 0 {
-        // The module's own error line says why.
+        // The runtime's own error line says why; natively, the loader's.
         let why = c
             .stderr
             .iter()
-            .find(|l| l.starts_with("unibpf: error:"))
+            .find(|l| l.starts_with("unibpf: error:") || l.starts_with("native: "))
             .or_else(|| c.stderr.last())
             .cloned()
             .unwrap_or_default();
@@ -106,7 +130,7 @@ pub fn check(c: &CaseOutput) -> Result<(), String> {
     };
     let out = &c.stdout;
     match c.name.as_str() {
-        "bootstrap" => {
+        "bootstrap" | "bootstrap_rs" => {
             let sh = fact("sh_pid")?;
             let sleeper = fact("sleep_pid")?;
             find(
@@ -234,6 +258,55 @@ pub fn check(c: &CaseOutput) -> Result<(), String> {
                 ));
             }
             Ok(())
+        }
+        "tc" => {
+            let n: u64 = fact("datagrams")?.parse().map_err(|_| "bad fact")?;
+            let frame: u64 = fact("frame")?.parse().map_err(|_| "bad fact")?;
+            let udp = out
+                .iter()
+                .find(|l| l.starts_with("PROTO ipproto=17 "))
+                .ok_or("no UDP counts")?;
+            let want = (n.to_string(), (n * frame).to_string());
+            if value(udp, "packets") != Some(&want.0) || value(udp, "bytes") != Some(&want.1) {
+                return Err(format!(
+                    "{udp}, expected packets={} bytes={}",
+                    want.0, want.1
+                ));
+            }
+            Ok(())
+        }
+        "sockfilter" => {
+            let n = fact("datagrams")?;
+            find(
+                out,
+                "PROTO",
+                &[("ipproto", "17"), ("name", "udp"), ("packets", n)],
+            )
+            .ok_or_else(|| format!("no PROTO line counting {n} UDP packets"))?;
+            Ok(())
+        }
+        "sockops" => {
+            let client = fact("client_port")?;
+            let server = fact("server_port")?;
+            for (side, local, remote) in [("active", client, server), ("passive", server, client)] {
+                find(
+                    out,
+                    "ESTABLISHED",
+                    &[("side", side), ("lport", local), ("rport", remote)],
+                )
+                .ok_or_else(|| format!("no {side} ESTABLISHED {local}->{remote}"))?;
+            }
+            let counts = out
+                .iter()
+                .find(|l| l.starts_with("OPTIONS"))
+                .ok_or("no OPTIONS line")?;
+            let n = |k: &str| value(counts, k).and_then(|v| v.parse::<u64>().ok());
+            // SYN, SYN-ACK, the two messages and their ACKs at least; every
+            // option received carried the sender's port.
+            match (n("written"), n("seen"), n("intact")) {
+                (Some(w), Some(s), Some(i)) if w >= 4 && s >= 4 && i == s => Ok(()),
+                _ => Err(format!("option counts off: {counts}")),
+            }
         }
         "exitsnoop" => {
             let pid = fact("exit_pid")?;

@@ -42,6 +42,11 @@ pub struct Host {
     pub kernel: String,
     #[serde(default)]
     pub quick: bool,
+    /// Build the kernel from the suite's `linux-source-SERIES` with
+    /// matrix/kernel/BUILD.config over tinyconfig, instead of taking Debian's
+    /// image (a host Debian does not ship, e.g. `nobtf`).
+    #[serde(default)]
+    pub build: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +79,14 @@ impl Host {
 pub fn parse(text: &str) -> Result<Vec<Host>, MatrixError> {
     let file: File = toml::from_str(text).map_err(|e| MatrixError::Hosts(e.to_string()))?;
     for h in &file.host {
+        if let Some(b) = &h.build {
+            if b.is_empty() || !b.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(MatrixError::Hosts(format!(
+                    "host {}: build must name a file in matrix/kernel/ (letters, digits, -)",
+                    h.name
+                )));
+            }
+        }
         if h.kind == HostKind::Debian && !matches!(h.arch.as_str(), "x86_64" | "arm64") {
             return Err(MatrixError::Hosts(format!(
                 "host {}: arch must be x86_64 or arm64",
@@ -108,5 +121,11 @@ mod tests {
             "http://deb.debian.org/debian-security"
         );
         assert!(parse("[[host]]\nname='x'\narch='mips'\n").is_err());
+        assert!(parse("[[host]]\nname='x'\narch='arm64'\nbuild='../etc'\n").is_err());
+        let nobtf = hosts
+            .iter()
+            .find(|h| h.build.as_deref() == Some("nobtf"))
+            .expect("a no-BTF host");
+        assert_eq!(nobtf.kernel, "6.1");
     }
 }

@@ -26,21 +26,48 @@ pub struct Kernel {
     pub release: String,
     /// The series asked for, so a changed host definition refetches.
     pub series: String,
+    /// For kernels built from source: SHA256 of the config fragment, so an
+    /// edited fragment rebuilds.
+    #[serde(default)]
+    pub config_sha256: Option<String>,
+    /// What this manifest's tree holds; older caches are refetched.
+    #[serde(default)]
+    pub format: u32,
 }
+
+/// 2: 7.x trees include their linux-modules package.
+const FORMAT: u32 = 2;
 
 const MANIFEST: &str = "kernel.json";
 
-/// Resolves, downloads (cached) and unpacks `host`'s kernel under `cache`.
+/// Resolves, downloads (cached) and unpacks `host`'s kernel under `cache`,
+/// or builds it from source for hosts with `build` (`repo` holds scripts/
+/// and matrix/kernel/).
 pub fn fetch(
     client: &reqwest::blocking::Client,
     cache: &Path,
+    repo: &Path,
     host: &Host,
     mirror: &str,
 ) -> Result<Kernel, MatrixError> {
     let dir = cache.join("kernels").join(&host.name);
+    let fragment = host
+        .build
+        .as_ref()
+        .map(|b| repo.join("matrix/kernel").join(format!("{b}.config")));
+    let config_sha256 = match &fragment {
+        Some(f) => Some(sha256_file(f).ok_or_else(|| {
+            MatrixError::Invalid(format!("host {}: {} is missing", host.name, f.display()))
+        })?),
+        None => None,
+    };
     if let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST)) {
         if let Ok(k) = serde_json::from_str::<Kernel>(&text) {
-            if k.vmlinuz.exists() && k.series == host.kernel {
+            if k.vmlinuz.exists()
+                && k.series == host.kernel
+                && k.config_sha256 == config_sha256
+                && k.format == FORMAT
+            {
                 return Ok(k);
             }
         }
@@ -48,6 +75,20 @@ pub fn fetch(
     let archive = host.archive_url(mirror);
     let arch = host.debian_arch();
     let index = debian::fetch_index(client, &archive, &host.suite, arch)?;
+    if let (Some(fragment), Some(config_sha256)) = (fragment, config_sha256) {
+        let kernel = build_from_source(
+            client,
+            cache,
+            repo,
+            host,
+            &archive,
+            &index,
+            &fragment,
+            config_sha256,
+        )?;
+        write_manifest(&dir, &kernel)?;
+        return Ok(kernel);
+    }
     let image =
         debian::newest_kernel(&index, &host.flavour, arch, &host.kernel).ok_or_else(|| {
             MatrixError::NoKernel(format!(
@@ -59,10 +100,13 @@ pub fn fetch(
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).map_err(|e| MatrixError::io(&root, e))?;
     // From 7.x the image package is a meta package: the kernel is in
-    // linux-binary-*, its config in linux-base-*.
+    // linux-binary-*, its config in linux-base-*, modules in linux-modules-*.
     let mut wanted: Vec<&Package> = vec![image];
     for dep in &image.depends {
-        if dep.starts_with("linux-binary-") || dep.starts_with("linux-base-") {
+        if ["linux-binary-", "linux-base-", "linux-modules-"]
+            .iter()
+            .any(|p| dep.starts_with(p))
+        {
             if let Some(p) = index.iter().find(|p| &p.name == dep) {
                 wanted.push(p);
             }
@@ -83,10 +127,103 @@ pub fn fetch(
         vmlinuz,
         release,
         series: host.kernel.clone(),
+        config_sha256: None,
+        format: FORMAT,
     };
-    let manifest = serde_json::to_string_pretty(&kernel).unwrap_or_default();
-    std::fs::write(dir.join(MANIFEST), manifest).map_err(|e| MatrixError::io(&dir, e))?;
+    write_manifest(&dir, &kernel)?;
     Ok(kernel)
+}
+
+fn write_manifest(dir: &Path, kernel: &Kernel) -> Result<(), MatrixError> {
+    let manifest = serde_json::to_string_pretty(kernel).unwrap_or_default();
+    std::fs::write(dir.join(MANIFEST), manifest).map_err(|e| MatrixError::io(dir, e))
+}
+
+/// Downloads the suite's `linux-source-SERIES` and builds it with
+/// scripts/build-kernel.sh (minutes, once; the output is cached with the
+/// fragment's checksum). The build log stays next to the kernel.
+#[allow(clippy::too_many_arguments)]
+fn build_from_source(
+    client: &reqwest::blocking::Client,
+    cache: &Path,
+    repo: &Path,
+    host: &Host,
+    archive: &str,
+    index: &[Package],
+    fragment: &Path,
+    config_sha256: String,
+) -> Result<Kernel, MatrixError> {
+    let name = format!("linux-source-{}", host.kernel);
+    let source = index
+        .iter()
+        .filter(|p| p.name == name)
+        .max_by(|a, b| debian::compare_versions(&a.version, &b.version))
+        .ok_or_else(|| MatrixError::NoKernel(format!("no {name} in {archive} {}", host.suite)))?;
+    let deb = download(client, archive, source, &cache.join("debs"))?;
+    let dir = cache.join("kernels").join(&host.name);
+    let root = dir.join("root");
+    std::fs::create_dir_all(&dir).map_err(|e| MatrixError::io(&dir, e))?;
+    let log_path = dir.join("build.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| MatrixError::io(&log_path, e))?;
+    let log_err = log.try_clone().map_err(|e| MatrixError::io(&log_path, e))?;
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "building the {} kernel from {name} {} (a few minutes, once; log: {})",
+        host.name,
+        source.version,
+        log_path.display()
+    ));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let status = Command::new("sh")
+        .arg(repo.join("scripts/build-kernel.sh"))
+        .arg(&deb)
+        .arg(&host.arch)
+        .arg(fragment)
+        .arg(&root)
+        .stdout(log)
+        .stderr(log_err)
+        .status();
+    spinner.finish_and_clear();
+    let status =
+        status.map_err(|e| MatrixError::Tool("scripts/build-kernel.sh".into(), e.to_string()))?;
+    if !status.success() {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("build-kernel:") || l.contains("error"))
+            .or_else(|| text.lines().last())
+            .unwrap_or("no output")
+            .to_string();
+        return Err(MatrixError::Tool(
+            "scripts/build-kernel.sh".into(),
+            format!(
+                "building the kernel failed: {last} (see {})",
+                log_path.display()
+            ),
+        ));
+    }
+    let (vmlinuz, release) = find_image(&root).ok_or_else(|| {
+        MatrixError::NoKernel(format!("the build left no vmlinuz in {}", root.display()))
+    })?;
+    Ok(Kernel {
+        package: format!("{name} (built: {})", fragment_name(fragment)),
+        version: source.version.clone(),
+        sha256: source.sha256.clone(),
+        root,
+        vmlinuz,
+        release,
+        series: host.kernel.clone(),
+        config_sha256: Some(config_sha256),
+        format: FORMAT,
+    })
+}
+
+fn fragment_name(fragment: &Path) -> String {
+    fragment
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Downloads `p` into `dir` unless a file with the right SHA256 is there.
@@ -114,7 +251,11 @@ fn download(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(file.to_string());
-    let tmp = path.with_extension("part");
+    // Hosts download in parallel and may want the same file (linux-source
+    // is the same .deb for every arch): each writes its own part file.
+    static PARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{file}.{}-{n}.part", std::process::id()));
     let mut out = std::fs::File::create(&tmp).map_err(|e| MatrixError::io(&tmp, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];

@@ -3,7 +3,8 @@
 //! and on this machine; each cell checks the program's real output.
 //!
 //! Pieces: [`hosts`] (matrix/hosts.toml), [`debian`] and [`kernels`]
-//! (fetching kernels, checksummed), [`initramfs`] (the payload), [`vm`]
+//! (fetching or building kernels, checksummed), [`initramfs`] (the payload),
+//! [`modules`] (kernel modules the cases need), [`vm`]
 //! (booting), [`cases`] (what each case printed and the checks), [`report`]
 //! (JSON, Markdown, SVG).
 
@@ -12,6 +13,7 @@ pub mod debian;
 pub mod hosts;
 pub mod initramfs;
 pub mod kernels;
+pub mod modules;
 pub mod report;
 pub mod runner;
 pub mod vm;

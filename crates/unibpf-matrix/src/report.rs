@@ -12,7 +12,8 @@ pub enum Status {
     Fail,
 }
 
-/// One (host, program) result.
+/// One (host, program) result: the .wasm under unibpf (the top-level
+/// fields) and, beside it, the native libbpf build of the same control plane.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     pub host: String,
@@ -22,6 +23,17 @@ pub struct Cell {
     pub reason: String,
     /// The selector's decisions (`--explain` lines), when the module got that far.
     pub decisions: Vec<String>,
+    pub time_ms: Option<u64>,
+    /// The native build's result; None when there is no native build.
+    #[serde(default)]
+    pub native: Option<Outcome>,
+}
+
+/// How one run of a program went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: Status,
+    pub reason: String,
     pub time_ms: Option<u64>,
 }
 
@@ -73,30 +85,40 @@ impl Results {
             o.push_str(":---:|");
         }
         o.push('\n');
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        // Cells failing for the same reason share a note.
+        let mut mark = |status: Option<(Status, &str)>| match status {
+            Some((Status::Pass, _)) => "O".to_string(),
+            Some((Status::Fail, reason)) => {
+                let n = match notes.iter().position(|r| r == reason) {
+                    Some(i) => i + 1,
+                    None => {
+                        notes.push(reason.to_string());
+                        notes.len()
+                    }
+                };
+                format!("X<sup>{n}</sup>")
+            }
+            None => "-".to_string(),
+        };
         for p in &self.programs {
             let _ = write!(o, "| {p} |");
             for h in &self.hosts {
-                let mark = match self.cell(&h.name, p) {
-                    Some(c) if c.status == Status::Pass => "O".to_string(),
-                    Some(c) => {
-                        // Cells failing for the same reason share a note.
-                        let n = match notes.iter().position(|r| r == &c.reason) {
-                            Some(i) => i + 1,
-                            None => {
-                                notes.push(c.reason.clone());
-                                notes.len()
-                            }
-                        };
-                        format!("X<sup>{n}</sup>")
-                    }
-                    None => "-".to_string(),
-                };
-                let _ = write!(o, " {mark} |");
+                let cell = self.cell(&h.name, p);
+                let native = cell
+                    .and_then(|c| c.native.as_ref())
+                    .map(|n| (n.status, n.reason.as_str()));
+                let native = mark(native);
+                let unibpf = mark(cell.map(|c| (c.status, c.reason.as_str())));
+                let _ = write!(o, " {native}/{unibpf} |");
             }
             o.push('\n');
         }
-        o.push_str("\nO: the program ran and printed what its test expects. X: it did not (the numbered reason below). -: not run.\n");
+        o.push_str(
+            "\nEach cell is native/unibpf, as in the WASM-BPF paper's Table 1: the program's C control plane \
+             built against libbpf and run natively, then the same program as one .wasm under `unibpf run`. \
+             O: it ran and printed what its test expects. X: it did not (the numbered reason below). -: not run.\n",
+        );
         o.push_str("\nHosts: ");
         let hosts: Vec<String> = self
             .hosts
@@ -124,6 +146,7 @@ impl Results {
     pub fn svg(&self) -> String {
         const CELL_W: usize = 92;
         const CELL_H: usize = 28;
+        const NATIVE_W: usize = 32;
         const LEFT: usize = 110;
         const TOP: usize = 64;
         let width = LEFT + CELL_W * self.hosts.len().max(1) + 10;
@@ -158,27 +181,46 @@ impl Results {
             );
             for (i, h) in self.hosts.iter().enumerate() {
                 let x = LEFT + i * CELL_W;
-                let (fill, mark, title) = match self.cell(&h.name, p) {
-                    Some(c) if c.status == Status::Pass => ("#4caf50", "O", "passed".to_string()),
-                    Some(c) => ("#e53935", "X", c.reason.clone()),
-                    None => ("#bdbdbd", "-", "not run".to_string()),
-                };
-                let _ = writeln!(
-                    o,
-                    r#"<rect x="{x}" y="{y}" width="{}" height="{}" fill="{fill}" stroke="white"><title>{} on {}: {}</title></rect><text x="{}" y="{}" text-anchor="middle" fill="white">{mark}</text>"#,
-                    CELL_W - 2,
-                    CELL_H - 2,
-                    escape(p),
-                    escape(&h.name),
-                    escape(&title),
-                    x + CELL_W / 2,
-                    y + CELL_H / 2 + 4
-                );
+                let cell = self.cell(&h.name, p);
+                let native = cell.and_then(|c| c.native.as_ref());
+                // Left third: native; the rest: unibpf.
+                let halves = [
+                    (
+                        "native",
+                        native.map(|n| (n.status, n.reason.as_str())),
+                        x,
+                        NATIVE_W,
+                    ),
+                    (
+                        "unibpf",
+                        cell.map(|c| (c.status, c.reason.as_str())),
+                        x + NATIVE_W,
+                        CELL_W - NATIVE_W,
+                    ),
+                ];
+                for (runner, result, rx, w) in halves {
+                    let (fill, mark, title) = match result {
+                        Some((Status::Pass, _)) => ("#4caf50", "O", "passed".to_string()),
+                        Some((Status::Fail, reason)) => ("#e53935", "X", reason.to_string()),
+                        None => ("#bdbdbd", "-", "not run".to_string()),
+                    };
+                    let _ = writeln!(
+                        o,
+                        r#"<rect x="{rx}" y="{y}" width="{}" height="{}" fill="{fill}" stroke="white"><title>{} on {} ({runner}): {}</title></rect><text x="{}" y="{}" text-anchor="middle" fill="white">{mark}</text>"#,
+                        w - 2,
+                        CELL_H - 2,
+                        escape(p),
+                        escape(&h.name),
+                        escape(&title),
+                        rx + w / 2,
+                        y + CELL_H / 2 + 4
+                    );
+                }
             }
         }
         let _ = writeln!(
             o,
-            r##"<text x="10" y="{}" fill="#555">O passed (green), X failed (red; hover for the reason), - not run</text>"##,
+            r##"<text x="10" y="{}" fill="#555">Each cell: native libbpf build (left) / unibpf (right). O passed (green), X failed (red; hover for the reason), - not run</text>"##,
             height - 14
         );
         o.push_str("</svg>\n");
@@ -218,6 +260,11 @@ mod tests {
             },
             decisions: vec![],
             time_ms: Some(10),
+            native: Some(Outcome {
+                status: Status::Fail,
+                reason: "exit 1: native: libbpf cannot load the BPF object".into(),
+                time_ms: Some(5),
+            }),
         };
         Results {
             unibpf_version: "0.1.0".into(),
@@ -239,16 +286,24 @@ mod tests {
             md.contains("| program | 5.10-x86_64 | 6.12-x86_64 |"),
             "{md}"
         );
-        assert!(md.contains("| bootstrap | O | X<sup>1</sup> |"), "{md}");
-        assert!(md.contains("| execve | O | - |"), "{md}");
-        assert!(md.contains("1. exit 1: no <ringbuf> & co"), "{md}");
+        assert!(
+            md.contains("| bootstrap | X<sup>1</sup>/O | X<sup>1</sup>/X<sup>2</sup> |"),
+            "{md}"
+        );
+        assert!(md.contains("| execve | X<sup>1</sup>/O | -/- |"), "{md}");
+        assert!(
+            md.contains("1. exit 1: native: libbpf cannot load the BPF object\n2. exit 1: no <ringbuf> & co"),
+            "{md}"
+        );
         assert!(md.contains("unibpf 0.1.0, 2026-11-25"), "{md}");
     }
 
     #[test]
     fn svg_has_one_rect_per_cell_and_escapes_text() {
         let svg = sample().svg();
-        assert_eq!(svg.matches("<rect").count(), 4);
+        // Two halves (native, unibpf) per host and program.
+        assert_eq!(svg.matches("<rect").count(), 8);
+        assert!(svg.contains("bootstrap on 6.12-x86_64 (native): exit 1: native: libbpf"));
         assert!(svg.contains("#e53935") && svg.contains("#4caf50") && svg.contains("#bdbdbd"));
         assert!(svg.contains("no &lt;ringbuf&gt; &amp; co"));
         assert!(!svg.contains("<ringbuf>"));

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::cases::{self, CaseOutput};
+use crate::cases::{self, CaseOutput, Runner};
 use crate::hosts::{Host, HostKind};
-use crate::report::{Cell, HostRun, Results, Status};
+use crate::report::{Cell, HostRun, Outcome, Results, Status};
 use crate::vm::{self, Payload};
-use crate::{kernels, MatrixError};
+use crate::{kernels, modules, MatrixError};
 
 pub struct MatrixConfig {
     pub hosts: Vec<Host>,
@@ -18,6 +18,8 @@ pub struct MatrixConfig {
     pub cache: PathBuf,
     /// matrix/ (init.sh, cases.sh).
     pub matrix_dir: PathBuf,
+    /// The repository (scripts/build-kernel.sh, matrix/kernel/).
+    pub repo: PathBuf,
     /// The suite as built by scripts/build-programs.sh.
     pub programs_dir: PathBuf,
     /// unibpf binaries by arch (`x86_64`, `arm64`); a missing arch fails its
@@ -108,7 +110,7 @@ fn run_host(
     };
     let outcome = boot_host(cfg, client, host, &mut run);
     let cells = match outcome {
-        Ok(log) => cells_from(cfg, host, &log),
+        Ok(log) => cells_from(cfg, host, &run.arch, &log),
         Err(e) => {
             let reason = e.to_string();
             run.error = Some(reason.clone());
@@ -121,6 +123,7 @@ fn run_host(
                     reason: reason.clone(),
                     decisions: vec![],
                     time_ms: None,
+                    native: None,
                 })
                 .collect()
         }
@@ -160,29 +163,43 @@ fn boot_host(
         programs: cfg.programs_dir.clone(),
         matrix_dir: cfg.matrix_dir.clone(),
         cases: cfg.programs.clone(),
+        cell_seconds: cfg.cell_timeout.as_secs().max(1),
     };
-    let deadline = Duration::from_secs(60) + cfg.cell_timeout * cfg.programs.len() as u32;
+    // Each case runs twice (unibpf, native), each bounded by the cell
+    // timeout inside the VM; this deadline is the backstop for the VM itself.
+    let deadline = Duration::from_secs(60) + cfg.cell_timeout * 2 * cfg.programs.len() as u32;
     let log = if host.kind == HostKind::Local {
         let u = nix_uname();
         run.arch = arch;
         run.release = u;
         vm::run_local(&payload, deadline)?
     } else {
-        let kernel = kernels::fetch(client, &cfg.cache, host, &cfg.mirror)?;
+        let kernel = kernels::fetch(client, &cfg.cache, &cfg.repo, host, &cfg.mirror)?;
         run.release = kernel.release.clone();
         run.kernel_package = format!("{} {}", kernel.package, kernel.version);
         run.kernel_sha256 = kernel.sha256.clone();
-        let initrd = cfg.cache.join(format!("initramfs-{arch}.cpio"));
+        let base = cfg.cache.join(format!("initramfs-{arch}.cpio"));
         {
             // Built once per arch and run; boots read it concurrently.
             static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
             let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
             if !built.contains(&arch) {
                 let bytes = vm::build_initramfs(&payload)?;
-                std::fs::write(&initrd, bytes).map_err(|e| MatrixError::io(&initrd, e))?;
+                std::fs::write(&base, bytes).map_err(|e| MatrixError::io(&base, e))?;
                 built.push(arch.clone());
             }
         }
+        // This kernel's modules, appended as a second archive.
+        let initrd = match modules::archive(&kernel.root, &kernel.release)? {
+            Some(extra) => {
+                let path = cfg.cache.join(format!("initramfs-{}.cpio", host.name));
+                let mut bytes = std::fs::read(&base).map_err(|e| MatrixError::io(&base, e))?;
+                bytes.extend_from_slice(&extra);
+                std::fs::write(&path, bytes).map_err(|e| MatrixError::io(&path, e))?;
+                path
+            }
+            None => base,
+        };
         let log = vm::boot(&arch, &kernel.vmlinuz, &initrd, deadline)?;
         std::fs::write(
             cfg.cache.join(format!("console-{}.log", host.name)),
@@ -207,27 +224,63 @@ fn nix_uname() -> String {
         .unwrap_or_default()
 }
 
-fn cells_from(cfg: &MatrixConfig, host: &Host, console: &str) -> Vec<Cell> {
+/// Where scripts/build-programs.sh puts a program's native build for `arch`.
+pub(crate) fn native_path(programs: &std::path::Path, arch: &str, program: &str) -> PathBuf {
+    let file = format!("{program}.native");
+    if arch == host_arch_of_this_machine() {
+        programs.join(file)
+    } else {
+        programs.join(arch).join(file)
+    }
+}
+
+fn cells_from(cfg: &MatrixConfig, host: &Host, arch: &str, console: &str) -> Vec<Cell> {
     let outputs = cases::parse_log(console);
+    let outcome = |p: &str, runner: Runner| -> Option<(Outcome, Option<&CaseOutput>)> {
+        let case = outputs.iter().find(|c| c.name == p && c.runner == runner);
+        let (status, reason) = match case.map(cases::check) {
+            Some(Ok(())) => (Status::Pass, String::new()),
+            Some(Err(r)) => (Status::Fail, r),
+            // A native build that does not exist is not a failure.
+            None if runner == Runner::Native
+                && !native_path(&cfg.programs_dir, arch, p).exists() =>
+            {
+                return None
+            }
+            None => (
+                Status::Fail,
+                "the case did not start (the VM stopped early)".into(),
+            ),
+        };
+        let time_ms = case.and_then(|c| c.ms);
+        Some((
+            Outcome {
+                status,
+                reason,
+                time_ms,
+            },
+            case,
+        ))
+    };
     cfg.programs
         .iter()
         .map(|p| {
-            let case = outputs.iter().find(|c| &c.name == p);
-            let (status, reason) = match case.map(cases::check) {
-                Some(Ok(())) => (Status::Pass, String::new()),
-                Some(Err(r)) => (Status::Fail, r),
-                None => (
-                    Status::Fail,
-                    "the case did not start (the VM stopped early)".into(),
-                ),
-            };
+            let (unibpf, case) = outcome(p, Runner::Unibpf).unwrap_or((
+                Outcome {
+                    status: Status::Fail,
+                    reason: "not run".into(),
+                    time_ms: None,
+                },
+                None,
+            ));
             Cell {
                 host: host.name.clone(),
                 program: p.clone(),
-                status,
-                reason,
+                status: unibpf.status,
+                reason: unibpf.reason,
                 decisions: case.map(decisions).unwrap_or_default(),
-                time_ms: case.and_then(|c| c.ms),
+                time_ms: unibpf.time_ms,
+                native: outcome(p, Runner::Native).map(|(o, _)| o),
             }
         })
         .collect()

@@ -26,6 +26,8 @@ pub struct Payload {
     pub matrix_dir: PathBuf,
     /// Case names to run, in order.
     pub cases: Vec<String>,
+    /// Each run of a case is killed after this many seconds.
+    pub cell_seconds: u64,
 }
 
 /// A cross-built binary's libraries: its NEEDED entries, recursively,
@@ -129,39 +131,64 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
     c.file("/init", &read("init.sh")?, true);
     c.file("/cases.sh", &read("cases.sh")?, false);
     c.file("/cases.list", p.cases.join(" ").as_bytes(), false);
+    c.file(
+        "/cases.env",
+        format!("CELL_SECONDS={}\n", p.cell_seconds).as_bytes(),
+        false,
+    );
     c.host_file("/unibpf/unibpf", &p.unibpf, true)?;
     let cross = p.arch == "arm64" && std::env::consts::ARCH != "aarch64";
-    let libs: Vec<(String, PathBuf)> = if cross {
-        cross_libraries(&p.unibpf, &p.lib_dirs, "aarch64-linux-gnu")?
+    // The .wasm files are the same everywhere; workload binaries and native
+    // builds are per arch.
+    let per_arch = if cross {
+        p.programs.join(&p.arch)
     } else {
-        shared_libraries(&p.unibpf)?
-            .into_iter()
-            .map(|lib| {
-                let real = std::fs::canonicalize(&lib).map_err(|e| MatrixError::io(&lib, e))?;
-                Ok((lib.to_string_lossy().into_owned(), real))
-            })
-            .collect::<Result<_, MatrixError>>()?
+        p.programs.clone()
     };
+    let mut binaries = vec![p.unibpf.clone()];
+    for (dir, suffix) in [
+        (&p.programs, ".wasm"),
+        (&per_arch, ".target"),
+        (&per_arch, ".native"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue; // no arm64 builds: those cells say so
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(suffix) {
+                let executable = suffix != ".wasm";
+                c.host_file(&format!("/programs/{name}"), &e.path(), executable)?;
+                if suffix == ".native" {
+                    binaries.push(e.path());
+                }
+            }
+        }
+    }
+    let mut libs: Vec<(String, PathBuf)> = Vec::new();
+    for binary in &binaries {
+        let found: Vec<(String, PathBuf)> = if cross {
+            cross_libraries(binary, &p.lib_dirs, "aarch64-linux-gnu")?
+        } else {
+            shared_libraries(binary)?
+                .into_iter()
+                .map(|lib| {
+                    let real = std::fs::canonicalize(&lib).map_err(|e| MatrixError::io(&lib, e))?;
+                    Ok((lib.to_string_lossy().into_owned(), real))
+                })
+                .collect::<Result<_, MatrixError>>()?
+        };
+        for lib in found {
+            if !libs.iter().any(|(path, _)| *path == lib.0) {
+                libs.push(lib);
+            }
+        }
+    }
     for (path, host) in libs {
         if let Some((parent, _)) = path.rsplit_once('/') {
             c.dirs(parent, &mut made);
         }
         c.host_file(&path, &host, true)?;
-    }
-    // The .wasm files are the same everywhere; workload binaries are per arch.
-    let targets = if cross {
-        p.programs.join(&p.arch)
-    } else {
-        p.programs.clone()
-    };
-    for (dir, suffix) in [(&p.programs, ".wasm"), (&targets, ".target")] {
-        let entries = std::fs::read_dir(dir).map_err(|e| MatrixError::io(dir, e))?;
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(suffix) {
-                c.host_file(&format!("/programs/{name}"), &e.path(), suffix == ".target")?;
-            }
-        }
     }
     Ok(c.finish())
 }
@@ -237,6 +264,7 @@ pub fn run_local(p: &Payload, deadline: Duration) -> Result<BootLog, MatrixError
         .arg(script)
         .env("UNIBPF", &p.unibpf)
         .env("PROGRAMS", &p.programs)
+        .env("CELL_SECONDS", p.cell_seconds.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -279,3 +279,22 @@ pub fn assert_fails_with(args: &[&str], line: &str) -> String {
     assert!(err.lines().any(|l| l == line), "want {line:?} in:\n{err}");
     out
 }
+
+/// Applies the matrix's check for `program` (unibpf_matrix::cases::check, the
+/// one copy of each program's expectations) to a run's stdout and the facts
+/// of its workload.
+pub fn assert_case(program: &str, facts: &[(&str, String)], stdout: &str) {
+    let case = unibpf_matrix::cases::CaseOutput {
+        name: program.to_string(),
+        facts: facts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        stdout: stdout.lines().map(str::to_string).collect(),
+        rc: Some(0),
+        ..Default::default()
+    };
+    if let Err(reason) = unibpf_matrix::cases::check(&case) {
+        panic!("{program}: {reason}; output:\n{stdout}");
+    }
+}

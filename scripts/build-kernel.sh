@@ -1,0 +1,67 @@
+#!/bin/sh
+# Builds a small kernel from a Debian linux-source .deb for matrix hosts that
+# Debian does not ship (today: a kernel without BTF). `unibpf matrix` calls it
+# for hosts with `build = "..."` in matrix/hosts.toml.
+#
+#   build-kernel.sh SOURCE_DEB ARCH FRAGMENT OUT_DIR
+#
+# ARCH is x86_64 or arm64 (cross-built with aarch64-linux-gnu-gcc). The
+# configuration is `make tinyconfig` with FRAGMENT merged over it; every
+# option the fragment sets must survive `olddefconfig`, or the build stops
+# naming the ones that did not. The image lands in OUT_DIR/boot/vmlinuz-REL.
+# The source is unpacked once next to the .deb and shared by both arches.
+set -eu
+[ $# -eq 4 ] || { echo "usage: $0 SOURCE_DEB ARCH FRAGMENT OUT_DIR" >&2; exit 2; }
+deb=$(realpath "$1") arch=$2 fragment=$(realpath "$3") out=$4
+mkdir -p "$out" && out=$(realpath "$out")
+
+case $arch in
+x86_64) karch=x86_64 cross= image=arch/x86/boot/bzImage ;;
+arm64) karch=arm64 cross=aarch64-linux-gnu- image=arch/arm64/boot/Image ;;
+*) echo "build-kernel: unknown arch $arch (x86_64 or arm64)" >&2; exit 2 ;;
+esac
+for tool in flex bison bc "${cross}gcc"; do
+	command -v "$tool" >/dev/null ||
+		{ echo "build-kernel: $tool is missing; run scripts/install-matrix-deps.sh" >&2; exit 1; }
+done
+
+src_root="$(dirname "$deb")/src/$(basename "$deb" .deb)"
+mkdir -p "$(dirname "$src_root")"
+# Both arches may build at once: one unpacks, the other waits.
+(
+	flock 9
+	if [ ! -f "$src_root/.unpacked" ]; then
+		echo "build-kernel: unpacking $(basename "$deb")" >&2
+		rm -rf "$src_root" && mkdir -p "$src_root"
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards '*/linux-source-*.tar.xz' | xz -dc | tar -x -C "$src_root"
+		touch "$src_root/.unpacked"
+	fi
+) 9>"$src_root.lock"
+src=$(find "$src_root" -mindepth 1 -maxdepth 1 -type d -name 'linux-source-*' | head -n 1)
+[ -n "$src" ] || { echo "build-kernel: no linux-source-* tree in $(basename "$deb")" >&2; exit 1; }
+
+obj="$out/obj"
+mkdir -p "$obj"
+mk() { make -s -C "$src" O="$obj" ARCH="$karch" CROSS_COMPILE="$cross" "$@"; }
+mk tinyconfig >/dev/null
+"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$fragment" >/dev/null
+mk olddefconfig >/dev/null
+
+# Options the fragment sets that this arch's Kconfig cannot take (serial
+# drivers of the other arch) are fine; the ones below are the point.
+missing=
+for opt in BPF_SYSCALL BPF_EVENTS KPROBES UPROBE_EVENTS FTRACE_SYSCALLS CGROUP_BPF \
+	NET_CLS_BPF BPF_LSM BLK_DEV_INITRD; do
+	grep -q "^CONFIG_$opt=y" "$obj/.config" || missing="$missing $opt"
+done
+grep -q '^CONFIG_DEBUG_INFO_BTF=y' "$obj/.config" && missing="$missing (DEBUG_INFO_BTF is on)"
+[ -z "$missing" ] || { echo "build-kernel: the config lacks:$missing" >&2; exit 1; }
+
+jobs=$(nproc 2>/dev/null || echo 2)
+mk -j"$jobs" "$(basename "$image")" KBUILD_BUILD_USER=unibpf KBUILD_BUILD_HOST=matrix
+release=$(mk -s kernelrelease)
+mkdir -p "$out/boot"
+rm -f "$out"/boot/vmlinuz-*
+cp "$obj/$image" "$out/boot/vmlinuz-$release"
+cp "$obj/.config" "$out/boot/config-$release"
+echo "$out/boot/vmlinuz-$release"
