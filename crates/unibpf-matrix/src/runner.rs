@@ -224,55 +224,35 @@ fn nix_uname() -> String {
         .unwrap_or_default()
 }
 
-/// Where scripts/build-programs.sh puts a program's native build for `arch`.
-pub(crate) fn native_path(programs: &std::path::Path, arch: &str, program: &str) -> PathBuf {
-    let file = format!("{program}.native");
-    if arch == host_arch_of_this_machine() {
-        programs.join(file)
-    } else {
-        programs.join(arch).join(file)
+/// A case's result: its check, or why it has none.
+fn outcome(case: Option<&CaseOutput>) -> Outcome {
+    let (status, reason) = match case.map(cases::check) {
+        Some(Ok(())) => (Status::Pass, String::new()),
+        Some(Err(r)) => (Status::Fail, r),
+        None => (
+            Status::Fail,
+            "the case did not start (the VM stopped early)".into(),
+        ),
+    };
+    Outcome {
+        status,
+        reason,
+        time_ms: case.and_then(|c| c.ms),
     }
 }
 
 fn cells_from(cfg: &MatrixConfig, host: &Host, arch: &str, console: &str) -> Vec<Cell> {
     let outputs = cases::parse_log(console);
-    let outcome = |p: &str, runner: Runner| -> Option<(Outcome, Option<&CaseOutput>)> {
-        let case = outputs.iter().find(|c| c.name == p && c.runner == runner);
-        let (status, reason) = match case.map(cases::check) {
-            Some(Ok(())) => (Status::Pass, String::new()),
-            Some(Err(r)) => (Status::Fail, r),
-            // A native build that does not exist is not a failure.
-            None if runner == Runner::Native
-                && !native_path(&cfg.programs_dir, arch, p).exists() =>
-            {
-                return None
-            }
-            None => (
-                Status::Fail,
-                "the case did not start (the VM stopped early)".into(),
-            ),
-        };
-        let time_ms = case.and_then(|c| c.ms);
-        Some((
-            Outcome {
-                status,
-                reason,
-                time_ms,
-            },
-            case,
-        ))
-    };
+    let find = |p: &str, runner: Runner| outputs.iter().find(|c| c.name == p && c.runner == runner);
+    let natives = vm::per_arch_dir(&cfg.programs_dir, arch);
     cfg.programs
         .iter()
         .map(|p| {
-            let (unibpf, case) = outcome(p, Runner::Unibpf).unwrap_or((
-                Outcome {
-                    status: Status::Fail,
-                    reason: "not run".into(),
-                    time_ms: None,
-                },
-                None,
-            ));
+            let case = find(p, Runner::Unibpf);
+            let unibpf = outcome(case);
+            // A program without a native build has no native result.
+            let native = (natives.join(format!("{p}.native")).exists())
+                .then(|| outcome(find(p, Runner::Native)));
             Cell {
                 host: host.name.clone(),
                 program: p.clone(),
@@ -280,7 +260,7 @@ fn cells_from(cfg: &MatrixConfig, host: &Host, arch: &str, console: &str) -> Vec
                 reason: unibpf.reason,
                 decisions: case.map(decisions).unwrap_or_default(),
                 time_ms: unibpf.time_ms,
-                native: outcome(p, Runner::Native).map(|(o, _)| o),
+                native,
             }
         })
         .collect()

@@ -30,6 +30,23 @@ pub struct Payload {
     pub cell_seconds: u64,
 }
 
+/// Whether `arch` (`x86_64`, `arm64`) is not this machine's: its binaries
+/// are cross-built.
+fn is_cross(arch: &str) -> bool {
+    arch == "arm64" && std::env::consts::ARCH != "aarch64"
+}
+
+/// Where scripts/build-programs.sh puts per-arch binaries (workloads and
+/// native builds) for `arch`: the suite's directory for this machine's arch,
+/// `DIR/ARCH` for a cross-built one. The .wasm files are the same for all.
+pub fn per_arch_dir(programs: &Path, arch: &str) -> PathBuf {
+    if is_cross(arch) {
+        programs.join(arch)
+    } else {
+        programs.to_path_buf()
+    }
+}
+
 /// A cross-built binary's libraries: its NEEDED entries, recursively,
 /// found in `dirs`, as (path in the VM, host file), plus its interpreter.
 fn cross_libraries(
@@ -137,14 +154,8 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
         false,
     );
     c.host_file("/unibpf/unibpf", &p.unibpf, true)?;
-    let cross = p.arch == "arm64" && std::env::consts::ARCH != "aarch64";
-    // The .wasm files are the same everywhere; workload binaries and native
-    // builds are per arch.
-    let per_arch = if cross {
-        p.programs.join(&p.arch)
-    } else {
-        p.programs.clone()
-    };
+    let cross = is_cross(&p.arch);
+    let per_arch = per_arch_dir(&p.programs, &p.arch);
     let mut binaries = vec![p.unibpf.clone()];
     for (dir, suffix) in [
         (&p.programs, ".wasm"),
