@@ -31,7 +31,7 @@ done
 for guest in "$src"/*.c; do
 	name=$(basename "$guest" .c)
 	clang --target=wasm32-wasi -O2 -Wall -Werror -Wno-unused-function \
-		-I"$src/include" -I"$out" \
+		-I"$src/include" -I"$root/sdk/c/include" -I"$out" \
 		-Wl,--export-table -Wl,--strip-all \
 		-o "$out/$name.wasm" "$guest"
 done

@@ -351,18 +351,19 @@ int wasm_bpf_map_fd_by_name(bpf_object_skel handle, const char *name)
 
 int wasm_bpf_map_operate(int fd, int cmd, void *key, void *value, void *next_key, uint64_t flags)
 {
+	/* The ABI's command numbers are the kernel's bpf(2) commands. */
 	int err;
 	switch (cmd) {
-	case 1:
+	case BPF_MAP_LOOKUP_ELEM:
 		err = bpf_map_lookup_elem_flags(fd, key, value, flags);
 		break;
-	case 2:
+	case BPF_MAP_UPDATE_ELEM:
 		err = bpf_map_update_elem(fd, key, value, flags);
 		break;
-	case 3:
+	case BPF_MAP_DELETE_ELEM:
 		err = flags ? bpf_map_delete_elem_flags(fd, key, flags) : bpf_map_delete_elem(fd, key);
 		break;
-	case 4:
+	case BPF_MAP_GET_NEXT_KEY:
 		err = bpf_map_get_next_key(fd, key, next_key);
 		break;
 	default:
