@@ -12,13 +12,17 @@
 # workload binaries are built for arm64 too, under OUT_DIR/arm64.
 #   scripts/build-programs.sh [OUT_DIR]      (default: build/programs)
 # UNIBPF=path/to/unibpf selects the generator binary (default: builds it).
+# PROGRAMS="a b" builds only those; SOURCES="dir..." looks for program
+# directories there instead of programs/ (the benchmarks keep theirs in
+# crates/unibpf-bench/guests). RUST_GUESTS=no skips Rust control planes and
+# NATIVE_ARM64=no the arm64 builds.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-"$root/build/programs"}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-for tool in clang wasm-ld bpftool; do
+for tool in clang wasm-ld llvm-strip bpftool; do
 	command -v "$tool" >/dev/null 2>&1 || {
 		echo "build-programs: $tool not found; run scripts/install-deps.sh" >&2
 		exit 1
@@ -46,13 +50,14 @@ if [ ! -s "$vmlinux" ]; then
 fi
 
 sysroot=
-if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
+if [ "${NATIVE_ARM64:-yes}" != no ] && command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
 	sysroot=$("$root/scripts/arm64-sysroot.sh")
 	mkdir -p "$out/arm64"
 fi
 
 only=${PROGRAMS:-}
-for dir in "$root"/programs/*/; do
+sources=${SOURCES:-"$root/programs"}
+for dir in $(for s in $sources; do ls -d "$s"/*/; done); do
 	name=$(basename "$dir")
 	[ -f "$dir/$name.bpf.c" ] || continue
 	if [ -n "$only" ] && ! echo " $only " | grep -q " $name "; then
@@ -61,6 +66,9 @@ for dir in "$root"/programs/*/; do
 	clang -g -O2 -target bpf -D__TARGET_ARCH_$target_arch -Wall -Werror \
 		-I"$out" -I"$dir" -I"$root/sdk/c/include" \
 		-c "$dir/$name.bpf.c" -o "$out/$name.bpf.o"
+	# -g is for BTF (CO-RE needs it); the DWARF that comes with it is
+	# ten times the object and would be embedded in every .wasm.
+	llvm-strip -g "$out/$name.bpf.o"
 	"$UNIBPF" gen skeleton "$out/$name.bpf.o" >"$out/$name.skel.h"
 	# programs/NAME/types lists the types the guest shares with the BPF
 	# side (one per line); without it, every named type is emitted.
@@ -87,7 +95,7 @@ for dir in "$root"/programs/*/; do
 	fi
 	# A control plane in Rust (programs/NAME/rust), with the same object
 	# and the types rendered for Rust.
-	if [ -f "$dir/rust/Cargo.toml" ]; then
+	if [ "${RUST_GUESTS:-yes}" != no ] && [ -f "$dir/rust/Cargo.toml" ]; then
 		"$UNIBPF" gen types --lang rust "$@" "$out/$name.bpf.o" >"$out/$name.types.rs"
 		upper=$(echo "$name" | tr 'a-z' 'A-Z')
 		sh "$root/scripts/build-rust-guest.sh" "$dir/rust" "$out" \
