@@ -15,8 +15,9 @@ const BPF_MAP_UPDATE_ELEM: i32 = 2;
 const BPF_MAP_DELETE_ELEM: i32 = 3;
 const BPF_MAP_GET_NEXT_KEY: i32 = 4;
 
-/// Keys are copied to the stack before the call (so a key and a value may not
-/// alias); keys longer than this are copied to the heap.
+/// A key that overlaps the output buffer is copied to the stack before the
+/// call (so the kernel's input and output do not alias); keys longer than this
+/// are copied to the heap.
 const INLINE_KEY: usize = 128;
 
 fn fault(f: GuestFault) -> i32 {
@@ -77,11 +78,18 @@ pub(crate) fn operate(
     let key_len = u64::from(info.key_size);
     let value_len = u64::from(info.value_buffer_size);
     let outcome = match cmd {
-        BPF_MAP_LOOKUP_ELEM => KeyCopy::new(mem, key, key_len).and_then(|k| {
-            let mut m = GuestMemoryMut::new(mem);
-            let v = m.slice_mut(value, value_len)?;
-            Ok(ops.lookup(k.bytes(), v, flags))
-        }),
+        BPF_MAP_LOOKUP_ELEM => {
+            match GuestMemoryMut::new(mem).input_and_output(key, key_len, value, value_len) {
+                Ok(Some((k, v))) => Ok(ops.lookup(k, v, flags)),
+                // The value buffer overlaps the key: look up with a copy of it.
+                Ok(None) => KeyCopy::new(mem, key, key_len).and_then(|k| {
+                    let mut m = GuestMemoryMut::new(mem);
+                    let v = m.slice_mut(value, value_len)?;
+                    Ok(ops.lookup(k.bytes(), v, flags))
+                }),
+                Err(f) => Err(f),
+            }
+        }
         BPF_MAP_UPDATE_ELEM => {
             let m = GuestMemory::new(mem);
             m.slice(key, key_len)

@@ -94,6 +94,9 @@ impl<'a> GuestMemory<'a> {
     }
 }
 
+/// An input slice and a disjoint output slice of the same guest memory.
+pub type InputOutput<'m> = (&'m [u8], &'m mut [u8]);
+
 /// Mutable view of guest memory.
 pub struct GuestMemoryMut<'a> {
     bytes: &'a mut [u8],
@@ -115,6 +118,29 @@ impl<'a> GuestMemoryMut<'a> {
     pub fn slice_mut(&mut self, ptr: u64, len: u64) -> Result<&mut [u8], GuestFault> {
         let range = checked_range(self.bytes.len(), ptr, len)?;
         Ok(&mut self.bytes[range])
+    }
+
+    /// An input range and an output range at once, when they do not overlap
+    /// (`None` when they do: the caller copies the input first). Both are
+    /// bounds-checked either way.
+    pub fn input_and_output(
+        &mut self,
+        input: u64,
+        input_len: u64,
+        output: u64,
+        output_len: u64,
+    ) -> Result<Option<InputOutput<'_>>, GuestFault> {
+        let i = checked_range(self.bytes.len(), input, input_len)?;
+        let o = checked_range(self.bytes.len(), output, output_len)?;
+        if i.end <= o.start {
+            let (head, tail) = self.bytes.split_at_mut(o.start);
+            Ok(Some((&head[i], &mut tail[..o.len()])))
+        } else if o.end <= i.start {
+            let (head, tail) = self.bytes.split_at_mut(i.start);
+            Ok(Some((&tail[..i.len()], &mut head[o])))
+        } else {
+            Ok(None)
+        }
     }
 
     /// Copies `data` to `ptr`.
@@ -173,5 +199,19 @@ mod tests {
         mem[0] = 0xff;
         let m = GuestMemory::new(&mem);
         assert!(matches!(m.c_str(0, 64), Err(GuestFault::NotUtf8 { .. })));
+    }
+
+    #[test]
+    fn input_and_output_split_only_when_disjoint() {
+        let mut mem: Vec<u8> = (0..32).collect();
+        let mut m = GuestMemoryMut::new(&mut mem);
+        let (i, o) = m.input_and_output(0, 4, 8, 4).unwrap().unwrap();
+        assert_eq!(i, &[0, 1, 2, 3]);
+        o.copy_from_slice(i);
+        let (i, o) = m.input_and_output(20, 2, 4, 2).unwrap().unwrap();
+        assert_eq!((i, &*o), (&[20u8, 21][..], &[4u8, 5][..]));
+        assert!(m.input_and_output(0, 8, 4, 8).unwrap().is_none());
+        assert!(m.input_and_output(30, 4, 0, 1).is_err());
+        assert_eq!(&mem[8..12], &[0, 1, 2, 3]);
     }
 }
