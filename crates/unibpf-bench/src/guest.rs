@@ -1,0 +1,259 @@
+//! A bench guest as a child process (the .native build, or the .wasm build
+//! under `unibpf run`), spoken to line by line over its stdin and stdout.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::BenchError;
+
+/// Which build of a guest runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// NAME.native: the same C source against libbpf.
+    Native,
+    /// NAME.wasm under `unibpf run`.
+    Unibpf,
+}
+
+impl Side {
+    pub fn label(self) -> &'static str {
+        match self {
+            Side::Native => "native",
+            Side::Unibpf => "unibpf",
+        }
+    }
+}
+
+/// Where the two builds of each guest are, and the unibpf binary.
+#[derive(Debug, Clone)]
+pub struct Guests {
+    pub unibpf: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Guests {
+    pub fn command(&self, side: Side, name: &str, args: &[&str]) -> Command {
+        let mut cmd = match side {
+            Side::Native => Command::new(self.dir.join(format!("{name}.native"))),
+            Side::Unibpf => {
+                let mut c = Command::new(&self.unibpf);
+                c.arg("run").arg(self.dir.join(format!("{name}.wasm")));
+                c
+            }
+        };
+        cmd.args(args);
+        cmd
+    }
+
+    pub fn wasm(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.wasm"))
+    }
+}
+
+/// How a finished guest ended.
+pub struct Exit {
+    pub code: Option<i32>,
+    /// Peak resident set size, from wait4's rusage.
+    pub max_rss_kib: u64,
+}
+
+/// A running guest process.
+pub struct Running {
+    what: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<(Instant, String)>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// How long a guest may take to answer before the bench gives up on it.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Running {
+    /// Starts `cmd` with piped stdio. `answers_on_stderr` reads lines from
+    /// stderr instead of stdout (bootstrap says "attached" there).
+    pub fn spawn(
+        mut cmd: Command,
+        what: &str,
+        answers_on_stderr: bool,
+    ) -> Result<Self, BenchError> {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| BenchError::Setup(format!("starting {what}: {e}")))?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::channel();
+        let log = Arc::new(Mutex::new(String::new()));
+        let spawn_lines = |stream: Box<dyn Read + Send>,
+                           tx: mpsc::Sender<(Instant, String)>,
+                           log: Option<Arc<Mutex<String>>>| {
+            thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(log) = &log {
+                        let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                    let _ = tx.send((Instant::now(), line));
+                }
+            })
+        };
+        let (answers, other): (Box<dyn Read + Send>, Box<dyn Read + Send>) = match (stdout, stderr)
+        {
+            (Some(out), Some(err)) if answers_on_stderr => (Box::new(err), Box::new(out)),
+            (Some(out), Some(err)) => (Box::new(out), Box::new(err)),
+            _ => return Err(BenchError::Setup(format!("{what}: no pipes"))),
+        };
+        spawn_lines(answers, tx, answers_on_stderr.then(|| log.clone()));
+        // The other stream is kept for error messages; its lines are not answers.
+        let (sink, _) = mpsc::channel();
+        spawn_lines(other, sink, (!answers_on_stderr).then(|| log.clone()));
+        Ok(Self {
+            what: what.to_string(),
+            child,
+            stdin,
+            lines,
+            stderr: log,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn send(&mut self, line: &str) -> Result<(), BenchError> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(self.failed("its stdin is closed"));
+        };
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| self.failed(&format!("writing {line:?}: {e}")))
+    }
+
+    /// Waits for the next line starting with `prefix` (earlier lines are
+    /// skipped) and returns it with the time it was read.
+    pub fn expect(&mut self, prefix: &str) -> Result<(Instant, String), BenchError> {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) if line.starts_with(prefix) => return Ok((at, line)),
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(
+                        self.failed(&format!("no {prefix:?} line within {ANSWER_TIMEOUT:?}"))
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Let the stderr reader catch up before quoting it.
+                    thread::sleep(Duration::from_millis(50));
+                    return Err(self.failed(&format!("it ended before printing {prefix:?}")));
+                }
+            }
+        }
+    }
+
+    pub fn interrupt(&self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+    }
+
+    /// Closes stdin and waits for the exit (killing it after `grace`).
+    pub fn finish(mut self, grace: Duration) -> Result<Exit, BenchError> {
+        self.stdin = None;
+        let pid = self.child.id() as i32;
+        let deadline = Instant::now() + grace;
+        let mut status = 0;
+        // SAFETY: rusage is plain data, filled by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: wait4 on our own child with valid out-pointers.
+            let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+            if r == pid {
+                break;
+            }
+            if r < 0 {
+                return Err(self.failed(&format!("wait4: {}", std::io::Error::last_os_error())));
+            }
+            if Instant::now() > deadline {
+                // SAFETY: as above; then a blocking reap.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::wait4(pid, &mut status, 0, &mut usage);
+                }
+                return Err(self.failed(&format!("it did not exit within {grace:?}")));
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+        Ok(Exit {
+            code,
+            max_rss_kib: usage.ru_maxrss.max(0) as u64,
+        })
+    }
+
+    /// An error naming the guest and quoting the end of what it printed.
+    pub fn failed(&self, why: &str) -> BenchError {
+        let log = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        let tail: Vec<&str> = log.lines().rev().take(3).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        BenchError::Guest {
+            what: self.what.clone(),
+            why: why.to_string(),
+            output: tail.join(" | "),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // finish() reaped it already if it ran; otherwise do not leave it behind.
+        if self.stdin.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `KEY=VALUE` fields of an answer line, numbers only.
+pub fn fields(line: &str) -> HashMap<&str, u64> {
+    line.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .filter_map(|(k, v)| v.parse().ok().map(|v| (k, v)))
+        .collect()
+}
+
+/// A field that must be there.
+pub fn field(line: &str, key: &str) -> Result<u64, BenchError> {
+    fields(line)
+        .get(key)
+        .copied()
+        .ok_or_else(|| BenchError::Setup(format!("answer {line:?} has no {key}=")))
+}
+
+pub fn exists(path: &Path) -> Result<(), BenchError> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(BenchError::Setup(format!(
+            "{} is missing (scripts/build-programs.sh builds it)",
+            path.display()
+        )))
+    }
+}

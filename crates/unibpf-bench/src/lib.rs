@@ -1,0 +1,236 @@
+//! Benchmarks of unibpf against native libbpf, measured side by side in one
+//! run: the same C guest built as `.wasm` (run by `unibpf run`) and as
+//! `.native` (linked with libbpf through `sdk/c/native`), on the same kernel.
+//!
+//! - map access: ns per hash map update and lookup from a guest loop;
+//! - event delivery, ring buffer and perf buffer: records produced by the
+//!   kernel with BPF_PROG_TEST_RUN; the sustained rate with producer and
+//!   consumer running together, the consumer's own cost per record on a
+//!   full buffer, and the latency at a fixed rate;
+//! - start-up of bootstrap to "attached", its peak RSS, and sizes.
+//!
+//! Every guest checks what it got (map values, event sequence numbers), so a
+//! fast wrong answer fails instead of scoring.
+
+pub mod guest;
+pub mod measure;
+pub mod producer;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+
+pub use guest::{Guests, Side};
+pub use measure::Scale;
+pub use report::{Machine, Report, Row, Target, Unit};
+
+use measure::{Buffer, Pair};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what}: {why} (last output: {output})")]
+    Guest {
+        what: String,
+        why: String,
+        output: String,
+    },
+}
+
+impl BenchError {
+    pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        BenchError::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Targets from the issue that asked for these numbers.
+const MAP_RATIO: f64 = 1.15;
+const EVENT_RATIO: f64 = 1.3;
+const STARTUP_MS: f64 = 50.0;
+const STARTUP_RATIO: f64 = 1.5;
+const PEAK_RSS_BYTES: f64 = 20e6;
+const BOOTSTRAP_WASM_BYTES: f64 = 72e3;
+
+pub struct Config {
+    pub guests: Guests,
+    pub scale: Scale,
+    /// "full" or "smoke", for the report.
+    pub scale_name: &'static str,
+}
+
+/// Steps `run` reports through its progress callback.
+pub fn steps(scale: &Scale) -> u64 {
+    // maps, ring, perf: two per round; start-up: four per round.
+    (scale.rounds as u64) * (2 + 2 + 2 + 4)
+}
+
+fn pair_row(measure: &str, unit: Unit, p: Pair, target: Target) -> Row {
+    Row::new(measure, unit, Some(p.native), p.unibpf, target)
+}
+
+/// Runs every measurement; `progress` is called once per step.
+pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Result<Report, BenchError> {
+    let g = &cfg.guests;
+    for name in ["bench", "bootstrap"] {
+        guest::exists(&g.wasm(name))?;
+        guest::exists(&g.dir.join(format!("{name}.native")))?;
+    }
+    guest::exists(&g.unibpf)?;
+    let mut rows = Vec::new();
+
+    let maps = measure::maps(g, &cfg.scale, || progress("map access"))?;
+    rows.push(pair_row(
+        "map update",
+        Unit::NsPerOp,
+        maps.update,
+        Target::ratio(MAP_RATIO),
+    ));
+    rows.push(pair_row(
+        "map lookup",
+        Unit::NsPerOp,
+        maps.lookup,
+        Target::ratio(MAP_RATIO),
+    ));
+
+    for (buffer, label) in [(Buffer::Ring, "ring buffer"), (Buffer::Perf, "perf buffer")] {
+        let ev = measure::events(g, &cfg.scale, buffer, || progress(label))?;
+        for point in &ev.rates {
+            let k = point.rate / 1000;
+            // A producer that fell behind is said so in the row itself.
+            let behind = if point.reached < 0.9 * point.rate as f64 {
+                format!(" (producer reached {:.0} k/s)", point.reached / 1e3)
+            } else {
+                String::new()
+            };
+            rows.push(pair_row(
+                &format!("{label}: consumer CPU per event at {k} k/s{behind}"),
+                Unit::NsPerOp,
+                point.cpu,
+                Target::ratio(EVENT_RATIO),
+            ));
+            rows.push(pair_row(
+                &format!("{label}: latency, kernel to callback, at {k} k/s{behind}"),
+                Unit::NsPerOp,
+                point.latency,
+                Target::NONE,
+            ));
+        }
+        rows.push(pair_row(
+            &format!("{label}: full buffer handed to the callback"),
+            Unit::NsPerEvent,
+            ev.drain,
+            Target::NONE,
+        ));
+    }
+
+    let startup = measure::startup(g, &cfg.scale, || progress("start-up"))?;
+    rows.push(pair_row(
+        "bootstrap start-up to attached",
+        Unit::Ms,
+        startup,
+        Target {
+            max_ratio: Some(STARTUP_RATIO),
+            max_unibpf: Some(STARTUP_MS),
+        },
+    ));
+    progress("memory");
+    let rss = measure::peak_rss(g, &cfg.scale)?;
+    rows.push(pair_row(
+        "bootstrap peak RSS",
+        Unit::Bytes,
+        Pair {
+            native: rss.native * 1024.0,
+            unibpf: rss.unibpf * 1024.0,
+        },
+        Target {
+            max_ratio: None,
+            max_unibpf: Some(PEAK_RSS_BYTES),
+        },
+    ));
+
+    rows.push(Row::new(
+        "unibpf binary, stripped",
+        Unit::Bytes,
+        None,
+        measure::stripped_size(&g.unibpf)? as f64,
+        Target::NONE,
+    ));
+    for (name, size) in wasm_sizes(&g.dir)? {
+        let target = if name == "bootstrap" {
+            Target {
+                max_ratio: None,
+                max_unibpf: Some(BOOTSTRAP_WASM_BYTES),
+            }
+        } else {
+            Target::NONE
+        };
+        rows.push(Row::new(
+            format!("{name}.wasm"),
+            Unit::Bytes,
+            None,
+            size as f64,
+            target,
+        ));
+    }
+
+    Ok(Report {
+        machine: machine(),
+        scale: cfg.scale_name,
+        rows,
+    })
+}
+
+/// Every .wasm in `dir`, by name.
+fn wasm_sizes(dir: &Path) -> Result<Vec<(String, u64)>, BenchError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| BenchError::io(dir, e))? {
+        let entry = entry.map_err(|e| BenchError::io(dir, e))?;
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
+            continue;
+        }
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let size = entry
+            .metadata()
+            .map_err(|e| BenchError::io(&path, e))?
+            .len();
+        out.push((stem.to_string(), size));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn machine() -> Machine {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let os = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "unknown OS".to_string());
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|v| v.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    Machine {
+        os,
+        kernel,
+        arch: std::env::consts::ARCH.to_string(),
+        cpu,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
