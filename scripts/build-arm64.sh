@@ -13,7 +13,7 @@ cache=${UNIBPF_CACHE:-"$root/build/cache"}
 apt_dir="$cache/apt-bookworm"
 debs="$cache/arm64-debs"
 rustweb="$cache/rustweb"
-"$root/scripts/install-matrix-deps.sh" >&2
+# arm64-sysroot.sh installs the matrix tools first.
 sysroot=$("$root/scripts/arm64-sysroot.sh")
 
 if [ ! -x "$rustweb/rustc" ]; then

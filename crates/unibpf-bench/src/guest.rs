@@ -95,33 +95,21 @@ impl Running {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let stdin = child.stdin.take();
+        let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
+            return Err(BenchError::Setup(format!("{what}: no pipes")));
+        };
         let (tx, lines) = mpsc::channel();
         let log = Arc::new(Mutex::new(String::new()));
-        let spawn_lines = |stream: Box<dyn Read + Send>,
-                           tx: mpsc::Sender<(Instant, String)>,
-                           log: Option<Arc<Mutex<String>>>| {
-            thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(log) = &log {
-                        let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
-                        l.push_str(&line);
-                        l.push('\n');
-                    }
-                    let _ = tx.send((Instant::now(), line));
-                }
-            })
+        // Both streams are read to the end, so the guest never blocks on a
+        // full pipe. Answers come from one of them; stderr is kept for
+        // error messages.
+        let (stdout_tx, stderr_tx) = if answers_on_stderr {
+            (None, Some(tx))
+        } else {
+            (Some(tx), None)
         };
-        let (answers, other): (Box<dyn Read + Send>, Box<dyn Read + Send>) = match (stdout, stderr)
-        {
-            (Some(out), Some(err)) if answers_on_stderr => (Box::new(err), Box::new(out)),
-            (Some(out), Some(err)) => (Box::new(out), Box::new(err)),
-            _ => return Err(BenchError::Setup(format!("{what}: no pipes"))),
-        };
-        spawn_lines(answers, tx, answers_on_stderr.then(|| log.clone()));
-        // The other stream is kept for error messages; its lines are not answers.
-        let (sink, _) = mpsc::channel();
-        spawn_lines(other, sink, (!answers_on_stderr).then(|| log.clone()));
+        read_lines(stdout, stdout_tx, None);
+        read_lines(stderr, stderr_tx, Some(log.clone()));
         Ok(Self {
             what: what.to_string(),
             child,
@@ -229,6 +217,28 @@ impl Drop for Running {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Reads `stream` line by line on a thread: each line is sent (stamped with
+/// when it was read) to `answers`, and appended to `log`.
+fn read_lines(
+    stream: impl Read + Send + 'static,
+    answers: Option<mpsc::Sender<(Instant, String)>>,
+    log: Option<Arc<Mutex<String>>>,
+) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(log) = &log {
+                let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+            if let Some(tx) = &answers {
+                let _ = tx.send((Instant::now(), line));
+            }
+        }
+    });
 }
 
 /// `KEY=VALUE` fields of an answer line, numbers only.

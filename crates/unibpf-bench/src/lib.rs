@@ -4,9 +4,9 @@
 //!
 //! - map access: ns per hash map update and lookup from a guest loop;
 //! - event delivery, ring buffer and perf buffer: records produced by the
-//!   kernel with BPF_PROG_TEST_RUN; the sustained rate with producer and
-//!   consumer running together, the consumer's own cost per record on a
-//!   full buffer, and the latency at a fixed rate;
+//!   kernel with BPF_PROG_TEST_RUN at fixed rates; the consumer's CPU time
+//!   and the latency per record at each rate, and its own cost per record on
+//!   a full buffer;
 //! - start-up of bootstrap to "attached", its peak RSS, and sizes.
 //!
 //! Every guest checks what it got (map values, event sequence numbers), so a
@@ -68,8 +68,8 @@ pub struct Config {
 
 /// Steps `run` reports through its progress callback.
 pub fn steps(scale: &Scale) -> u64 {
-    // maps, ring, perf: two per round; start-up: four per round.
-    (scale.rounds as u64) * (2 + 2 + 2 + 4)
+    // maps, ring, perf: two per round; start-up: four per round; memory.
+    (scale.rounds as u64) * (2 + 2 + 2 + 4) + 1
 }
 
 fn pair_row(measure: &str, unit: Unit, p: Pair, target: Target) -> Row {

@@ -370,8 +370,7 @@ pub fn startup(g: &Guests, scale: &Scale, mut tick: impl FnMut()) -> Result<Pair
             let what = format!("bootstrap ({})", side.label());
             let cmd = g.command(side, "bootstrap", &[]);
             let start = Instant::now();
-            let run = Running::spawn(cmd, &what, true)?;
-            let mut run = run;
+            let mut run = Running::spawn(cmd, &what, true)?;
             let (at, _) = run.expect(BOOTSTRAP_READY)?;
             ms.push(side, at.duration_since(start).as_secs_f64() * 1e3);
             run.interrupt();

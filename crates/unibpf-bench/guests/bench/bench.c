@@ -10,7 +10,6 @@
 //     commands on stdin, one per line, while the harness makes the kernel
 //     produce records. Counts are cumulative: a record that arrives early
 //     counts toward the next command.
-//       take N   waits for N more records       TOOK received=R
 //       drain N  the N records are already there: times handing them over
 //                                               DRAINED n=N ns=T
 //       live N   sums, per record, the time from production in the kernel
@@ -137,12 +136,7 @@ static int run_events(struct bench_bpf *skel, const char *which)
 			break;
 		unsigned long long start = c.received;
 		c.expected += n;
-		if (!strcmp(cmd, "take")) {
-			c.live = 0;
-			err = wait_for_expected(buf, &c);
-			printf("TOOK received=%llu\n", c.received);
-		} else if (!strcmp(cmd, "drain")) {
-			c.live = 0;
+		if (!strcmp(cmd, "drain")) {
 			unsigned long long t0 = now_ns();
 			err = wait_for_expected(buf, &c);
 			printf("DRAINED n=%llu ns=%llu\n", c.received - start, now_ns() - t0);
