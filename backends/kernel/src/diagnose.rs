@@ -7,17 +7,17 @@
 use std::cell::RefCell;
 use std::sync::Once;
 
-use libbpf_rs::PrintLevel;
+use std::ffi::{c_char, c_int};
 use unibpf_backend::{BackendError, Errno};
 
 thread_local! {
     static CAPTURE: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
 }
 
-fn forward(level: PrintLevel, msg: String) {
+fn forward(level: c_int, msg: &str) {
     let msg = msg.trim_end();
     match level {
-        PrintLevel::Warn => tracing::debug!(target: "libbpf", "{msg}"),
+        LIBBPF_WARN => tracing::debug!(target: "libbpf", "{msg}"),
         _ => tracing::trace!(target: "libbpf", "{msg}"),
     }
     CAPTURE.with(|c| {
@@ -30,10 +30,37 @@ fn forward(level: PrintLevel, msg: String) {
     });
 }
 
+/// libbpf's `LIBBPF_WARN` level.
+const LIBBPF_WARN: c_int = 0;
+
+extern "C" {
+    /// Installs csrc/libbpf_log.c's callback with `libbpf_set_print`.
+    fn unibpf_route_libbpf_log();
+}
+
+/// Called by csrc/libbpf_log.c with each formatted message. Names in the
+/// message come from the guest's ELF and may be any bytes: they are converted
+/// lossily, and nothing here may unwind into C.
+#[no_mangle]
+extern "C" fn unibpf_libbpf_log(level: c_int, msg: *const c_char, len: usize) {
+    if msg.is_null() {
+        return;
+    }
+    // SAFETY: the C side passes a buffer it owns, valid for `len` bytes, for
+    // the duration of this call.
+    let bytes = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
+    let text = String::from_utf8_lossy(bytes);
+    // A panic must not cross into C (it would abort); losing one log line is
+    // the lesser harm.
+    let _ = std::panic::catch_unwind(|| forward(level, &text));
+}
+
 pub(crate) fn route_libbpf_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        libbpf_rs::set_print(Some((PrintLevel::Debug, forward)));
+        // SAFETY: registers a callback with the signature libbpf expects;
+        // libbpf keeps only the function pointer.
+        unsafe { unibpf_route_libbpf_log() };
     });
 }
 
@@ -55,6 +82,16 @@ pub(crate) fn errno_of(err: &libbpf_rs::Error) -> Errno {
             }
         }
         source = e.source();
+    }
+    // libbpf-rs keeps the io::Error it made from libbpf's return code out of
+    // the source chain; its text still ends with std's "(os error N)".
+    let text = err.to_string();
+    if let Some(code) = text
+        .rsplit_once("(os error ")
+        .and_then(|(_, rest)| rest.split(')').next())
+        .and_then(|n| n.parse::<i32>().ok())
+    {
+        return Errno(code.abs());
     }
     use libbpf_rs::ErrorKind as K;
     match err.kind() {
@@ -124,6 +161,20 @@ fn verifier_reason(log: &[String]) -> Option<String> {
     })
 }
 
+/// Failures that say nothing about the object: the process or the host ran
+/// out of something. The cause and what to do about it.
+pub(crate) fn out_of_resources(errno: Errno) -> Option<&'static str> {
+    match errno {
+        Errno::EMFILE => Some(
+            "this process is out of file descriptors (EMFILE): raise its limit (ulimit -n) or load fewer objects",
+        ),
+        Errno::ENFILE => Some(
+            "the system is out of file descriptors (ENFILE): close some, or raise fs.file-max",
+        ),
+        _ => None,
+    }
+}
+
 /// Builds the one-line error for a failed load.
 pub(crate) fn load_error(
     err: &libbpf_rs::Error,
@@ -131,6 +182,9 @@ pub(crate) fn load_error(
     section_of: impl Fn(&str) -> Option<String>,
 ) -> BackendError {
     let errno = errno_of(err);
+    if let Some(cause) = out_of_resources(errno) {
+        return BackendError::new(errno, format!("loading the object failed: {cause}"));
+    }
     match failing_program(log) {
         Some(prog) => {
             let section = section_of(&prog).unwrap_or_default();
@@ -177,6 +231,14 @@ mod tests {
             Some("R1 invalid mem access 'scalar' (at tcpconnlat.bpf.c:66)")
         );
         assert_eq!(verifier_reason(&log[..1]), None);
+    }
+
+    #[test]
+    fn the_errno_survives_libbpf_rs_errors() {
+        for code in [24, 23, 28, 7, 1] {
+            let err = libbpf_rs::Error::from_raw_os_error(code);
+            assert_eq!(errno_of(&err), Errno(code), "{err}");
+        }
     }
 
     #[test]

@@ -50,16 +50,17 @@ impl KernelObject {
         }
         let (opened, log) = diagnose::capture_log(|| builder.open_memory(elf));
         let mut open = opened.map_err(|e| {
+            let errno = diagnose::errno_of(&e);
+            if let Some(cause) = diagnose::out_of_resources(errno) {
+                return BackendError::new(errno, format!("opening the object failed: {cause}"));
+            }
             let detail = log
                 .iter()
                 .rev()
                 .find(|l| l.contains("elf") || l.contains("BTF") || l.contains("failed"))
                 .map(|l| format!(" ({})", l.trim_start_matches("libbpf: ")))
                 .unwrap_or_default();
-            BackendError::new(
-                diagnose::errno_of(&e),
-                format!("not a valid BPF object: {e}{detail}"),
-            )
+            BackendError::new(errno, format!("not a valid BPF object: {e}{detail}"))
         })?;
         let sections: HashMap<String, String> = open
             .progs()
