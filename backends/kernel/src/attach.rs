@@ -19,7 +19,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use libbpf_rs::{Link, ProgramMut, ProgramType, UprobeOpts};
-use unibpf_backend::{AttachTarget, BackendError, Errno, Result};
+use unibpf_backend::target::{check_section, check_target};
+use unibpf_backend::{AttachTarget, BackendError, Errno, Escaped, Result};
 
 use crate::diagnose::{errno_of, hint};
 
@@ -45,6 +46,15 @@ pub(crate) fn attach(prog: &ProgramMut<'_>, target: AttachTarget<'_>) -> Result<
         BackendError::new(errno, msg)
     };
     let kind = section.split('/').next().unwrap_or("");
+    // Section names and targets both come from the guest; libbpf builds
+    // tracefs paths from them.
+    let checked = match target {
+        AttachTarget::Auto => check_section(&section),
+        AttachTarget::Named(t) => check_target(&section, t),
+    };
+    checked.map_err(|e| {
+        BackendError::new(Errno::EINVAL, format!("program {}: {e}", Escaped(&name)))
+    })?;
 
     let target = match target {
         AttachTarget::Auto => {
@@ -72,10 +82,14 @@ pub(crate) fn attach(prog: &ProgramMut<'_>, target: AttachTarget<'_>) -> Result<
         | ProgramType::CgroupSockopt
         | ProgramType::CgroupSysctl
         | ProgramType::CgroupDevice => {
-            let cgroup = open_dir(target).map_err(|errno| {
+            let cgroup = open_cgroup(target).map_err(|(errno, why)| {
                 BackendError::new(
                     errno,
-                    format!("program {name}: cannot open cgroup {target}: {errno}"),
+                    format!(
+                        "program {}: cgroup {}: {why}",
+                        Escaped(&name),
+                        Escaped(target)
+                    ),
                 )
             })?;
             prog.attach_cgroup(cgroup.as_raw_fd())
@@ -227,13 +241,62 @@ fn is_tracepoint(kind: &str) -> bool {
     matches!(kind, "tp" | "tracepoint")
 }
 
-fn open_dir(path: &str) -> std::result::Result<OwnedFd, Errno> {
-    nix::fcntl::open(
-        Path::new(path),
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Errno(e as i32))
+/// Opens a cgroup directory the guest named, only beneath a cgroup mount:
+/// the path must start with one lexically, and is resolved from it without
+/// following symlinks or leaving it, so a guest can neither attach to nor
+/// probe for directories elsewhere.
+fn open_cgroup(path: &str) -> std::result::Result<OwnedFd, (Errno, String)> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mount = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, at, fstype) = (f.next()?, f.next()?, f.next()?);
+            matches!(fstype, "cgroup2" | "cgroup").then_some(at)
+        })
+        .filter(|at| {
+            path == *at
+                || path
+                    .strip_prefix(at)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|at| at.len())
+        .ok_or_else(|| {
+            (
+                Errno::EINVAL,
+                "not under a cgroup mount (see /proc/self/mounts)".to_string(),
+            )
+        })?;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let root =
+        nix::fcntl::open(Path::new(mount), flags, nix::sys::stat::Mode::empty()).map_err(|e| {
+            (
+                Errno(e as i32),
+                format!("opening {mount}: {}", Errno(e as i32)),
+            )
+        })?;
+    let rest = path[mount.len()..].trim_start_matches('/');
+    if rest.is_empty() {
+        return Ok(root);
+    }
+    let how = OpenHow::new().flags(flags).resolve(
+        ResolveFlag::RESOLVE_BENEATH
+            | ResolveFlag::RESOLVE_NO_SYMLINKS
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    );
+    match openat2(&root, rest, how) {
+        // Kernels before 5.6: the path has no '..' (checked), so refusing
+        // a symlink at its end is what is left to do.
+        Err(nix::errno::Errno::ENOSYS) => nix::fcntl::openat(
+            &root,
+            rest,
+            flags | OFlag::O_NOFOLLOW,
+            nix::sys::stat::Mode::empty(),
+        ),
+        other => other,
+    }
+    .map_err(|e| (Errno(e as i32), Errno(e as i32).to_string()))
 }
 
 fn ifindex(ifname: &str, prog: &str) -> Result<i32> {

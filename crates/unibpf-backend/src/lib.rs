@@ -8,6 +8,7 @@
 mod error;
 mod events;
 mod map;
+pub mod target;
 
 use std::fmt;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use std::time::Duration;
 pub use error::{BackendError, Errno, Result};
 pub use events::EventBatch;
 pub use map::{MapHandle, MapInfo, MapKind, MapOps};
+pub use target::{Escaped, TargetError};
 
 /// Which backend runs an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -19,11 +19,13 @@ pub enum GuestFault {
 }
 
 impl GuestFault {
-    /// The Linux errno for this fault (`EFAULT`, or `ENAMETOOLONG` for an overlong
-    /// string); [`crate::guest_errno`] gives what the guest sees.
+    /// The Linux errno for this fault (`EFAULT`, `ENAMETOOLONG` for an overlong
+    /// string, `EILSEQ` for one that is not UTF-8); [`crate::guest_errno`]
+    /// gives what the guest sees.
     pub fn errno(&self) -> i32 {
         match self {
             GuestFault::Unterminated { .. } => nix::libc::ENAMETOOLONG,
+            GuestFault::NotUtf8 { .. } => nix::libc::EILSEQ,
             _ => nix::libc::EFAULT,
         }
     }

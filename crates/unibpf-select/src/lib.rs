@@ -45,6 +45,11 @@ pub enum SelectError {
     },
     #[error("program {program}: tracepoint {tracepoint} does not exist on this host; mark the program optional (UNIBPF_OPTIONAL in <unibpf/compat.bpf.h>) or turn its autoload off")]
     NoTracepoint { program: String, tracepoint: String },
+    #[error("program {}: {reason}; the object is refused", unibpf_backend::Escaped(.program))]
+    BadSection {
+        program: String,
+        reason: unibpf_backend::TargetError,
+    },
     #[error("map {map}: a ring buffer, which this host lacks (kernel 5.8+): {why}; build the object with <unibpf/compat.bpf.h> so it falls back to a perf buffer")]
     RingbufWithoutCompat { map: String, why: String },
 }
@@ -147,6 +152,13 @@ pub fn select(
     // Programs: the kernel backend needs every feature its section implies.
     let mut attach = Vec::new();
     for p in &object.programs {
+        // Before anything looks the section up on the host (tracefs paths).
+        unibpf_backend::target::check_section(&p.section).map_err(|reason| {
+            SelectError::BadSection {
+                program: p.name.clone(),
+                reason,
+            }
+        })?;
         if let Some(tp) = tracepoint_of(&p.section) {
             let (cat, name) = tp.split_once('/').unwrap_or(("", tp));
             if host.tracepoint_exists(cat, name) == Some(false) {
