@@ -48,6 +48,9 @@ pub struct Map {
     /// `BPF_MAP_TYPE_*`, from the map's BTF definition (`__uint(type, ...)`).
     pub map_type: Option<u32>,
     pub max_entries: Option<u32>,
+    /// Key and value sizes: `__uint(key_size, N)` or the size of `__type(key, T)`.
+    pub key_size: Option<u32>,
+    pub value_size: Option<u32>,
     /// An explicit `pinning` member (the compat header marks its heap map
     /// with `LIBBPF_PIN_NONE`).
     pub pinning: Option<u32>,
@@ -162,6 +165,8 @@ impl BpfObject {
                     name: name.to_string(),
                     map_type: None,
                     max_entries: None,
+                    key_size: None,
+                    value_size: None,
                     pinning: None,
                 });
             } else if is_data_section(section) && sym.st_type() == STT_OBJECT {
@@ -199,6 +204,8 @@ impl BpfObject {
                 if let Some(def) = btf_map_def(b, &m.name) {
                     m.map_type = def.map_type;
                     m.max_entries = def.max_entries;
+                    m.key_size = def.key_size;
+                    m.value_size = def.value_size;
                     m.pinning = def.pinning;
                 }
             }
@@ -281,6 +288,8 @@ fn fix_up_datasec(
 struct MapDef {
     map_type: Option<u32>,
     max_entries: Option<u32>,
+    key_size: Option<u32>,
+    value_size: Option<u32>,
     pinning: Option<u32>,
 }
 
@@ -306,9 +315,19 @@ fn btf_map_def(btf: &Btf, name: &str) -> Option<MapDef> {
             _ => None,
         }
     };
+    // `__type(key, T)` is a member `key` of pointer-to-T type.
+    let size_of_pointee = |field: &str| -> Option<u32> {
+        let m = members.iter().find(|m| m.name == field)?;
+        let Kind::Ptr(target) = btf.ty(btf.resolve(m.ty)).kind else {
+            return None;
+        };
+        btf.size_of(target).and_then(|s| u32::try_from(s).ok())
+    };
     Some(MapDef {
         map_type: uint("type"),
         max_entries: uint("max_entries"),
+        key_size: uint("key_size").or_else(|| size_of_pointee("key")),
+        value_size: uint("value_size").or_else(|| size_of_pointee("value")),
         pinning: uint("pinning"),
     })
 }

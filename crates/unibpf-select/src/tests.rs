@@ -49,6 +49,8 @@ fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
                 name: n.to_string(),
                 map_type: Some(*t),
                 max_entries: Some(4096),
+                key_size: None,
+                value_size: None,
                 pinning: None,
             })
             .collect(),
