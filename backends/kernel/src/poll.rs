@@ -48,8 +48,13 @@ impl Poller {
                 let mut builder = RingBufferBuilder::new();
                 builder
                     .add(map, move |data: &[u8]| {
-                        sink.borrow_mut().push(data);
-                        0
+                        // A full batch stops libbpf's walk; the records after
+                        // this one stay in the ring for the next poll.
+                        if sink.borrow_mut().push(data) {
+                            0
+                        } else {
+                            -libc::ENOBUFS
+                        }
                     })
                     .map_err(|e| to_error(&e, "creating the ring buffer consumer"))?;
                 Consumer::Ring(
@@ -63,7 +68,12 @@ impl Poller {
                 let lost = pending.clone();
                 let perf = PerfBufferBuilder::new(map)
                     .pages(PERF_BUFFER_PAGES)
-                    .sample_cb(move |_cpu: i32, data: &[u8]| sink.borrow_mut().push(data))
+                    // libbpf walks every perf buffer to its end, so the
+                    // batch may pass its budget here; the buffers are ours
+                    // and bounded (PERF_BUFFER_PAGES per CPU).
+                    .sample_cb(move |_cpu: i32, data: &[u8]| {
+                        sink.borrow_mut().push(data);
+                    })
                     .lost_cb(move |_cpu: i32, count: u64| lost.borrow_mut().add_lost(count))
                     .build()
                     .map_err(|e| to_error(&e, "creating the perf buffer consumer"))?;
@@ -95,7 +105,11 @@ impl Poller {
             Consumer::Ring(r) => r.consume(),
             Consumer::Perf(p) => p.consume(),
         };
-        res.map_err(|e| to_error(&e, "consuming events"))
+        match res {
+            // The batch filled up (see the ring buffer callback).
+            Err(e) if crate::diagnose::errno_of(&e) == Errno::ENOBUFS => Ok(()),
+            other => other.map_err(|e| to_error(&e, "consuming events")),
+        }
     }
 
     /// Waits for records (or `wake`), then moves every available record into `out`.
@@ -105,9 +119,9 @@ impl Poller {
         wake: BorrowedFd<'_>,
         out: &mut EventBatch,
     ) -> Result<()> {
-        let limit = out.record_limit();
-        out.reset(limit);
-        self.pending.borrow_mut().reset(limit);
+        let budget = out.budget();
+        out.reset(budget);
+        self.pending.borrow_mut().reset(budget);
 
         let epoll_fd = self.epoll_fd();
         if self.wake_added != Some(wake.as_raw_fd()) {

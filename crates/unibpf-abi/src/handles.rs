@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use unibpf_backend::{AttachTarget, Backend, Errno, EventBatch, LoadPlan, LoadedObject, MapHandle};
-use unibpf_hostcall::{guest_errno, killed_trap, Control, GuestMemory};
+use unibpf_hostcall::{
+    guest_errno, killed_trap, Control, GuestMemory, Limit, LimitExceeded, Limits,
+};
 use wasmi::{Caller, Linker};
 
 use crate::{BpfView, CallbackNames};
@@ -13,8 +15,12 @@ use crate::{BpfView, CallbackNames};
 pub(crate) const MAX_NAME: usize = 256;
 /// Longest attach target (a path) we read from the guest.
 pub(crate) const MAX_TARGET: usize = 4096;
-/// Largest BPF object a guest may hand us.
-const MAX_OBJECT_SIZE: u64 = 256 << 20;
+
+/// A loaded object and how many programs the guest attached from it.
+pub(crate) struct ObjectEntry {
+    pub(crate) object: Box<dyn LoadedObject>,
+    links: u64,
+}
 
 /// A map the guest obtained through `wasm_bpf_map_fd_by_name`.
 pub(crate) struct MapEntry {
@@ -33,8 +39,16 @@ pub(crate) struct MapEntry {
 /// Per-instance state of the ABI.
 pub struct BpfCtx {
     pub(crate) backend: Box<dyn Backend>,
-    pub(crate) objects: HashMap<u64, Box<dyn LoadedObject>>,
+    pub(crate) objects: HashMap<u64, ObjectEntry>,
     next_handle: u64,
+    pub(crate) limits: Limits,
+    /// Programs attached, over every open object.
+    links: u64,
+    /// Host calls into the guest in progress (callbacks inside polls).
+    pub(crate) depth: u64,
+    /// Limits already reported: a module spinning against one must not
+    /// flood the log.
+    reported: Vec<Limit>,
     /// The allow-list of map fds: a module may only name maps of its own objects.
     pub(crate) maps: Vec<MapEntry>,
     pub(crate) control: Arc<Control>,
@@ -47,11 +61,16 @@ pub(crate) fn new_ctx(
     backend: Box<dyn Backend>,
     control: Arc<Control>,
     callbacks: CallbackNames,
+    limits: Limits,
 ) -> BpfCtx {
     BpfCtx {
         backend,
         objects: HashMap::new(),
         next_handle: 1,
+        limits,
+        links: 0,
+        depth: 0,
+        reported: Vec::new(),
         maps: Vec::new(),
         control,
         memory: None,
@@ -82,7 +101,47 @@ impl BpfCtx {
         self.maps.iter_mut().find(|m| m.map.id == id)
     }
 
+    /// Checks `requested` against `limit`; past it, reports the limit once
+    /// per module and gives the error the guest sees.
+    pub(crate) fn within(
+        &mut self,
+        limit: Limit,
+        requested: u64,
+        what: &str,
+        errno: Errno,
+    ) -> Result<(), i32> {
+        let allowed = self.limits.get(limit);
+        if requested <= allowed {
+            return Ok(());
+        }
+        let exceeded = LimitExceeded {
+            limit,
+            what: what.to_string(),
+            requested,
+            allowed,
+        };
+        if self.reported.contains(&limit) {
+            tracing::debug!("{exceeded}");
+        } else {
+            self.reported.push(limit);
+            tracing::error!("{exceeded}");
+        }
+        Err(guest_errno(errno.0))
+    }
+
     fn load(&mut self, elf: &[u8]) -> u64 {
+        let open = self.objects.len() as u64;
+        if self
+            .within(
+                Limit::Objects,
+                open + 1,
+                "loading another BPF object",
+                Errno::EMFILE,
+            )
+            .is_err()
+        {
+            return 0;
+        }
         match self.backend.load_object(elf, &LoadPlan::default()) {
             Ok(object) => {
                 let handle = self.next_handle;
@@ -98,7 +157,8 @@ impl BpfCtx {
                     self.backend.kind(),
                     programs.join(", ")
                 );
-                self.objects.insert(handle, object);
+                self.objects
+                    .insert(handle, ObjectEntry { object, links: 0 });
                 handle
             }
             Err(e) => {
@@ -109,17 +169,34 @@ impl BpfCtx {
     }
 
     fn attach(&mut self, handle: u64, program: &str, target: Option<&str>) -> i32 {
-        let Some(object) = self.objects.get_mut(&handle) else {
-            tracing::warn!("attach {program}: no BPF object with handle {handle}");
+        if !self.objects.contains_key(&handle) {
+            tracing::warn!("attach {program:?}: no BPF object with handle {handle}");
+            return guest_errno(Errno::EINVAL.0);
+        }
+        let links = self.links;
+        if let Err(e) = self.within(
+            Limit::Links,
+            links + 1,
+            "attaching another program",
+            Errno::EMFILE,
+        ) {
+            return e;
+        }
+        let Some(entry) = self.objects.get_mut(&handle) else {
             return guest_errno(Errno::EINVAL.0);
         };
-        match object.attach(program, AttachTarget::from_guest(target)) {
+        match entry
+            .object
+            .attach(program, AttachTarget::from_guest(target))
+        {
             Ok(()) => {
+                entry.links += 1;
+                self.links += 1;
                 match target {
                     Some(t) if !t.is_empty() => {
-                        tracing::info!("attached program {program} to {t}")
+                        tracing::info!("attached program {program:?} to {t:?}")
                     }
-                    _ => tracing::info!("attached program {program}"),
+                    _ => tracing::info!("attached program {program:?}"),
                 }
                 0
             }
@@ -138,11 +215,18 @@ impl BpfCtx {
         {
             return entry.map.id;
         }
-        let Some(object) = self.objects.get_mut(&handle) else {
-            tracing::warn!("map {name}: no BPF object with handle {handle}");
+        if !self.objects.contains_key(&handle) {
+            tracing::warn!("map {name:?}: no BPF object with handle {handle}");
+            return guest_errno(Errno::EINVAL.0);
+        }
+        let held = self.maps.len() as u64;
+        if let Err(e) = self.within(Limit::Maps, held + 1, "another map handle", Errno::EMFILE) {
+            return e;
+        }
+        let Some(entry) = self.objects.get_mut(&handle) else {
             return guest_errno(Errno::EINVAL.0);
         };
-        match object.map_by_name(name) {
+        match entry.object.map_by_name(name) {
             Ok(map) => {
                 let id = map.id;
                 self.maps.push(MapEntry {
@@ -165,9 +249,10 @@ impl BpfCtx {
 
     fn close(&mut self, handle: u64) -> i32 {
         match self.objects.remove(&handle) {
-            Some(object) => {
+            Some(entry) => {
                 self.maps.retain(|m| m.owner != handle);
-                drop(object);
+                self.links -= entry.links;
+                drop(entry);
                 tracing::info!("closed BPF object {handle}");
                 0
             }
@@ -209,10 +294,15 @@ pub(crate) fn define<T: BpfView + 'static>(
         "wasm_load_bpf_object",
         |mut c: Caller<'_, T>, buf: u32, len: u32| -> Result<i64, wasmi::Error> {
             with_bpf(&mut c, 0, |mem, ctx| {
-                if u64::from(len) > MAX_OBJECT_SIZE {
-                    tracing::error!(
-                        "BPF object of {len} bytes is larger than the {MAX_OBJECT_SIZE}-byte limit"
-                    );
+                if ctx
+                    .within(
+                        Limit::ObjectSize,
+                        u64::from(len),
+                        "a BPF object",
+                        Errno::E2BIG,
+                    )
+                    .is_err()
+                {
                     return 0;
                 }
                 match GuestMemory::new(mem).slice(u64::from(buf), u64::from(len)) {

@@ -22,7 +22,7 @@ mod poll;
 use std::sync::Arc;
 
 use unibpf_backend::Backend;
-use unibpf_hostcall::Control;
+use unibpf_hostcall::{Control, Limits};
 use wasmi::{Linker, Module};
 
 pub use handles::BpfCtx;
@@ -72,8 +72,15 @@ pub enum AbiError {
 }
 
 impl BpfCtx {
-    pub fn new(backend: Box<dyn Backend>, control: Arc<Control>, callbacks: CallbackNames) -> Self {
-        handles::new_ctx(backend, control, callbacks)
+    /// The ABI state of one instance: its backend, run control, callback
+    /// names, and the limits its objects, maps, links and callbacks obey.
+    pub fn new(
+        backend: Box<dyn Backend>,
+        control: Arc<Control>,
+        callbacks: CallbackNames,
+        limits: Limits,
+    ) -> Self {
+        handles::new_ctx(backend, control, callbacks, limits)
     }
 }
 

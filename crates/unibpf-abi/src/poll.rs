@@ -1,16 +1,23 @@
 //! `wasm_bpf_buffer_poll`: waits for records on a ring buffer or perf event array
 //! and hands each one to a guest callback.
 //!
-//! All records available after the wait are collected first; then, outside any
-//! libbpf code, each is copied into the guest's buffer (truncated to `max_size`)
-//! and the callback is called with `(ctx, data, size)`. A negative return from the
-//! callback stops delivery and is returned; the records not yet delivered are
-//! kept and delivered first on the next call, so nothing is dropped.
+//! All records available after the wait are collected first (up to the
+//! `event-batch` limit); then, outside any libbpf code, each is copied into the
+//! guest's buffer and the callback is called with `(ctx, data, size)`. A
+//! negative return from the callback stops delivery and is returned; the
+//! records not yet delivered are kept and delivered first on the next call, so
+//! nothing is dropped.
+//!
+//! Each record is truncated to the buffer of the call that delivers it, which
+//! is not always the call that collected it: a callback may poll again (the
+//! inner call delivers the next records into its own buffer), or a later call
+//! may pass a smaller buffer. Callbacks nest at most `call-depth` deep; past
+//! that the poll returns `-ELOOP`.
 
 use std::time::Duration;
 
 use unibpf_backend::Errno;
-use unibpf_hostcall::{call_guest, guest_errno, killed_trap};
+use unibpf_hostcall::{call_guest, guest_errno, killed_trap, Control, Limit};
 use wasmi::{Caller, Func, Linker, Ref, Val, ValType};
 
 use crate::handles::MapEntry;
@@ -98,7 +105,8 @@ fn collect<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Result<(), 
         );
         return Err(guest_errno(Errno::EFAULT.0));
     }
-    let Some(object) = state.objects.get_mut(&req.obj) else {
+    let budget = usize::try_from(state.limits.event_batch).unwrap_or(usize::MAX);
+    let Some(object) = state.objects.get_mut(&req.obj).map(|e| &mut e.object) else {
         return Err(guest_errno(Errno::EINVAL.0));
     };
     let Some(entry) = owned_entry(&mut state.maps, req.obj, req.fd) else {
@@ -126,7 +134,7 @@ fn collect<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Result<(), 
         entry.drained_for_stop = true;
     }
     entry.delivered = 0;
-    entry.pending.reset(req.max_size as usize);
+    entry.pending.reset(budget);
     let timeout = u64::try_from(req.timeout_ms)
         .ok()
         .map(Duration::from_millis);
@@ -149,18 +157,20 @@ fn collect<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Result<(), 
     Ok(())
 }
 
-/// Copies the next pending record into guest memory; returns its size, or `None`
-/// when all are delivered (or the map went away inside a callback).
+/// Copies the next pending record into this call's buffer, truncated to its
+/// `max_size`; returns the size copied, or `None` when all are delivered (or
+/// the map went away inside a callback).
 fn stage_next<T: BpfView>(caller: &mut Caller<'_, T>, req: &Request) -> Option<u32> {
     let memory = caller.data_mut().bpf().memory?;
     let (mem, data) = memory.data_and_store_mut(&mut *caller);
     let entry = owned_entry(&mut data.bpf().maps, req.obj, req.fd)?;
     let record = entry.pending.get(entry.delivered)?;
+    let record = &record[..record.len().min(req.max_size as usize)];
     let start = req.data as usize;
-    let dest = mem.get_mut(start..start + record.len())?;
+    let dest = mem.get_mut(start..start.checked_add(record.len())?)?;
     dest.copy_from_slice(record);
     entry.delivered += 1;
-    Some(record.len() as u32)
+    u32::try_from(record.len()).ok()
 }
 
 fn poll<T: BpfView>(caller: &mut Caller<'_, T>, req: Request) -> Result<i32, wasmi::Error> {
@@ -170,20 +180,46 @@ fn poll<T: BpfView>(caller: &mut Caller<'_, T>, req: Request) -> Result<i32, was
         Ok(f) => f,
         Err(e) => return Ok(e),
     };
+    // Each callback runs on a fresh interpreter stack on top of this host
+    // call's native frames: nesting is what bounds the module thread's stack.
+    let depth = caller.data_mut().bpf().depth;
+    if let Err(e) = caller.data_mut().bpf().within(
+        Limit::CallDepth,
+        depth + 1,
+        "a callback polling again from inside a callback",
+        Errno::ELOOP,
+    ) {
+        return Ok(e);
+    }
     if let Err(e) = collect(caller, &req) {
         return Ok(e);
     }
+    caller.data_mut().bpf().depth += 1;
+    let outcome = deliver(caller, &req, &func, &control);
+    caller.data_mut().bpf().depth -= 1;
+    outcome
+}
+
+/// Calls the guest once per pending record; the count delivered, or the
+/// callback's negative return.
+fn deliver<T: BpfView>(
+    caller: &mut Caller<'_, T>,
+    req: &Request,
+    func: &Func,
+    control: &Control,
+) -> Result<i32, wasmi::Error> {
     let returns_value = !func.ty(&*caller).results().is_empty();
+    let fuel_slice = caller.data_mut().bpf().limits.fuel_slice;
     let mut delivered = 0i32;
     let mut result = [Val::I32(0)];
-    while let Some(size) = stage_next(caller, &req) {
+    while let Some(size) = stage_next(caller, req) {
         let params = [
             Val::I32(req.ctx as i32),
             Val::I32(req.data as i32),
             Val::I32(size as i32),
         ];
         let results: &mut [Val] = if returns_value { &mut result } else { &mut [] };
-        call_guest(&mut *caller, &func, &params, results, &control)?;
+        call_guest(&mut *caller, func, &params, results, control, fuel_slice)?;
         delivered = delivered.saturating_add(1);
         if let (Callback::Table(_), Some(Val::I32(ret))) = (req.callback, results.first()) {
             if *ret < 0 {

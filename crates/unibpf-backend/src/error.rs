@@ -16,7 +16,11 @@ impl Errno {
     pub const ENODEV: Errno = Errno(19);
     pub const EINVAL: Errno = Errno(22);
     pub const E2BIG: Errno = Errno(7);
+    pub const ENFILE: Errno = Errno(23);
+    pub const EMFILE: Errno = Errno(24);
     pub const ENOSPC: Errno = Errno(28);
+    pub const ELOOP: Errno = Errno(40);
+    pub const ENOBUFS: Errno = Errno(105);
     pub const ENOSYS: Errno = Errno(38);
     pub const EOPNOTSUPP: Errno = Errno(95);
 

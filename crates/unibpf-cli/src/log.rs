@@ -1,4 +1,8 @@
 //! One line per message on stderr: `unibpf: error: ...`.
+//!
+//! Messages carry text from guests (names, targets, and libbpf's view of the
+//! guest's ELF), so every control character is escaped here: whatever a
+//! guest passes, it cannot end our line and start one of its own.
 
 use std::fmt;
 
@@ -34,9 +38,28 @@ where
         } else {
             write!(w, "unibpf: {level}: [{target}] ")?;
         }
-        ctx.field_format().format_fields(w.by_ref(), event)?;
-        writeln!(w)
+        let mut message = String::new();
+        ctx.field_format()
+            .format_fields(Writer::new(&mut message), event)?;
+        writeln!(w, "{}", one_line(&message))
     }
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`, ...).
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 pub fn init(verbose: u8) {
@@ -52,4 +75,16 @@ pub fn init(verbose: u8) {
         .with_writer(std::io::stderr)
         .event_format(Plain)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_cannot_start_a_line() {
+        assert_eq!(super::one_line("plain"), "plain");
+        assert_eq!(
+            super::one_line("x\nunibpf: error: forged\r\u{1b}[2K"),
+            "x\\nunibpf: error: forged\\r\\u{1b}[2K"
+        );
+    }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use unibpf::{
-    BackendChoice, BackendKind, CallbackNames, Config, Control, Exit, Mask, ModuleSpec, RunError,
-    Runtime,
+    BackendChoice, BackendKind, CallbackNames, Config, Control, Exit, Limits, Mask, ModuleSpec,
+    RunError, Runtime,
 };
 
 #[derive(Parser)]
@@ -129,6 +129,10 @@ struct RunArgs {
     /// Behave as if the kernel were this version (features newer are masked).
     #[arg(long, value_name = "VERSION")]
     assume_kernel: Option<String>,
+    /// Change a resource limit, e.g. memory=512MiB, call-depth=4 (repeatable;
+    /// README's "Security model" lists them).
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    limits: Vec<String>,
     /// The module to run.
     module: PathBuf,
     /// Arguments for the module.
@@ -175,7 +179,12 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         spec = spec.dir(host, guest);
     }
     let mask = Mask::new(&args.mask, args.assume_kernel.as_deref())?;
+    let mut limits = Limits::default();
+    for setting in &args.limits {
+        limits.apply(setting).context("--limit")?;
+    }
     let mut config = Config::default()
+        .limits(limits)
         .backend_choice(args.backend.choice())
         .mask(mask)
         .stop_grace(args.grace)
@@ -184,7 +193,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             callback_export: args.callback_export,
         });
     if args.explain {
-        config = config.explain(|line| eprintln!("unibpf: explain: {line}"));
+        config = config.explain(|line| eprintln!("unibpf: explain: {}", log::one_line(line)));
     }
     let runtime = Runtime::new(config)?;
     let handle = runtime.spawn(spec)?;
@@ -222,9 +231,16 @@ fn generate(cmd: GenCommand) -> anyhow::Result<()> {
         }
     };
     use std::io::Write;
-    std::io::stdout()
+    let mut stdout = std::io::stdout().lock();
+    match stdout
         .write_all(text.as_bytes())
-        .context("writing to stdout")
+        .and_then(|()| stdout.flush())
+    {
+        // The reader went away (`| head`): like other command-line tools,
+        // stop quietly.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
 }
 
 fn exit_status(exit: Exit) -> u8 {

@@ -273,6 +273,26 @@ const CAP_NAMES: &[(u32, &str)] = &[
     (39, "CAP_BPF"),
 ];
 
+impl Privileges {
+    /// Why this process cannot load BPF programs at all, if it cannot: it
+    /// has neither CAP_BPF nor CAP_SYS_ADMIN, and the kernel either refuses
+    /// unprivileged BPF or allows only socket filters, which `only_socket_filters`
+    /// says are all it would load.
+    pub fn bpf_denied(&self, only_socket_filters: bool) -> Option<String> {
+        if self.cap_bpf || self.cap_sys_admin {
+            return None;
+        }
+        let sysctl = match self.unprivileged_bpf_disabled {
+            Some(0) if only_socket_filters => return None,
+            Some(n) => format!("kernel.unprivileged_bpf_disabled is {n}"),
+            None => "kernel.unprivileged_bpf_disabled is unreadable".to_string(),
+        };
+        Some(format!(
+            "loading BPF programs needs root, or CAP_BPF with CAP_PERFMON (tracing) or CAP_NET_ADMIN (networking); this process has neither CAP_BPF nor CAP_SYS_ADMIN and {sysctl}: run unibpf with sudo"
+        ))
+    }
+}
+
 fn privileges() -> Privileges {
     let capeff = procfs::process::Process::myself()
         .and_then(|p| p.status())

@@ -10,28 +10,29 @@ use wasmi::{AsContextMut, Func, ResumableCall, Val};
 
 use crate::control::{killed_trap, Control};
 
-/// Fuel per slice. At wasmi's default costs this is a few milliseconds of guest
-/// execution, which bounds how late a pause or kill takes effect.
-pub const FUEL_SLICE: u64 = 4_000_000;
-
-/// Calls `func` with `params`, writing `results`, checking `control` between fuel
-/// slices. Host errors (a trap, `proc_exit`, a kill) come back as `Err`.
+/// Calls `func` with `params`, writing `results`, checking `control` every
+/// `fuel_slice` units of fuel ([`crate::Limits::fuel_slice`]; the default is
+/// a few milliseconds of guest execution, which bounds how late a pause or
+/// kill takes effect). Host errors (a trap, `proc_exit`, a kill) come back as
+/// `Err`.
 pub fn call_guest<T>(
     mut ctx: impl AsContextMut<Data = T>,
     func: &Func,
     params: &[Val],
     results: &mut [Val],
     control: &Control,
+    fuel_slice: u64,
 ) -> Result<(), wasmi::Error> {
+    let fuel_slice = fuel_slice.max(1);
     control.checkpoint().map_err(killed_trap)?;
-    ctx.as_context_mut().set_fuel(FUEL_SLICE)?;
+    ctx.as_context_mut().set_fuel(fuel_slice)?;
     let mut call = func.call_resumable(ctx.as_context_mut(), params, results)?;
     loop {
         match call {
             ResumableCall::Finished => return Ok(()),
             ResumableCall::OutOfFuel(invocation) => {
                 control.checkpoint().map_err(killed_trap)?;
-                let need = invocation.required_fuel().max(FUEL_SLICE);
+                let need = invocation.required_fuel().max(fuel_slice);
                 ctx.as_context_mut().set_fuel(need)?;
                 call = invocation.resume(ctx.as_context_mut(), results)?;
             }

@@ -4,6 +4,7 @@ use std::time::Duration;
 use unibpf_abi::CallbackNames;
 use unibpf_backend::{Backend, BackendError};
 use unibpf_host::Mask;
+use unibpf_hostcall::Limits;
 use unibpf_select::BackendChoice;
 
 use crate::host_func::HostFunc;
@@ -19,12 +20,14 @@ pub struct Config {
     pub(crate) callbacks: CallbackNames,
     pub(crate) host_funcs: Vec<HostFunc>,
     pub(crate) grace: Duration,
+    pub(crate) limits: Limits,
     pub(crate) select: SelectConfig,
     pub(crate) host: Arc<HostState>,
 }
 
 impl Default for Config {
-    /// The kernel backend, upstream callback names, a one-second stop grace.
+    /// The kernel backend, upstream callback names, a one-second stop grace,
+    /// and [`Limits`] for untrusted modules.
     fn default() -> Self {
         Self {
             backend: Arc::new(|| {
@@ -33,6 +36,7 @@ impl Default for Config {
             callbacks: CallbackNames::default(),
             host_funcs: Vec::new(),
             grace: Duration::from_secs(1),
+            limits: Limits::default(),
             select: SelectConfig::default(),
             host: Arc::new(HostState::default()),
         }
@@ -74,6 +78,12 @@ impl Config {
     /// Receives one line per selector decision (`unibpf run --explain`).
     pub fn explain(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.select.explain = Some(Arc::new(sink) as ExplainSink);
+        self
+    }
+
+    /// What each module may use (and how many run at once); see [`Limits`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 

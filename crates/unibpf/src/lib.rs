@@ -30,6 +30,7 @@
 mod config;
 mod handle;
 mod host_func;
+mod limiter;
 mod output;
 mod run;
 mod select;
@@ -43,7 +44,7 @@ pub use run::{ModuleSpec, RunError, Runtime};
 pub use unibpf_abi::CallbackNames;
 pub use unibpf_backend::{Backend, BackendKind};
 pub use unibpf_host::{HostReport, Mask};
-pub use unibpf_hostcall::Control;
+pub use unibpf_hostcall::{limits, Control, Limit, LimitExceeded, LimitParseError, Limits};
 pub use unibpf_select::BackendChoice;
 pub use unibpf_wasi::{Input, Output, OutputSink};
 /// Value and type definitions used by [`HostFunc`].

@@ -1,20 +1,26 @@
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use unibpf_abi::{BpfCtx, BpfView};
-use unibpf_hostcall::{call_guest, Control, Killed, FUEL_SLICE};
+use unibpf_hostcall::{call_guest, Control, Killed, Limit, LimitExceeded};
 use unibpf_wasi::{Input, Output, ProcExit, WasiConfig, WasiCtx, WasiView};
-use wasmi::{CompilationMode, Engine, Linker, Module, Store};
+use wasmi::{CompilationMode, Engine, Linker, Module, Store, TrapCode};
 
 use crate::config::Config;
 use crate::handle::{Done, Exit, ModuleHandle};
 use crate::host_func::HostFuncContext;
+use crate::limiter::GuestLimiter;
 
 /// Why a module could not run to completion.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error("not a WebAssembly module: it does not start with the \\0asm magic bytes; unibpf runs wasm32-wasi .wasm files")]
+    NotWasm,
     #[error("not a valid WebAssembly module: {0}")]
     InvalidModule(String),
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
     #[error("the module does not export its linear memory as `memory`")]
     NoMemory,
     #[error("the module has no `_start` function of type () -> (); is it a WASI command module?")]
@@ -98,6 +104,7 @@ impl ModuleSpec {
 struct Instance {
     wasi: WasiCtx,
     bpf: BpfCtx,
+    limiter: GuestLimiter,
 }
 
 impl WasiView for Instance {
@@ -117,10 +124,18 @@ impl BpfView for Instance {
 pub struct Runtime {
     engine: Engine,
     config: Arc<Config>,
+    /// Modules spawned and not yet ended, for [`Limit::Modules`].
+    running: Arc<AtomicU64>,
 }
 
-/// Fuel for instantiation (data segment init and any wasm start function).
-const INSTANTIATE_FUEL: u64 = 100 * FUEL_SLICE;
+/// Counts one running module until dropped (on its thread, however it ends).
+struct RunningSlot(Arc<AtomicU64>);
+
+impl Drop for RunningSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 impl Runtime {
     pub fn new(config: Config) -> Result<Self, RunError> {
@@ -137,11 +152,27 @@ impl Runtime {
         Ok(Self {
             engine: Engine::new(&wasm),
             config: Arc::new(config),
+            running: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// Starts `spec` on its own thread.
     pub fn spawn(&self, spec: ModuleSpec) -> Result<ModuleHandle, RunError> {
+        let allowed = self.config.limits.modules;
+        let claimed = self
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < allowed).then_some(n + 1)
+            });
+        if let Err(running) = claimed {
+            return Err(RunError::Limit(LimitExceeded {
+                limit: Limit::Modules,
+                what: "starting another module".to_string(),
+                requested: running + 1,
+                allowed,
+            }));
+        }
+        let slot = RunningSlot(self.running.clone());
         let control = Arc::new(
             Control::new()
                 .map_err(|e| RunError::Setup(format!("creating the control eventfd: {e}")))?,
@@ -153,9 +184,11 @@ impl Runtime {
         let thread = std::thread::Builder::new()
             .name(format!("unibpf:{}", spec.name))
             // Host calls nest (guest -> poll -> callback -> host), and the
-            // interpreter keeps native frames per call: give it room.
-            .stack_size(16 << 20)
+            // interpreter keeps native frames per call: room for the
+            // call-depth limit.
+            .stack_size(self.config.limits.thread_stack())
             .spawn(move || {
+                let _slot = slot;
                 let result = run_module(&engine, &config, spec, &c);
                 d.set();
                 result
@@ -181,8 +214,66 @@ fn run_module(
     spec: ModuleSpec,
     control: &Arc<Control>,
 ) -> Result<Exit, RunError> {
-    let module =
-        Module::new(engine, &spec.wasm[..]).map_err(|e| RunError::InvalidModule(e.to_string()))?;
+    let module = compile(engine, &spec.wasm)?;
+    let linker = link(engine, config, &module)?;
+
+    let inner = (config.backend)().map_err(|e| RunError::Setup(e.to_string()))?;
+    let backend = Box::new(crate::select::SelectingBackend {
+        inner,
+        config: config.select.clone(),
+        host: config.host.clone(),
+    });
+    let wasi =
+        WasiCtx::new(spec.wasi, control.clone()).map_err(|e| RunError::Setup(e.to_string()))?;
+    let limits = config.limits;
+    let bpf = BpfCtx::new(backend, control.clone(), config.callbacks.clone(), limits);
+    let limiter = GuestLimiter::new(limits);
+    let mut store = Store::new(engine, Instance { wasi, bpf, limiter });
+    store.limiter(|i| &mut i.limiter);
+    // The start function (if any) runs inside instantiation, in one go: its
+    // fuel is its whole budget.
+    store
+        .set_fuel(limits.start_fuel)
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let instance = match linker.instantiate_and_start(&mut store, &module) {
+        Ok(instance) => instance,
+        Err(e) => {
+            let failure = instantiation_failure(e, &mut store, limits.start_fuel, control);
+            store.data_mut().bpf.close_all();
+            return failure;
+        }
+    };
+    let memory = instance
+        .get_memory(&store, "memory")
+        .ok_or(RunError::NoMemory)?;
+    let table = instance.get_table(&store, "__indirect_function_table");
+    store.data_mut().wasi.set_memory(memory);
+    store.data_mut().bpf.bind(memory, table);
+    let start = instance
+        .get_func(&store, "_start")
+        .ok_or(RunError::NoStart)?;
+
+    tracing::info!("starting {} ({} bytes)", spec.name, spec.wasm.len());
+    let outcome = call_guest(&mut store, &start, &[], &mut [], control, limits.fuel_slice);
+    let leftover = store.data().bpf.object_count();
+    if leftover > 0 {
+        tracing::debug!("closing {leftover} BPF object(s) the guest left open");
+    }
+    store.data_mut().bpf.close_all();
+    drop(store);
+    let exit = classify(outcome, control);
+    if let Ok(exit) = &exit {
+        tracing::info!("{} {exit}", spec.name);
+    }
+    exit
+}
+
+/// Parses and validates the module, and checks it is a WASI command.
+fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module, RunError> {
+    if !wasm.starts_with(b"\0asm") {
+        return Err(RunError::NotWasm);
+    }
+    let module = Module::new(engine, wasm).map_err(|e| RunError::InvalidModule(one_line(&e)))?;
     let start = module.exports().find(|e| e.name() == "_start");
     match start.map(|e| e.ty().clone()) {
         Some(wasmi::ExternType::Func(ty)) if ty.params().is_empty() && ty.results().is_empty() => {}
@@ -194,12 +285,16 @@ fn run_module(
     {
         return Err(RunError::NoMemory);
     }
+    Ok(module)
+}
 
+/// A linker with WASI, the wasm_bpf ABI and the embedder's host functions.
+fn link(engine: &Engine, config: &Config, module: &Module) -> Result<Linker<Instance>, RunError> {
     let mut linker = Linker::<Instance>::new(engine);
     let link = |e: &dyn std::fmt::Display| RunError::Link(e.to_string());
     unibpf_wasi::add_to_linker(&mut linker).map_err(|e| link(&e))?;
-    unibpf_wasi::define_missing_as_enosys(&mut linker, &module).map_err(|e| link(&e))?;
-    unibpf_abi::add_to_linker(&mut linker, &module, &config.callbacks).map_err(|e| link(&e))?;
+    unibpf_wasi::define_missing_as_enosys(&mut linker, module).map_err(|e| link(&e))?;
+    unibpf_abi::add_to_linker(&mut linker, module, &config.callbacks).map_err(|e| link(&e))?;
     for hf in &config.host_funcs {
         let func = hf.func.clone();
         linker
@@ -216,46 +311,48 @@ fn run_module(
             )
             .map_err(|e| link(&e))?;
     }
+    Ok(linker)
+}
 
-    let inner = (config.backend)().map_err(|e| RunError::Setup(e.to_string()))?;
-    let backend = Box::new(crate::select::SelectingBackend {
-        inner,
-        config: config.select.clone(),
-        host: config.host.clone(),
-    });
-    let wasi =
-        WasiCtx::new(spec.wasi, control.clone()).map_err(|e| RunError::Setup(e.to_string()))?;
-    let bpf = BpfCtx::new(backend, control.clone(), config.callbacks.clone());
-    let mut store = Store::new(engine, Instance { wasi, bpf });
-    store
-        .set_fuel(INSTANTIATE_FUEL)
-        .map_err(|e| RunError::Setup(e.to_string()))?;
-    let instance = linker
-        .instantiate_and_start(&mut store, &module)
-        .map_err(|e| RunError::Link(e.to_string()))?;
-    let memory = instance
-        .get_memory(&store, "memory")
-        .ok_or(RunError::NoMemory)?;
-    let table = instance.get_table(&store, "__indirect_function_table");
-    store.data_mut().wasi.set_memory(memory);
-    store.data_mut().bpf.bind(memory, table);
-    let start = instance
-        .get_func(&store, "_start")
-        .ok_or(RunError::NoStart)?;
+/// Why instantiation failed: a limit the module's declared sizes went over, a
+/// trap, exit or stop in its start function (the guest's own doing, reported
+/// as such), or a link error.
+fn instantiation_failure(
+    err: wasmi::Error,
+    store: &mut Store<Instance>,
+    start_fuel: u64,
+    control: &Control,
+) -> Result<Exit, RunError> {
+    if let Some(denied) = store.data_mut().limiter.take_denial() {
+        return Err(RunError::Limit(denied));
+    }
+    if err.as_trap_code() == Some(TrapCode::OutOfFuel) {
+        return Err(RunError::Trap(format!(
+            "the start function ran out of fuel: {}",
+            LimitExceeded {
+                limit: Limit::StartFuel,
+                what: "the start function".to_string(),
+                requested: start_fuel.saturating_add(1),
+                allowed: start_fuel,
+            }
+        )));
+    }
+    let from_guest = err.as_trap_code().is_some()
+        || err.i32_exit_status().is_some()
+        || matches!(err.kind(), wasmi::errors::ErrorKind::Host(_));
+    if from_guest {
+        return classify(Err(err), control).map_err(|e| match e {
+            RunError::Trap(msg) => RunError::Trap(format!("in the start function: {msg}")),
+            other => other,
+        });
+    }
+    Err(RunError::Link(one_line(&err)))
+}
 
-    tracing::info!("starting {} ({} bytes)", spec.name, spec.wasm.len());
-    let outcome = call_guest(&mut store, &start, &[], &mut [], control);
-    let leftover = store.data().bpf.object_count();
-    if leftover > 0 {
-        tracing::debug!("closing {leftover} BPF object(s) the guest left open");
-    }
-    store.data_mut().bpf.close_all();
-    drop(store);
-    let exit = classify(outcome, control);
-    if let Ok(exit) = &exit {
-        tracing::info!("{} {exit}", spec.name);
-    }
-    exit
+/// Error text on one line: wasmi's can span several (hex dumps of bytes).
+fn one_line(err: &dyn std::fmt::Display) -> String {
+    let text = err.to_string();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn classify(outcome: Result<(), wasmi::Error>, control: &Control) -> Result<Exit, RunError> {

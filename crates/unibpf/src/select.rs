@@ -159,6 +159,11 @@ impl Backend for SelectingBackend {
         elf: &[u8],
         _plan: &LoadPlan,
     ) -> unibpf_backend::Result<Box<dyn LoadedObject>> {
+        if self.inner.kind() != BackendKind::Kernel {
+            // The selector knows the kernel's requirements only; other
+            // backends take objects as they are until they declare theirs.
+            return self.inner.load_object(elf, &LoadPlan::default());
+        }
         let object = match BpfObject::parse(elf) {
             Ok(o) => o,
             // libbpf has the last word on what it can open.
@@ -168,6 +173,15 @@ impl Backend for SelectingBackend {
             }
         };
         let report = self.host.report(&self.config.mask);
+        // Without the privilege every probe fails alike: name that cause,
+        // not the first feature that happened to be probed.
+        let only_socket_filters = object
+            .programs
+            .iter()
+            .all(|p| p.section == "socket" || p.section.starts_with("socket/"));
+        if let Some(why) = report.facts.privileges.bpf_denied(only_socket_filters) {
+            return Err(BackendError::new(Errno::EPERM, why));
+        }
         let tracepoints = object
             .programs
             .iter()
