@@ -193,8 +193,11 @@ pub fn check(c: &CaseOutput) -> Result<(), String> {
                 .filter(|l| l.starts_with("BUCKET"))
                 .filter_map(|l| value(l, "count")?.parse::<u64>().ok())
                 .sum();
-            // One wakeup per sleep, plus the FIFO's open and read.
-            if !(sleeps..=sleeps + 3).contains(&total) {
+            // At most one sample per wakeup: one per sleep, plus the FIFO's
+            // open and read. A wakeup that lands while the target is still
+            // on its CPU (a loaded machine) has no switch-in to measure, so
+            // fewer is possible; none at all is not, after this many sleeps.
+            if !(1..=sleeps + 3).contains(&total) {
                 return Err(format!("{total} samples for {sleeps} sleeps"));
             }
             if buckets != total {
