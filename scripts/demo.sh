@@ -10,6 +10,6 @@ cargo build --release -p unibpf-cli
 scripts/build-guests.sh build/guests
 echo "demo: printing every exec on this machine; run some commands in another terminal (Ctrl-C stops)" >&2
 if [ $# -gt 0 ]; then
-	exec target/release/unibpf run --line-buffered --timeout "$1" build/guests/execsnoop.wasm
+	exec target/release/unibpf run --timeout "$1" build/guests/execsnoop.wasm
 fi
-exec target/release/unibpf run --line-buffered build/guests/execsnoop.wasm
+exec target/release/unibpf run build/guests/execsnoop.wasm

@@ -104,8 +104,14 @@ struct RunArgs {
     /// Stop the module gracefully after this long (e.g. 10s, 500ms, 2m).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
-    /// Let the guest see stdout as a terminal, so each line is flushed at once.
+    /// Let the guest's libc buffer stdout in blocks when it is not a
+    /// terminal: faster for very chatty guests, but output still in the
+    /// buffer is lost if the guest has to be force-stopped. By default the
+    /// guest sees stdout as a terminal and flushes every line.
     #[arg(long)]
+    block_buffered: bool,
+    /// The default since output survives forced stops; kept for scripts.
+    #[arg(long, hide = true)]
     line_buffered: bool,
     /// Grace period between a graceful stop and a forced one.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1s")]
@@ -164,7 +170,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     let name = args.module.to_string_lossy().into_owned();
     let mut spec = ModuleSpec::new(name, wasm)
         .args(args.args)
-        .line_buffered(args.line_buffered);
+        .line_buffered(args.line_buffered || !args.block_buffered);
     for kv in &args.env {
         let Some((k, v)) = kv.split_once('=') else {
             bail!("--env {kv:?}: expected KEY=VALUE");

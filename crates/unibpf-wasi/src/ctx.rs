@@ -45,8 +45,11 @@ pub struct WasiConfig {
     pub stdin: Input,
     pub stdout: Output,
     pub stderr: Output,
-    /// Report stdout as a terminal so the guest's libc line-buffers it.
-    pub stdout_is_tty: bool,
+    /// Leave stdout block-buffered in the guest when it is not a terminal.
+    /// By default stdout is reported as a terminal, so the guest's libc
+    /// flushes each line: a guest that is force-stopped (it ignored the
+    /// stop request) cannot take what it printed down with its buffer.
+    pub stdout_block_buffered: bool,
 }
 
 pub(crate) enum FdKind {
@@ -90,6 +93,35 @@ fn c_bytes(s: &str) -> Vec<u8> {
     v
 }
 
+/// Waits for the host's stdin or a stop request, then reads what is there.
+/// Reads fd 0 directly: std's buffered stdin could hold bytes poll(2) does
+/// not know about.
+fn read_stdin(buf: &mut [u8], control: &Control) -> WasiResult<usize> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::BorrowedFd;
+    // SAFETY: fd 0 stays open for the life of the process; it is only
+    // borrowed for this call.
+    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    loop {
+        let mut fds = [
+            PollFd::new(stdin, PollFlags::POLLIN),
+            PollFd::new(control.wake_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+        if fds[1].any().unwrap_or(false) {
+            return Err(WasiErrno::INTR);
+        }
+        match nix::unistd::read(stdin, buf) {
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+            other => return other.map_err(|e| std::io::Error::from(e).into()),
+        }
+    }
+}
+
 fn host_is_tty(fd: i32) -> bool {
     // SAFETY: isatty only inspects the descriptor.
     unsafe { nix::libc::isatty(fd) == 1 }
@@ -102,7 +134,7 @@ impl WasiCtx {
             Some(FdKind::Stdin(config.stdin.clone())),
             Some(FdKind::Out {
                 which: 1,
-                tty: config.stdout_is_tty || out_tty(&config.stdout, 1),
+                tty: !config.stdout_block_buffered || out_tty(&config.stdout, 1),
                 output: config.stdout.clone(),
             }),
             Some(FdKind::Out {
@@ -231,10 +263,12 @@ impl FdKind {
         }
     }
 
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> WasiResult<usize> {
+    /// Reads from this fd; a read of the host's stdin waits interruptibly,
+    /// so a guest blocked on it still stops when asked.
+    pub(crate) fn read(&mut self, buf: &mut [u8], control: &Control) -> WasiResult<usize> {
         match self {
             FdKind::Stdin(Input::Null) => Ok(0),
-            FdKind::Stdin(Input::Inherit) => Ok(std::io::stdin().lock().read(buf)?),
+            FdKind::Stdin(Input::Inherit) => read_stdin(buf, control),
             FdKind::File {
                 file,
                 readable: true,

@@ -99,6 +99,7 @@ fn fd_read(
     nread: u32,
 ) -> WasiResult<()> {
     let list = iovecs(mem, iovs, count)?;
+    let control = ctx.control.clone();
     let entry = ctx.get(fd)?;
     let mut m = GuestMemoryMut::new(mem);
     let mut total = 0usize;
@@ -107,7 +108,7 @@ fn fd_read(
         if buf.is_empty() {
             continue;
         }
-        let n = entry.read(buf)?;
+        let n = entry.read(buf, &control)?;
         total += n;
         if n < buf.len() {
             break;

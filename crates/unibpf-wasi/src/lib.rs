@@ -2,7 +2,7 @@
 //!
 //! Why our own and not `wasmi_wasi`: a guest here must be stoppable while it
 //! sleeps (`poll_oneoff` returns `EINTR` as soon as a stop is requested), stdout
-//! must be able to pretend to be a terminal (`--line-buffered`), and nothing may be
+//! must be able to pretend to be a terminal (line-buffered stdout), and nothing may be
 //! reachable unless granted. It is also smaller and starts faster, measured on
 //! 2026-11-24 (x86_64, 2 cores, release build with thin LTO, a guest that reads
 //! its environment and preopens and prints ten lines):

@@ -93,9 +93,12 @@ impl ModuleSpec {
         self
     }
 
-    /// Makes the guest see stdout as a terminal, so its libc flushes every line.
+    /// Whether the guest sees stdout as a terminal, so its libc flushes
+    /// every line (the default). Turning it off lets the guest's libc fill a
+    /// buffer before writing, which is faster for very chatty guests, but
+    /// what is still in that buffer is lost if the guest is force-stopped.
     pub fn line_buffered(mut self, yes: bool) -> Self {
-        self.wasi.stdout_is_tty = yes;
+        self.wasi.stdout_block_buffered = !yes;
         self
     }
 }

@@ -7,66 +7,107 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 pub use unibpf_test_guests::{
-    exec_true, field, guest, kernel_link_count, kernel_map_names, kernel_program_names,
-    possible_cpus,
+    exec_true, field, guest, held_bpf, kernel_link_count, kernel_map_names, kernel_program_names,
+    possible_cpus, wait_held, HeldBpf,
 };
 
 pub fn unibpf() -> Command {
     Command::new(env!("CARGO_BIN_EXE_unibpf"))
 }
 
-/// A running `unibpf run ...` with stdout piped (so the guest's libc buffers it
-/// fully, as it would under `| cat`) and stderr read line by line.
+/// A running `unibpf run ...` with stdout piped (as under `| cat`) and stderr
+/// read line by line.
 pub struct Running {
     pub child: Child,
     stderr_lines: Receiver<String>,
     pub stderr_seen: Vec<String>,
+    stdout_lines: Receiver<String>,
+    pub stdout_seen: Vec<String>,
 }
 
-pub fn start(args: &[&str]) -> Running {
-    let mut child = unibpf()
-        .arg("run")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning unibpf");
-    let stderr = child.stderr.take().expect("stderr");
+/// Reads `stream` line by line into a channel, on its own thread.
+fn line_reader(stream: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
+    rx
+}
+
+/// Waits for a line containing `needle` on `lines`, keeping what it saw.
+fn wait_for_line(
+    lines: &Receiver<String>,
+    seen: &mut Vec<String>,
+    needle: &str,
+    timeout: Duration,
+    stream: &str,
+) {
+    let deadline = Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let hit = line.contains(needle);
+                seen.push(line);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no {stream} line containing {needle:?} within {timeout:?}; saw {seen:?}");
+}
+
+pub fn start(args: &[&str]) -> Running {
+    start_with_stdin(args, Stdio::null())
+}
+
+/// [`start`] with the given stdin (e.g. `Stdio::piped()` to talk to the guest).
+pub fn start_with_stdin(args: &[&str], stdin: Stdio) -> Running {
+    let mut child = unibpf()
+        .arg("run")
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning unibpf");
+    let stderr = line_reader(child.stderr.take().expect("stderr"));
+    let stdout = line_reader(child.stdout.take().expect("stdout"));
     Running {
         child,
-        stderr_lines: rx,
+        stderr_lines: stderr,
         stderr_seen: Vec::new(),
+        stdout_lines: stdout,
+        stdout_seen: Vec::new(),
     }
 }
 
 impl Running {
     /// Waits for a stderr line containing `needle`.
     pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.stderr_lines.recv_timeout(left) {
-                Ok(line) => {
-                    let hit = line.contains(needle);
-                    self.stderr_seen.push(line);
-                    if hit {
-                        return;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "no stderr line containing {needle:?} within {timeout:?}; saw {:?}",
-            self.stderr_seen
+        wait_for_line(
+            &self.stderr_lines,
+            &mut self.stderr_seen,
+            needle,
+            timeout,
+            "stderr",
+        );
+    }
+
+    /// Waits for a stdout line containing `needle` (the guest's stdout is
+    /// line-buffered by default, so lines arrive as they are printed).
+    pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) {
+        wait_for_line(
+            &self.stdout_lines,
+            &mut self.stdout_seen,
+            needle,
+            timeout,
+            "stdout",
         );
     }
 
@@ -97,12 +138,19 @@ impl Running {
             std::thread::sleep(Duration::from_millis(10));
         };
         let took = start.elapsed();
-        let mut stdout = String::new();
-        if let Some(mut out) = self.child.stdout.take() {
-            out.read_to_string(&mut stdout).expect("stdout");
+        // The process is gone: both readers end at EOF (unless a child of
+        // it still holds the pipes, hence the bound).
+        for (lines, seen) in [
+            (&self.stdout_lines, &mut self.stdout_seen),
+            (&self.stderr_lines, &mut self.stderr_seen),
+        ] {
+            while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+                seen.push(line);
+            }
         }
-        while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
-            self.stderr_seen.push(line);
+        let mut stdout = self.stdout_seen.join("\n");
+        if !stdout.is_empty() {
+            stdout.push('\n');
         }
         (status, stdout, self.stderr_seen.join("\n"), took)
     }
@@ -151,8 +199,10 @@ pub fn program(file: &str) -> std::path::PathBuf {
 }
 
 /// Runs `unibpf run WASM ARGS`, waits for `ready` on its stderr, runs the
-/// workload, lets events drain, stops it with SIGINT; returns stdout (the
-/// guest's own flush on exit proves it stopped gracefully).
+/// workload, stops it with SIGINT; returns stdout. No waiting for events in
+/// between: BPF programs run synchronously with the workload, so its events
+/// are in their maps and buffers when it returns, and a graceful stop hands
+/// the guest everything already in its buffers before -EINTR.
 pub fn observe(wasm: &str, args: &[&str], ready: &str, workload: impl FnOnce()) -> String {
     let path = program(wasm);
     let mut all = vec!["--timeout", "60s", path.to_str().unwrap()];
@@ -160,7 +210,6 @@ pub fn observe(wasm: &str, args: &[&str], ready: &str, workload: impl FnOnce()) 
     let mut run = start(&all);
     run.wait_for_stderr(ready, Duration::from_secs(30));
     workload();
-    std::thread::sleep(Duration::from_millis(700));
     run.signal("INT");
     let (status, stdout, stderr, _) = run.finish(Duration::from_secs(10));
     assert!(
