@@ -35,3 +35,8 @@ for guest in "$src"/*.c; do
 		-Wl,--export-table -Wl,--strip-all \
 		-o "$out/$name.wasm" "$guest"
 done
+# maps.c again, importing from "env" as modules built before February 2023 do.
+clang --target=wasm32-wasi -O2 -Wall -Werror -Wno-unused-function -DUNIBPF_IMPORT_MODULE='"env"' \
+	-I"$src/include" -I"$root/sdk/c/include" -I"$out" \
+	-Wl,--export-table -Wl,--strip-all \
+	-o "$out/maps_env.wasm" "$src/maps.c"

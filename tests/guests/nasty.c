@@ -7,10 +7,16 @@
 //   nasty limits           more objects, maps and links than allowed
 //   nasty grow PAGES       memory.grow by PAGES 64 KiB pages
 //   nasty many N           load the exec object N times, keeping each open
+//   nasty close-midrun     attach, wait for a line on stdin, close that object,
+//                          then poll another until stopped
+//   nasty redeliver        a callback that returns -1 on the second record
+//   nasty leave N [trap]   load and attach N objects, sleep until stopped, then
+//                          return (or trap) without closing them
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "wasm_bpf_abi.h"
 #include "exec.bpf.h"
@@ -166,6 +172,77 @@ static int many(int n)
 	return 0;
 }
 
+static int on_nothing(void *ctx, void *data, unsigned long size)
+{
+	(void)ctx, (void)data, (void)size;
+	return 0;
+}
+
+static int close_midrun(void)
+{
+	bpf_object_handle a = wasm_load_bpf_object(exec_bpf_o, (int)exec_bpf_o_len);
+	bpf_object_handle b = wasm_load_bpf_object(exec_bpf_o, (int)exec_bpf_o_len);
+	int attached = wasm_attach_bpf_program(a, "unibpf_t_exec", NULL);
+	int fd = wasm_bpf_map_fd_by_name(b, "unibpf_t_rb");
+	if (!a || !b || attached < 0 || fd < 0) {
+		fprintf(stderr, "nasty: setup failed\n");
+		return 1;
+	}
+	fprintf(stderr, "nasty: attached\n");
+	char line[16];
+	if (!fgets(line, sizeof(line), stdin))
+		return 1;
+	printf("close=%d\n", wasm_close_bpf_object(a));
+	fflush(stdout);
+	fprintf(stderr, "nasty: closed\n");
+	static char buf[256];
+	int r;
+	while ((r = wasm_bpf_buffer_poll(b, fd, (int32_t)on_nothing, 0, buf, sizeof(buf), 1000)) >= 0)
+		;
+	printf("poll_end=%d\n", r);
+	return 0;
+}
+
+static unsigned seen_pids[64];
+static int nseen;
+
+static int on_redeliver(void *ctx, void *data, unsigned long size)
+{
+	(void)ctx;
+	if (size >= 4 && nseen < 64)
+		memcpy(&seen_pids[nseen++], data, 4);
+	return nseen == 2 ? -1 : 0;
+}
+
+static int redeliver(void)
+{
+	bpf_object_handle obj = wasm_load_bpf_object(exec_bpf_o, (int)exec_bpf_o_len);
+	int fd = wasm_bpf_map_fd_by_name(obj, "unibpf_t_rb");
+	static char buf[256];
+	int first = wasm_bpf_buffer_poll(obj, fd, (int32_t)on_redeliver, 0, buf, sizeof(buf), 1000);
+	int second = wasm_bpf_buffer_poll(obj, fd, (int32_t)on_redeliver, 0, buf, sizeof(buf), 1000);
+	printf("first=%d\nsecond=%d\norder=", first, second);
+	for (int i = 0; i < nseen; i++)
+		printf(i ? ",%u" : "%u", seen_pids[i]);
+	printf("\n");
+	return 0;
+}
+
+static int leave(int n, int trap)
+{
+	for (int i = 0; i < n; i++) {
+		bpf_object_handle obj = wasm_load_bpf_object(exec_bpf_o, (int)exec_bpf_o_len);
+		if (!obj || wasm_attach_bpf_program(obj, "unibpf_t_exec", NULL) < 0)
+			return 1;
+	}
+	fprintf(stderr, "nasty: holding\n");
+	/* The runtime's sleeps end early when a stop is requested. */
+	sleep(60);
+	if (trap)
+		__builtin_trap();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -179,6 +256,12 @@ int main(int argc, char **argv)
 		return forge();
 	if (!strcmp(mode, "limits"))
 		return limits();
+	if (!strcmp(mode, "close-midrun"))
+		return close_midrun();
+	if (!strcmp(mode, "redeliver"))
+		return redeliver();
+	if (!strcmp(mode, "leave"))
+		return leave(argc > 2 ? atoi(argv[2]) : 1, argc > 3 && !strcmp(argv[3], "trap"));
 	if (!strcmp(mode, "many"))
 		return many(argc > 2 ? atoi(argv[2]) : 1);
 	if (!strcmp(mode, "grow"))

@@ -294,3 +294,18 @@ fn the_largest_call_depth_fits_the_module_threads_stack() {
     assert_eq!(field(&out, "deepest"), depth.to_string(), "{out}");
     assert_eq!(field(&out, "canary_ok"), "1", "{out}");
 }
+
+#[test]
+fn records_left_when_a_callback_returns_negative_come_first_next_time() {
+    // README's promise: the poll returns the callback's negative value, and
+    // the records it did not deliver are delivered by the next poll, in order.
+    let world = FakeWorld::new();
+    for pid in 0..5 {
+        world.push_event("unibpf_t_rb", &exec_record(pid));
+    }
+    let (exit, out) = nasty(&runtime(&world, Limits::default()), &["redeliver"]);
+    assert_eq!(exit.expect("ran"), Exit::Code(0), "{out}");
+    assert_eq!(field(&out, "first"), "-1");
+    assert_eq!(field(&out, "second"), "3");
+    assert_eq!(field(&out, "order"), "0,1,2,3,4");
+}

@@ -89,6 +89,116 @@ pub fn kernel_link_count() -> usize {
     names(libbpf_sys::bpf_link_get_next_id, |id| Some(id.to_string())).len()
 }
 
+/// The BPF programs, maps and links a process holds through its file
+/// descriptors, by kernel id (from `/proc/PID/fdinfo`): what that process
+/// has loaded and attached, whatever else runs on the machine.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeldBpf {
+    pub programs: Vec<u32>,
+    pub maps: Vec<u32>,
+    pub links: Vec<u32>,
+}
+
+impl HeldBpf {
+    pub fn is_empty(&self) -> bool {
+        self.programs.is_empty() && self.maps.is_empty() && self.links.is_empty()
+    }
+
+    /// The ids here that still exist in the kernel.
+    pub fn still_in_kernel(&self) -> HeldBpf {
+        let alive = |ids: &[u32], get: unsafe extern "C" fn(u32) -> i32| -> Vec<u32> {
+            ids.iter()
+                .copied()
+                .filter(|&id| {
+                    // SAFETY: plain syscall wrapper; the fd is closed at once.
+                    let fd = unsafe { get(id) };
+                    if fd >= 0 {
+                        // SAFETY: fd is ours.
+                        unsafe { libc_close(fd) };
+                    }
+                    fd >= 0
+                })
+                .collect()
+        };
+        HeldBpf {
+            programs: alive(&self.programs, libbpf_sys::bpf_prog_get_fd_by_id),
+            maps: alive(&self.maps, libbpf_sys::bpf_map_get_fd_by_id),
+            links: alive(&self.links, libbpf_sys::bpf_link_get_fd_by_id),
+        }
+    }
+
+    /// Waits until none of these exist any more (the kernel frees programs
+    /// and maps from deferred work after their last reference goes), or
+    /// panics naming what is left after `timeout`.
+    pub fn assert_gone_within(&self, timeout: std::time::Duration, what: &str) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = self.still_in_kernel();
+            if left.is_empty() {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("{what}: still in the kernel after {timeout:?}: {left:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// What process `pid` holds; see [`HeldBpf`].
+pub fn held_bpf(pid: u32) -> HeldBpf {
+    let mut held = HeldBpf::default();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return held;
+    };
+    for fd in fds.flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        let (list, key) = match target.to_string_lossy().as_ref() {
+            "anon_inode:bpf-prog" => (&mut held.programs, "prog_id:"),
+            "anon_inode:bpf-map" => (&mut held.maps, "map_id:"),
+            "anon_inode:bpf_link" => (&mut held.links, "link_id:"),
+            _ => continue,
+        };
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        if let Some(id) = info
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+        {
+            if !list.contains(&id) {
+                list.push(id);
+            }
+        }
+    }
+    held
+}
+
+/// Waits up to `timeout` for process `pid` to hold BPF objects that
+/// satisfy `ready` (e.g. at least one link); returns them.
+pub fn wait_held(
+    pid: u32,
+    timeout: std::time::Duration,
+    ready: impl Fn(&HeldBpf) -> bool,
+) -> HeldBpf {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let held = held_bpf(pid);
+        if ready(&held) {
+            return held;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("process {pid} never held what was expected; it holds {held:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 unsafe fn libc_close(fd: i32) {
     extern "C" {
         fn close(fd: i32) -> i32;

@@ -17,7 +17,12 @@ typedef uint64_t bpf_object_skel;
 #if defined(__wasm__)
 typedef int32_t wasm_bpf_callback_t; /* index into the exported table */
 typedef uint32_t wasm_bpf_ctx_t;
-#define UNIBPF_IMPORT(name) __attribute__((import_module("wasm_bpf"), import_name(#name)))
+/* Modules built before February 2023 import from "env"; define this to build
+ * one (the runtime serves both). */
+#ifndef UNIBPF_IMPORT_MODULE
+#define UNIBPF_IMPORT_MODULE "wasm_bpf"
+#endif
+#define UNIBPF_IMPORT(name) __attribute__((import_module(UNIBPF_IMPORT_MODULE), import_name(#name)))
 #else
 typedef intptr_t wasm_bpf_callback_t; /* int (*)(void *ctx, void *data, size_t size) */
 typedef uintptr_t wasm_bpf_ctx_t;
