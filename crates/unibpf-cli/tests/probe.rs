@@ -37,6 +37,26 @@ fn available(report: &Value, name: &str) -> bool {
         .expect("available is a bool")
 }
 
+/// `bpftool feature probe kernel`: "program_type kprobe" -> available.
+fn bpftool_features() -> std::collections::HashMap<String, bool> {
+    let out = std::process::Command::new("bpftool")
+        .args(["feature", "probe", "kernel"])
+        .output()
+        .expect("bpftool (scripts/install-deps.sh installs it)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("eBPF ")?;
+            if let Some(what) = rest.strip_suffix(" is available") {
+                Some((what.to_string(), true))
+            } else {
+                rest.strip_suffix(" is NOT available")
+                    .map(|what| (what.to_string(), false))
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn probe_reports_this_hosts_real_facts_and_features() {
     let report = probe(&[]);
@@ -53,34 +73,69 @@ fn probe_reports_this_hosts_real_facts_and_features() {
     let os_release = std::fs::read_to_string("/etc/os-release").expect("os-release");
     assert!(os_release.contains(&format!("ID={}", report["distro"]["id"].as_str().unwrap())));
 
-    for present in [
-        "map.ringbuf",
-        "map.perf_event_array",
-        "prog.tracepoint",
-        "prog.tp_btf",
-        "prog.xdp",
-        "attach.uprobe",
-        "helper.ringbuf_output",
+    // What the probe says must match independent witnesses, whatever this
+    // kernel has: bpftool's own feature probe for program and map types ...
+    let bpftool = bpftool_features();
+    for (ours, theirs) in [
+        ("prog.socket_filter", "program_type socket_filter"),
+        ("prog.kprobe", "program_type kprobe"),
+        ("prog.sched_cls", "program_type sched_cls"),
+        ("prog.tracepoint", "program_type tracepoint"),
+        ("prog.xdp", "program_type xdp"),
+        ("prog.perf_event", "program_type perf_event"),
+        ("prog.cgroup_skb", "program_type cgroup_skb"),
+        ("prog.sock_ops", "program_type sock_ops"),
+        ("prog.raw_tracepoint", "program_type raw_tracepoint"),
+        ("prog.fentry", "program_type tracing"),
+        ("prog.lsm", "program_type lsm"),
+        ("map.hash", "map_type hash"),
+        ("map.array", "map_type array"),
+        ("map.prog_array", "map_type prog_array"),
+        ("map.perf_event_array", "map_type perf_event_array"),
+        ("map.percpu_hash", "map_type percpu_hash"),
+        ("map.percpu_array", "map_type percpu_array"),
+        ("map.stack_trace", "map_type stack_trace"),
+        ("map.lru_hash", "map_type lru_hash"),
+        ("map.lpm_trie", "map_type lpm_trie"),
+        ("map.ringbuf", "map_type ringbuf"),
+        ("map.task_storage", "map_type task_storage"),
     ] {
+        let witness = *bpftool
+            .get(theirs)
+            .unwrap_or_else(|| panic!("bpftool says nothing of {theirs}"));
+        assert_eq!(
+            available(&report, ours),
+            witness,
+            "{ours} disagrees with bpftool's {theirs}: {}",
+            feature(&report, ours)
+        );
+        assert_eq!(feature(&report, ours)["masked"], false);
+    }
+    // ... the kernel's own kprobe and uprobe PMUs (or tracefs's legacy
+    // kprobe_events) ...
+    let pmu = |name: &str| std::path::Path::new("/sys/bus/event_source/devices").join(name);
+    let kprobe_events = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .any(|t| std::path::Path::new(t).join("kprobe_events").exists());
+    assert_eq!(
+        available(&report, "attach.kprobe"),
+        pmu("kprobe").exists() || kprobe_events,
+        "{}",
+        feature(&report, "attach.kprobe")
+    );
+    assert_eq!(
+        available(&report, "attach.uprobe"),
+        pmu("uprobe").exists(),
+        "{}",
+        feature(&report, "attach.uprobe")
+    );
+    // ... and attaching never works where loading does not.
+    for (attach, load) in [("attach.fentry", "prog.fentry"), ("attach.lsm", "prog.lsm")] {
         assert!(
-            available(&report, present),
-            "{present}: {}",
-            feature(&report, present)
+            !available(&report, attach) || available(&report, load),
+            "{attach} without {load}"
         );
     }
-    // This kernel has no CONFIG_KPROBES and refuses trampolines (fentry).
-    for absent in ["attach.kprobe", "prog.fentry", "attach.fentry"] {
-        assert!(
-            !available(&report, absent),
-            "{absent}: {}",
-            feature(&report, absent)
-        );
-        assert_eq!(feature(&report, absent)["masked"], false);
-    }
-    assert!(feature(&report, "attach.kprobe")["detail"]
-        .as_str()
-        .unwrap()
-        .contains("CONFIG_KPROBES"));
     assert_eq!(feature(&report, "map.ringbuf")["min_kernel"], "5.8.0");
     // Probing leaves no program of its own behind.
     assert!(!kernel_program_names().iter().any(|p| p == "unibpf_probe"));

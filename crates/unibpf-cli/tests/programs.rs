@@ -268,43 +268,137 @@ fn sockfilter_counts_packets_by_protocol_on_a_packet_socket() {
     assert_case("sockfilter", &[("datagrams", DATAGRAMS.to_string())], &out);
 }
 
-// kprobe, lsm and tcpconnlat need kernel features this machine lacks
-// (CONFIG_KPROBES, BPF LSM, fentry); they run for real in the VM matrix.
-// Here they must fail with one line naming the missing feature.
+// kprobe, lsm and tcpconnlat need kernel features many hosts lack
+// (CONFIG_KPROBES, BPF LSM, fentry; this CI machine lacks all three). What
+// the test expects comes from what `unibpf probe` found here: where a
+// feature is missing, the run must fail with one line naming it, the first
+// kernel with it and the probe's reason; where it is there, the program must
+// run and print what the matrix's check for it expects.
 
-/// The selector refuses these before the kernel sees them, naming the
-/// feature, the first kernel with it, and what the probe found.
-fn assert_refused(wasm: &str, args: &[&str], line: &str) {
+/// The first of `features` the host lacks: (short name, first kernel, why).
+fn first_missing(features: &[&str]) -> Option<(String, String, String)> {
+    let out = unibpf()
+        .args(["probe", "--json"])
+        .output()
+        .expect("unibpf probe --json");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    features.iter().find_map(|name| {
+        let f = report["features"]
+            .as_array()?
+            .iter()
+            .find(|f| f["name"] == *name)?;
+        if f["available"].as_bool()? {
+            return None;
+        }
+        let min = f["min_kernel"].as_str()?;
+        let min = min
+            .rsplit_once('.')
+            .map_or(min, |(major_minor, _)| major_minor);
+        Some((
+            name.split_once('.').map_or(*name, |(_, n)| n).to_string(),
+            min.to_string(),
+            f["detail"].as_str()?.to_string(),
+        ))
+    })
+}
+
+/// Where the host lacks one of `features`: the run fails with the selector's
+/// one line for `bpf_program` (true). Otherwise false: the caller runs it.
+fn refused_for_missing(wasm: &str, args: &[&str], bpf_program: &str, features: &[&str]) -> bool {
+    let Some((feature, min, why)) = first_missing(features) else {
+        return false;
+    };
     let path = program(wasm);
     let mut all = vec!["--timeout", "20s", path.to_str().unwrap()];
     all.extend_from_slice(args);
-    assert_fails_with(&all, line);
+    assert_fails_with(
+        &all,
+        &format!(
+            "unibpf: error: program {bpf_program}: needs {feature} (kernel {min}+), which this host lacks: {why}"
+        ),
+    );
+    true
 }
 
 #[test]
-fn kprobe_fails_clearly_without_kprobes() {
-    assert_refused(
+fn kprobe_runs_where_kprobes_exist_and_fails_clearly_elsewhere() {
+    if refused_for_missing(
         "kprobe.wasm",
         &[],
-        "unibpf: error: program unlink_enter: needs kprobe (kernel 4.17+), which this host lacks: no kprobe PMU and no kprobe_events (CONFIG_KPROBES is off)",
-    );
+        "unlink_enter",
+        &["prog.kprobe", "attach.kprobe"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let victim = dir.path().join("kprobe-victim");
+    std::fs::write(&victim, "x").expect("write");
+    let out = observe("kprobe.wasm", &[], "tracing do_unlinkat", || {
+        std::fs::remove_file(&victim).expect("unlink");
+    });
+    assert_case("kprobe", &[("path", victim.display().to_string())], &out);
 }
 
 #[test]
-fn lsm_fails_clearly_without_bpf_lsm() {
-    assert_refused(
+fn lsm_runs_where_bpf_lsm_is_active_and_fails_clearly_elsewhere() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let name = "unibpf-protected";
+    if refused_for_missing(
         "lsm.wasm",
-        &["unibpf-protected"],
-        "unibpf: error: program deny_rmdir: needs lsm (kernel 5.7+), which this host lacks: LSM load refused: operation not permitted (BPF LSM needs CONFIG_BPF_LSM and 'bpf' in the lsm= boot parameter)",
+        &[name],
+        "deny_rmdir",
+        &["prog.lsm", "attach.lsm"],
+    ) {
+        return;
+    }
+    std::fs::create_dir(parent.path().join(name)).expect("mkdir");
+    let mut rmdir_rc = 0;
+    let out = observe("lsm.wasm", &[name], "protecting directories", || {
+        rmdir_rc = std::process::Command::new("rmdir")
+            .arg(name)
+            .current_dir(parent.path())
+            .status()
+            .expect("rmdir")
+            .code()
+            .unwrap_or(-1);
+    });
+    let still_there = parent.path().join(name).exists();
+    assert_case(
+        "lsm",
+        &[
+            ("rmdir_rc", rmdir_rc.to_string()),
+            ("still_there", u8::from(still_there).to_string()),
+        ],
+        &out,
     );
 }
 
 #[test]
-fn tcpconnlat_fails_clearly_without_fentry() {
-    assert_refused(
+fn tcpconnlat_runs_where_fentry_exists_and_fails_clearly_elsewhere() {
+    if refused_for_missing(
         "tcpconnlat.wasm",
         &[],
-        "unibpf: error: program on_connect: needs fentry (kernel 5.5+), which this host lacks: fentry load on bpf_fentry_test1 refused: operation not permitted (the kernel does not allow BPF trampolines)",
+        "on_connect",
+        &["prog.fentry", "attach.fentry"],
+    ) {
+        return;
+    }
+    // The sockops workload connects over loopback and prints its ports; it
+    // moves itself into a cgroup first, so give it a fresh one.
+    let cgroup = Cgroup::new(&format!("unibpf-tcpconnlat-{}", std::process::id()));
+    let mut ports = String::new();
+    let out = observe("tcpconnlat.wasm", &[], "tracing TCP connects", || {
+        let run = std::process::Command::new(program("sockops.target"))
+            .arg(cgroup.0.join("cgroup.procs"))
+            .output()
+            .expect("running the workload");
+        assert!(run.status.success());
+        ports = String::from_utf8_lossy(&run.stdout).into_owned();
+    });
+    assert_case(
+        "tcpconnlat",
+        &[("server_port", value(ports.trim(), "server").to_string())],
+        &out,
     );
 }
 
