@@ -12,10 +12,13 @@
 //   nasty redeliver        a callback that returns -1 on the second record
 //   nasty leave N [trap]   load and attach N objects, sleep until stopped, then
 //                          return (or trap) without closing them
+//   nasty churn            load, attach, use and close an object in a loop
+//                          until stopped (the soak test's leak finder)
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wasm_bpf_abi.h"
@@ -243,6 +246,31 @@ static int leave(int n, int trap)
 	return 0;
 }
 
+static int churn(void)
+{
+	unsigned long iterations = 0, failures = 0;
+	for (;;) {
+		bpf_object_handle obj = wasm_load_bpf_object(maps_bpf_o, (int)maps_bpf_o_len);
+		int fd = obj ? wasm_bpf_map_fd_by_name(obj, "t_hash") : -1;
+		uint32_t key = (uint32_t)iterations;
+		uint64_t value = iterations, back = 0;
+		int ok = fd >= 0 && wasm_attach_bpf_program(obj, "unibpf_t_noop", NULL) == 0 &&
+			 wasm_bpf_map_operate(fd, WASM_BPF_MAP_UPDATE_ELEM, &key, &value, 0, 0) == 0 &&
+			 wasm_bpf_map_operate(fd, WASM_BPF_MAP_LOOKUP_ELEM, &key, &back, 0, 0) == 0 &&
+			 back == value && wasm_bpf_map_operate(fd, WASM_BPF_MAP_DELETE_ELEM, &key, 0, 0, 0) == 0;
+		if (obj)
+			wasm_close_bpf_object(obj);
+		iterations++;
+		if (!ok)
+			failures++;
+		struct timespec ts = {0, 1000 * 1000};
+		if (nanosleep(&ts, NULL) != 0)
+			break; /* EINTR: a stop was requested */
+	}
+	printf("churn iterations=%lu failures=%lu\n", iterations, failures);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -260,6 +288,8 @@ int main(int argc, char **argv)
 		return close_midrun();
 	if (!strcmp(mode, "redeliver"))
 		return redeliver();
+	if (!strcmp(mode, "churn"))
+		return churn();
 	if (!strcmp(mode, "leave"))
 		return leave(argc > 2 ? atoi(argv[2]) : 1, argc > 3 && !strcmp(argv[3], "trap"));
 	if (!strcmp(mode, "many"))

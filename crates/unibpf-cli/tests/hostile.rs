@@ -193,3 +193,29 @@ fn running_out_of_file_descriptors_is_named_as_such() {
     );
     assert!(!err.contains("not a valid BPF object"), "{err}");
 }
+
+#[test]
+fn limits_are_set_by_name_and_bad_settings_get_one_line() {
+    let wasm = guest("nasty.wasm");
+    let (status, out, err) = run_to_end(&["--limit", "memroy=1", wasm.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("unibpf: error: --limit: unknown limit \"memroy\"; known: memory,"),
+        "{err}"
+    );
+    // A real setting reaches the module: its grow past 8 MiB fails.
+    let (status, out, err) = run_to_end(&[
+        "--limit",
+        "memory=8MiB",
+        wasm.to_str().unwrap(),
+        "grow",
+        "1000",
+    ]);
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(field(&out, "grow"), "-1");
+    assert!(
+        err.contains("above the memory limit of 8MiB (raise it with --limit memory=...)"),
+        "{err}"
+    );
+}
