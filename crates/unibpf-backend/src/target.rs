@@ -94,26 +94,37 @@ fn cgroup_path(s: &str) -> bool {
         && s.split('/').skip(1).all(|c| c != "." && c != "..")
 }
 
+/// `text` if `ok`, else refused as a `kind` by `rule`.
+fn check(ok: bool, text: &str, kind: &'static str, rule: &'static str) -> Result<(), TargetError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(refuse(text, kind, rule))
+    }
+}
+
 fn tracepoint(text: &str) -> Result<(), TargetError> {
     let (category, name) = text
         .split_once(['/', ':'])
         .ok_or_else(|| refuse(text, "tracepoint", "expected CATEGORY/NAME"))?;
-    if tracefs_name(category) && tracefs_name(name) {
-        Ok(())
-    } else {
-        Err(refuse(text, "tracepoint", TRACEFS_NAME))
-    }
+    check(
+        tracefs_name(category) && tracefs_name(name),
+        text,
+        "tracepoint",
+        TRACEFS_NAME,
+    )
 }
 
 fn uprobe(text: &str) -> Result<(), TargetError> {
     let (binary, func) = text
         .rsplit_once(':')
         .ok_or_else(|| refuse(text, "uprobe target", "expected BINARY:FUNCTION"))?;
-    if !binary.is_empty() && binary.len() <= 4096 && no_controls(binary) && symbol(func, false) {
-        Ok(())
-    } else {
-        Err(refuse(text, "uprobe target", BINARY))
-    }
+    check(
+        !binary.is_empty() && binary.len() <= 4096 && no_controls(binary) && symbol(func, false),
+        text,
+        "uprobe target",
+        BINARY,
+    )
 }
 
 /// The hook kind of a section (`tp/sched/x` -> `tp`), and what follows it.
@@ -121,111 +132,94 @@ fn split_section(section: &str) -> (&str, &str) {
     section.split_once('/').unwrap_or((section, ""))
 }
 
+fn is_uprobe(kind: &str) -> bool {
+    kind.starts_with("uprobe") || kind.starts_with("uretprobe") || kind.starts_with("usdt")
+}
+
+/// The places named the same way in a section and in a guest's target:
+/// tracepoints, raw tracepoints, kernel functions and uprobes. None for
+/// other kinds.
+fn named_place(kind: &str, text: &str) -> Option<Result<(), TargetError>> {
+    Some(match kind {
+        "tp" | "tracepoint" => tracepoint(text),
+        "raw_tp" | "raw_tracepoint" | "raw_tp.w" | "raw_tracepoint.w" => {
+            check(tracefs_name(text), text, "raw tracepoint", TRACEFS_NAME)
+        }
+        "kprobe" | "kretprobe" | "ksyscall" | "kretsyscall" => {
+            check(symbol(text, false), text, "kernel function", SYMBOL)
+        }
+        k if is_uprobe(k) => uprobe(text),
+        _ => return None,
+    })
+}
+
 /// Checks what a section name says to attach to, where it names a place
 /// (`tp/CAT/NAME`, `raw_tp/NAME`, `kprobe/FUNC`, `uprobe/BINARY:FUNC`, ...).
 pub fn check_section(section: &str) -> Result<(), TargetError> {
     let (kind, rest) = split_section(section);
     if rest.is_empty() {
-        return if no_controls(section) {
-            Ok(())
-        } else {
-            Err(refuse(section, "section name", "no control characters"))
-        };
+        return check(
+            no_controls(section),
+            section,
+            "section name",
+            "no control characters",
+        );
     }
     match kind {
         // Without a second component the guest names the tracepoint.
         "tp" | "tracepoint" if !rest.contains('/') => {
-            if tracefs_name(rest) {
-                Ok(())
-            } else {
-                Err(refuse(rest, "tracepoint", TRACEFS_NAME))
-            }
+            check(tracefs_name(rest), rest, "tracepoint", TRACEFS_NAME)
         }
-        "tp" | "tracepoint" => tracepoint(rest),
-        "raw_tp" | "raw_tracepoint" | "raw_tp.w" | "raw_tracepoint.w" | "tp_btf" => {
-            if tracefs_name(rest) {
-                Ok(())
-            } else {
-                Err(refuse(rest, "raw tracepoint", TRACEFS_NAME))
-            }
-        }
-        "kprobe" | "kretprobe" | "ksyscall" | "kretsyscall" | "fentry" | "fexit" | "fmod_ret"
-        | "fentry.s" | "fexit.s" | "lsm" | "lsm.s" | "lsm_cgroup" | "iter" | "iter.s"
-        | "freplace" => {
-            if symbol(rest, false) {
-                Ok(())
-            } else {
-                Err(refuse(rest, "kernel function", SYMBOL))
-            }
+        "tp_btf" => check(tracefs_name(rest), rest, "raw tracepoint", TRACEFS_NAME),
+        "fentry" | "fexit" | "fmod_ret" | "fentry.s" | "fexit.s" | "lsm" | "lsm.s"
+        | "lsm_cgroup" | "iter" | "iter.s" | "freplace" => {
+            check(symbol(rest, false), rest, "kernel function", SYMBOL)
         }
         "kprobe.multi" | "kretprobe.multi" => {
-            if symbol(rest, true) {
-                Ok(())
-            } else {
-                Err(refuse(rest, "kernel function pattern", SYMBOL))
-            }
+            check(symbol(rest, true), rest, "kernel function pattern", SYMBOL)
         }
-        k if k.starts_with("uprobe") || k.starts_with("uretprobe") || k.starts_with("usdt") => {
-            uprobe(rest)
-        }
-        _ if no_controls(section) => Ok(()),
-        _ => Err(refuse(section, "section name", "no control characters")),
+        _ => named_place(kind, rest).unwrap_or_else(|| {
+            check(
+                no_controls(section),
+                section,
+                "section name",
+                "no control characters",
+            )
+        }),
     }
 }
 
 /// Checks a guest's attach target for a program in `section`.
 pub fn check_target(section: &str, target: &str) -> Result<(), TargetError> {
     let (kind, _) = split_section(section);
+    if let Some(checked) = named_place(kind, target) {
+        return checked;
+    }
     match kind {
-        "tp" | "tracepoint" => tracepoint(target),
-        "raw_tp" | "raw_tracepoint" | "raw_tp.w" | "raw_tracepoint.w" => {
-            if tracefs_name(target) {
-                Ok(())
-            } else {
-                Err(refuse(target, "raw tracepoint", TRACEFS_NAME))
-            }
-        }
-        "kprobe" | "kretprobe" | "ksyscall" | "kretsyscall" => {
-            if symbol(target, false) {
-                Ok(())
-            } else {
-                Err(refuse(target, "kernel function", SYMBOL))
-            }
-        }
-        k if k.starts_with("uprobe") || k.starts_with("uretprobe") || k.starts_with("usdt") => {
-            uprobe(target)
-        }
         "xdp" | "xdp.frags" | "socket" => {
-            if interface(target) {
-                Ok(())
-            } else {
-                Err(refuse(target, "network interface", INTERFACE))
-            }
+            check(interface(target), target, "network interface", INTERFACE)
         }
         "tc" | "classifier" | "tcx" | "action" => {
             let ifname = match target.rsplit_once(':') {
                 Some((ifname, "ingress" | "egress")) => ifname,
                 _ => target,
             };
-            if interface(ifname) {
-                Ok(())
-            } else {
-                Err(refuse(
-                    target,
-                    "tc target",
-                    "IFNAME, IFNAME:ingress or IFNAME:egress",
-                ))
-            }
+            check(
+                interface(ifname),
+                target,
+                "tc target",
+                "IFNAME, IFNAME:ingress or IFNAME:egress",
+            )
         }
         k if k == "sockops" || k.starts_with("cgroup") => {
-            if cgroup_path(target) {
-                Ok(())
-            } else {
-                Err(refuse(target, "cgroup", CGROUP))
-            }
+            check(cgroup_path(target), target, "cgroup", CGROUP)
         }
-        _ if no_controls(target) && target.len() <= 4096 => Ok(()),
-        _ => Err(refuse(target, "attach target", "no control characters")),
+        _ => check(
+            no_controls(target) && target.len() <= 4096,
+            target,
+            "attach target",
+            "no control characters",
+        ),
     }
 }
 

@@ -55,6 +55,19 @@ impl GuestLimiter {
     }
 }
 
+impl GuestLimiter {
+    /// A grow to `desired`: within the module's own maximum and our limit.
+    fn growing(
+        &mut self,
+        limit: Limit,
+        what: &str,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> bool {
+        maximum.is_none_or(|max| desired <= max) && self.allow(limit, what, desired)
+    }
+}
+
 impl wasmi::ResourceLimiter for GuestLimiter {
     fn memory_growing(
         &mut self,
@@ -62,10 +75,12 @@ impl wasmi::ResourceLimiter for GuestLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, wasmi_core::LimiterError> {
-        if maximum.is_some_and(|max| desired > max) {
-            return Ok(false);
-        }
-        Ok(self.allow(Limit::Memory, "the module's linear memory", desired))
+        Ok(self.growing(
+            Limit::Memory,
+            "the module's linear memory",
+            desired,
+            maximum,
+        ))
     }
 
     fn table_growing(
@@ -74,10 +89,12 @@ impl wasmi::ResourceLimiter for GuestLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> Result<bool, wasmi_core::LimiterError> {
-        if maximum.is_some_and(|max| desired > max) {
-            return Ok(false);
-        }
-        Ok(self.allow(Limit::TableElements, "a table of the module", desired))
+        Ok(self.growing(
+            Limit::TableElements,
+            "a table of the module",
+            desired,
+            maximum,
+        ))
     }
 
     fn instances(&self) -> usize {
