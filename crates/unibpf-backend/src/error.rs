@@ -47,8 +47,27 @@ impl fmt::Display for Errno {
     }
 }
 
+/// `text` with its control characters escaped (`\n` as `\\n`): one line,
+/// whatever guest-supplied names it carries.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// A backend failure: the errno the guest will see, and a one-line message for
-/// the user that names the cause.
+/// the user that names the cause. Messages carry names from the guest's
+/// object and calls; control characters in them are escaped when the error
+/// is made, so a message is always one line whoever logs it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct BackendError {
@@ -58,10 +77,12 @@ pub struct BackendError {
 
 impl BackendError {
     pub fn new(errno: Errno, message: impl Into<String>) -> Self {
-        Self {
-            errno,
-            message: message.into(),
-        }
+        let message = message.into();
+        let message = match one_line(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        Self { errno, message }
     }
 
     pub fn errno(&self) -> Errno {
@@ -74,9 +95,26 @@ impl BackendError {
 
     /// Prefixes the message with what was being done: `"{ctx}: {message}"`.
     pub fn context(mut self, ctx: impl fmt::Display) -> Self {
-        self.message = format!("{ctx}: {}", self.message);
+        self.message = format!("{}: {}", one_line(&ctx.to_string()), self.message);
         self
     }
 }
 
 pub type Result<T, E = BackendError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line_whatever_they_carry() {
+        let e = BackendError::new(Errno::EINVAL, "program a\nunibpf: error: forged: x")
+            .context("loading\r");
+        assert_eq!(
+            e.message(),
+            "loading\\r: program a\\nunibpf: error: forged: x"
+        );
+        assert_eq!(one_line("plain"), "plain");
+        assert_eq!(one_line("\u{1b}[2K"), "\\u{1b}[2K");
+    }
+}

@@ -13,7 +13,7 @@ pub mod target;
 use std::fmt;
 use std::time::Duration;
 
-pub use error::{BackendError, Errno, Result};
+pub use error::{one_line, BackendError, Errno, Result};
 pub use events::EventBatch;
 pub use map::{MapHandle, MapInfo, MapKind, MapOps};
 pub use target::{Escaped, TargetError};

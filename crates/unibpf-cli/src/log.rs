@@ -11,6 +11,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
+pub use unibpf::one_line;
 
 struct Plain;
 
@@ -45,23 +46,6 @@ where
     }
 }
 
-/// `text` with control characters escaped (`\n`, `\u{1b}`, ...).
-pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
-}
-
 pub fn init(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -75,16 +59,4 @@ pub fn init(verbose: u8) {
         .with_writer(std::io::stderr)
         .event_format(Plain)
         .init();
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn control_characters_cannot_start_a_line() {
-        assert_eq!(super::one_line("plain"), "plain");
-        assert_eq!(
-            super::one_line("x\nunibpf: error: forged\r\u{1b}[2K"),
-            "x\\nunibpf: error: forged\\r\\u{1b}[2K"
-        );
-    }
 }

@@ -42,7 +42,7 @@ pub use output::{OutputBuffer, OutputCallback};
 pub use run::{ModuleSpec, RunError, Runtime};
 
 pub use unibpf_abi::CallbackNames;
-pub use unibpf_backend::{Backend, BackendKind};
+pub use unibpf_backend::{one_line, Backend, BackendKind};
 pub use unibpf_host::{HostReport, Mask};
 pub use unibpf_hostcall::{limits, Control, Limit, LimitExceeded, LimitParseError, Limits};
 pub use unibpf_select::BackendChoice;
