@@ -9,7 +9,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     json: bool,
     /// Report these features missing (aliases: ringbuf, fentry, lsm, kprobe,
-    /// uprobe, tp_btf, task_btf; or full names like map.ringbuf).
+    /// uprobe, tp_btf, task_btf, tcx; or full names like map.ringbuf).
     #[arg(long, value_name = "FEATURE,...", value_delimiter = ',')]
     mask: Vec<String>,
     /// Report features newer than this kernel missing (e.g. 5.4).

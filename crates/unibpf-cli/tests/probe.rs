@@ -137,8 +137,42 @@ fn probe_reports_this_hosts_real_facts_and_features() {
         );
     }
     assert_eq!(feature(&report, "map.ringbuf")["min_kernel"], "5.8.0");
-    // Probing leaves no program of its own behind.
-    assert!(!kernel_program_names().iter().any(|p| p == "unibpf_probe"));
+    // ... and tcx links exist from 6.6 on, where the kernel's config has
+    // the ingress/egress hooks they need.
+    assert_eq!(feature(&report, "attach.tcx")["min_kernel"], "6.6.0");
+    let release = uname.release().to_str().unwrap().to_string();
+    let version: Vec<u32> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let config = std::process::Command::new("sh")
+        .args(["-c", "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r)"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let xgress = config.lines().any(|l| l == "CONFIG_NET_XGRESS=y");
+    if version.as_slice() < [6, 6].as_slice() {
+        assert!(!available(&report, "attach.tcx"));
+    } else if !config.is_empty() {
+        assert_eq!(
+            available(&report, "attach.tcx"),
+            xgress,
+            "{}",
+            feature(&report, "attach.tcx")
+        );
+    }
+    // Probing leaves no program of its own behind (a tcx link left on lo
+    // would hold its program). The kernel frees programs and links from
+    // deferred work, and the other tests here probe meanwhile: poll.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while kernel_program_names().iter().any(|p| p == "unibpf_probe") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a probe program stayed loaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -154,12 +188,18 @@ fn masks_and_assumed_kernels_hide_features() {
         serde_json::json!(["map.ringbuf", "helper.ringbuf_output"])
     );
 
+    let no_tcx = probe(&["--mask", "tcx"]);
+    assert!(!available(&no_tcx, "attach.tcx"));
+    assert_eq!(no_tcx["masked"], serde_json::json!(["attach.tcx"]));
+    assert!(available(&no_tcx, "prog.sched_cls"));
+
     let old = probe(&["--assume-kernel", "5.4"]);
     assert_eq!(old["assumed_kernel"], "5.4.0");
     assert!(!available(&old, "map.ringbuf"));
     assert!(!available(&old, "helper.loop"));
     assert!(available(&old, "map.hash"));
     assert!(available(&old, "prog.raw_tracepoint"));
+    assert!(!available(&old, "attach.tcx"));
     assert!(feature(&old, "prog.tp_btf")["detail"]
         .as_str()
         .unwrap()

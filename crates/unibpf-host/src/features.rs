@@ -47,6 +47,8 @@ enum Probe {
     /// perf_event_open on the kprobe PMU.
     KprobeAttach,
     UprobePmu,
+    /// A sched_cls program on lo's ingress through a tcx link.
+    TcxLink,
     Helper(u32),
 }
 
@@ -199,6 +201,7 @@ const TABLE: &[(&str, Group, (u32, u32), Probe)] = &[
         (5, 7),
         Probe::Lsm { attach: true },
     ),
+    ("attach.tcx", Group::Attach, (6, 6), Probe::TcxLink),
     (
         "helper.perf_event_output",
         Group::Helper,
@@ -235,6 +238,7 @@ pub const MASK_ALIASES: &[(&str, &[&str])] = &[
     ("uprobe", &["attach.uprobe"]),
     ("tp_btf", &["prog.tp_btf"]),
     ("task_btf", &["helper.get_current_task_btf"]),
+    ("tcx", &["attach.tcx"]),
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -333,7 +337,7 @@ fn run(probe: Probe, btf: &VmlinuxBtf) -> (bool, String) {
             let Some(id) = btf.find("btf_trace_sched_switch", libbpf_sys::BTF_KIND_TYPEDEF) else {
                 return no(btf.missing_reason("btf_trace_sched_switch"));
             };
-            match load_tracing(
+            match load_minimal(
                 libbpf_sys::BPF_PROG_TYPE_TRACING,
                 libbpf_sys::BPF_TRACE_RAW_TP,
                 id,
@@ -349,7 +353,7 @@ fn run(probe: Probe, btf: &VmlinuxBtf) -> (bool, String) {
             else {
                 return no(btf.missing_reason("a kernel function"));
             };
-            let prog = match load_tracing(
+            let prog = match load_minimal(
                 libbpf_sys::BPF_PROG_TYPE_TRACING,
                 libbpf_sys::BPF_TRACE_FENTRY,
                 id,
@@ -365,7 +369,7 @@ fn run(probe: Probe, btf: &VmlinuxBtf) -> (bool, String) {
             if !attach {
                 return yes(&format!("fentry program loaded on {func}"));
             }
-            match link(&prog, libbpf_sys::BPF_TRACE_FENTRY) {
+            match link(&prog, 0, libbpf_sys::BPF_TRACE_FENTRY) {
                 Ok(_) => yes(&format!("fentry attached to {func}")),
                 Err(e) => no(format!(
                     "fentry attach to {func} refused: {}",
@@ -378,7 +382,7 @@ fn run(probe: Probe, btf: &VmlinuxBtf) -> (bool, String) {
                 return no(btf.missing_reason("bpf_lsm_file_open (CONFIG_BPF_LSM)"));
             };
             let prog =
-                match load_tracing(libbpf_sys::BPF_PROG_TYPE_LSM, libbpf_sys::BPF_LSM_MAC, id) {
+                match load_minimal(libbpf_sys::BPF_PROG_TYPE_LSM, libbpf_sys::BPF_LSM_MAC, id) {
                     Ok(fd) => fd,
                     Err(e) => {
                     return no(format!(
@@ -399,12 +403,13 @@ fn run(probe: Probe, btf: &VmlinuxBtf) -> (bool, String) {
                     );
                 }
             }
-            match link(&prog, libbpf_sys::BPF_LSM_MAC) {
+            match link(&prog, 0, libbpf_sys::BPF_LSM_MAC) {
                 Ok(_) => yes("LSM program attached to file_open"),
                 Err(e) => no(format!("LSM attach refused: {}", errno_text(e))),
             }
         }
         Probe::KprobeAttach => kprobe_attach(),
+        Probe::TcxLink => tcx_attach(),
         Probe::UprobePmu => {
             if std::path::Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
                 yes("uprobe PMU present")
@@ -433,7 +438,9 @@ const RETURN_ZERO: [libbpf_sys::bpf_insn; 2] = [
     },
 ];
 
-fn load_tracing(prog_type: u32, attach_type: u32, btf_id: u32) -> Result<OwnedFd, i32> {
+/// Loads `RETURN_ZERO` as `prog_type` (attach type and BTF id for the
+/// tracing types; 0 for the others).
+fn load_minimal(prog_type: u32, attach_type: u32, btf_id: u32) -> Result<OwnedFd, i32> {
     // SAFETY: opts is zeroed then given its size; the kernel copies insns.
     unsafe {
         let mut opts: libbpf_sys::bpf_prog_load_opts = std::mem::zeroed();
@@ -456,16 +463,39 @@ fn load_tracing(prog_type: u32, attach_type: u32, btf_id: u32) -> Result<OwnedFd
     }
 }
 
-fn link(prog: &OwnedFd, attach_type: u32) -> Result<OwnedFd, i32> {
+/// `BPF_LINK_CREATE` of `prog` on `target` (an ifindex for tcx, else 0).
+fn link(prog: &OwnedFd, target: i32, attach_type: u32) -> Result<OwnedFd, i32> {
     use std::os::fd::AsRawFd;
     // SAFETY: plain syscall wrapper; the link fd is owned right away.
-    let fd =
-        unsafe { libbpf_sys::bpf_link_create(prog.as_raw_fd(), 0, attach_type, std::ptr::null()) };
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(prog.as_raw_fd(), target, attach_type, std::ptr::null())
+    };
     if fd < 0 {
         Err(fd)
     } else {
         // SAFETY: fresh fd.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// A tcx link (kernel 6.6+) for a `return 0` classifier on lo's ingress,
+/// closed at once: 0 is TCX_PASS, so lo's traffic is not touched meanwhile.
+fn tcx_attach() -> (bool, String) {
+    let prog = match load_minimal(libbpf_sys::BPF_PROG_TYPE_SCHED_CLS, 0, 0) {
+        Ok(fd) => fd,
+        Err(e) => return no(format!("sched_cls load refused: {}", errno_text(e))),
+    };
+    // SAFETY: a NUL-terminated interface name.
+    let lo = unsafe { nix::libc::if_nametoindex(c"lo".as_ptr()) };
+    let Ok(lo) = i32::try_from(lo) else {
+        return no("no interface lo to probe on");
+    };
+    if lo == 0 {
+        return no("no interface lo to probe on");
+    }
+    match link(&prog, lo, libbpf_sys::BPF_TCX_INGRESS) {
+        Ok(_) => yes("tcx link created on lo"),
+        Err(e) => no(format!("tcx link on lo refused: {}", errno_text(e))),
     }
 }
 
