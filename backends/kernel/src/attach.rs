@@ -5,7 +5,7 @@
 //! | any, target NULL or ""              | libbpf auto-attach from the section     |
 //! | sockops, cgroup_skb, cgroup/*       | cgroup directory path                   |
 //! | xdp                                 | interface name                          |
-//! | tc / classifier (sched_cls)         | `IFNAME[:ingress|:egress]`              |
+//! | tc / classifier (sched_cls)         | `IFNAME[:ingress|:egress]` (see `tc`)   |
 //! | kprobe / kretprobe                  | kernel function name                    |
 //! | uprobe / uretprobe                  | `BINARY:FUNCTION`                       |
 //! | tracepoint                          | `CATEGORY/NAME`                         |
@@ -16,25 +16,30 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::Mutex;
 
 use libbpf_rs::{Link, ProgramMut, ProgramType, UprobeOpts};
 use unibpf_backend::target::{check_section, check_target};
-use unibpf_backend::{AttachTarget, BackendError, Errno, Escaped, Result};
+use unibpf_backend::{AttachTarget, BackendError, Errno, Escaped, Result, TcAttach};
 
 use crate::diagnose::{errno_of, hint};
+use crate::tc::{self, Direction, TcAttachment};
 
 /// Something attached on behalf of an object, held only so that dropping it
 /// detaches.
 #[allow(dead_code)]
 pub(crate) enum Attachment {
     Link(Link),
-    Tc(TcFilter),
+    Tc(TcAttachment),
     /// A packet socket carrying a socket filter; closing it detaches.
     Socket(OwnedFd),
 }
 
-pub(crate) fn attach(prog: &ProgramMut<'_>, target: AttachTarget<'_>) -> Result<Attachment> {
+/// `tc` says how tc classifiers attach (the selector's plan).
+pub(crate) fn attach(
+    prog: &ProgramMut<'_>,
+    target: AttachTarget<'_>,
+    tc: TcAttach,
+) -> Result<Attachment> {
     let section = prog.section().to_string_lossy().into_owned();
     let name = prog.name().to_string_lossy().into_owned();
     let fail = |e: libbpf_rs::Error, what: String| -> BackendError {
@@ -103,9 +108,9 @@ pub(crate) fn attach(prog: &ProgramMut<'_>, target: AttachTarget<'_>) -> Result<
                 .map_err(|e| fail(e, format!("XDP to {target}")))
         }
         ProgramType::SchedCls => {
-            let (ifname, egress) = parse_tc_target(target, &section);
+            let (ifname, direction) = parse_tc_target(target, &section);
             let ifindex = ifindex(ifname, &name)?;
-            TcFilter::attach(prog, ifindex, egress)
+            tc::attach(prog.as_fd(), ifindex, direction, tc)
                 .map(Attachment::Tc)
                 .map_err(|e| e.context(format!("program {name}: attaching tc to {ifname}")))
         }
@@ -317,11 +322,16 @@ fn ifindex(ifname: &str, prog: &str) -> Result<i32> {
 
 /// `eth0`, `eth0:ingress`, `eth0:egress`; without a suffix the section decides
 /// (`tc/egress`, `tcx/egress`), else ingress.
-fn parse_tc_target<'a>(target: &'a str, section: &str) -> (&'a str, bool) {
+fn parse_tc_target<'a>(target: &'a str, section: &str) -> (&'a str, Direction) {
+    let by_section = if section.ends_with("egress") {
+        Direction::Egress
+    } else {
+        Direction::Ingress
+    };
     match target.rsplit_once(':') {
-        Some((ifname, "egress")) => (ifname, true),
-        Some((ifname, "ingress")) => (ifname, false),
-        _ => (target, section.ends_with("egress")),
+        Some((ifname, "egress")) => (ifname, Direction::Egress),
+        Some((ifname, "ingress")) => (ifname, Direction::Ingress),
+        _ => (target, by_section),
     }
 }
 
@@ -354,136 +364,19 @@ pub fn ensure_tracefs() -> bool {
     }
 }
 
-/// tc filters are attached through netlink, not a link fd, so the kernel keeps
-/// them after our process dies. Each one is recorded here while attached, so a
-/// forced exit can still remove them.
-static TC_FILTERS: Mutex<Vec<TcKey>> = Mutex::new(Vec::new());
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TcKey {
-    ifindex: i32,
-    egress: bool,
-    handle: u32,
-    priority: u32,
-    created_qdisc: bool,
-}
-
-pub(crate) struct TcFilter {
-    key: TcKey,
-}
-
-fn tc_hook(ifindex: i32, egress: bool) -> libbpf_sys::bpf_tc_hook {
-    libbpf_sys::bpf_tc_hook {
-        sz: std::mem::size_of::<libbpf_sys::bpf_tc_hook>() as _,
-        ifindex,
-        attach_point: if egress {
-            libbpf_sys::BPF_TC_EGRESS
-        } else {
-            libbpf_sys::BPF_TC_INGRESS
-        },
-        ..Default::default()
-    }
-}
-
-impl TcFilter {
-    fn attach(prog: &ProgramMut<'_>, ifindex: i32, egress: bool) -> Result<Self> {
-        let mut hook = tc_hook(ifindex, egress);
-        // SAFETY: hook is a properly sized, initialised bpf_tc_hook.
-        let created = unsafe { libbpf_sys::bpf_tc_hook_create(&mut hook) };
-        if created < 0 && created != -nix::libc::EEXIST {
-            return Err(BackendError::new(
-                Errno(-created),
-                format!("creating the clsact qdisc: {}", Errno(-created)),
-            ));
-        }
-        let mut opts = libbpf_sys::bpf_tc_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _,
-            prog_fd: prog.as_fd().as_raw_fd(),
-            ..Default::default()
-        };
-        // SAFETY: hook and opts are initialised; prog_fd is a loaded program.
-        let ret = unsafe { libbpf_sys::bpf_tc_attach(&hook, &mut opts) };
-        if ret < 0 {
-            if created == 0 {
-                // SAFETY: destroys only the qdisc we just created.
-                unsafe {
-                    hook.attach_point = libbpf_sys::BPF_TC_INGRESS | libbpf_sys::BPF_TC_EGRESS;
-                    libbpf_sys::bpf_tc_hook_destroy(&mut hook);
-                }
-            }
-            return Err(BackendError::new(Errno(-ret), format!("{}", Errno(-ret))));
-        }
-        let key = TcKey {
-            ifindex,
-            egress,
-            handle: opts.handle,
-            priority: opts.priority,
-            created_qdisc: created == 0,
-        };
-        TC_FILTERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(key);
-        Ok(Self { key })
-    }
-}
-
-fn tc_detach(key: TcKey) {
-    let mut hook = tc_hook(key.ifindex, key.egress);
-    let opts = libbpf_sys::bpf_tc_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _,
-        handle: key.handle,
-        priority: key.priority,
-        ..Default::default()
-    };
-    // SAFETY: hook and opts describe a filter we attached.
-    let ret = unsafe { libbpf_sys::bpf_tc_detach(&hook, &opts) };
-    if ret < 0 {
-        tracing::warn!(
-            "detaching tc filter on ifindex {} failed: {}",
-            key.ifindex,
-            Errno(-ret)
-        );
-    }
-    if key.created_qdisc {
-        hook.attach_point = libbpf_sys::BPF_TC_INGRESS | libbpf_sys::BPF_TC_EGRESS;
-        // SAFETY: removes the clsact qdisc we created (and anything left on it).
-        unsafe { libbpf_sys::bpf_tc_hook_destroy(&mut hook) };
-    }
-}
-
-impl Drop for TcFilter {
-    fn drop(&mut self) {
-        let mut list = TC_FILTERS.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pos) = list.iter().position(|k| *k == self.key) {
-            list.swap_remove(pos);
-            drop(list);
-            tc_detach(self.key);
-        }
-    }
-}
-
-/// Removes every tc filter still attached by this process. For forced exits,
-/// where objects are not dropped; link-based attachments die with the process.
-pub fn emergency_detach_all() {
-    let keys = std::mem::take(&mut *TC_FILTERS.lock().unwrap_or_else(|e| e.into_inner()));
-    for key in keys {
-        tc_detach(key);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn tc_targets_pick_direction() {
-        assert_eq!(parse_tc_target("eth0", "tc"), ("eth0", false));
-        assert_eq!(parse_tc_target("eth0", "tc/egress"), ("eth0", true));
-        assert_eq!(parse_tc_target("eth0:egress", "tc"), ("eth0", true));
+        use Direction::*;
+        assert_eq!(parse_tc_target("eth0", "tc"), ("eth0", Ingress));
+        assert_eq!(parse_tc_target("eth0", "tc/egress"), ("eth0", Egress));
+        assert_eq!(parse_tc_target("eth0:egress", "tc"), ("eth0", Egress));
         assert_eq!(
             parse_tc_target("veth:0:ingress", "tc/egress"),
-            ("veth:0", false)
+            ("veth:0", Ingress)
         );
     }
 }

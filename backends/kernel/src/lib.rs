@@ -7,10 +7,12 @@ mod diagnose;
 mod map;
 mod object;
 mod poll;
+mod tc;
 
 use unibpf_backend::{Backend, BackendKind, LoadPlan, LoadedObject, Result};
 
-pub use attach::{emergency_detach_all, ensure_tracefs};
+pub use attach::ensure_tracefs;
+pub use tc::emergency_detach_all;
 
 /// Loads objects into the host kernel.
 #[derive(Debug, Default)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use libbpf_rs::{MapCore, Object, ObjectBuilder};
 use unibpf_backend::{
     AttachTarget, BackendError, Errno, EventBatch, LoadPlan, LoadedObject, MapHandle, MapInfo,
-    MapKind, ProgramDesc, Result,
+    MapKind, ProgramDesc, Result, TcAttach,
 };
 
 use crate::attach::{self, Attachment};
@@ -23,6 +23,7 @@ pub(crate) struct KernelObject {
     /// Programs the plan left out: attaching one is a no-op with a warning,
     /// so a guest attaching every program still works.
     skipped: Vec<String>,
+    tc_attach: TcAttach,
 }
 
 fn possible_cpus() -> u32 {
@@ -80,6 +81,7 @@ impl KernelObject {
             attachments: Vec::new(),
             object,
             skipped: plan.skip_programs.clone(),
+            tc_attach: plan.tc_attach,
         })
     }
 }
@@ -110,7 +112,7 @@ impl LoadedObject for KernelObject {
                     format!("no program named {program:?} in the object"),
                 )
             })?;
-        let attachment = attach::attach(&prog, target)?;
+        let attachment = attach::attach(&prog, target, self.tc_attach)?;
         self.attachments.push(attachment);
         Ok(())
     }

@@ -87,6 +87,29 @@ pub struct LoadPlan {
     /// Kernel BTF to resolve CO-RE against instead of the running kernel's
     /// (a masked copy, so existence checks see masked features missing).
     pub btf_custom_path: Option<std::path::PathBuf>,
+    /// How tc classifiers are attached.
+    pub tc_attach: TcAttach,
+}
+
+/// How the kernel backend attaches tc classifiers (`sched_cls` programs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TcAttach {
+    /// A tcx link (`BPF_LINK_CREATE`, kernel 6.6+): the kernel detaches it
+    /// when its last fd closes, however the process ends.
+    Link,
+    /// A netlink filter on a clsact qdisc, which the kernel keeps after the
+    /// process dies. The default: it works on every kernel with tc.
+    #[default]
+    Netlink,
+}
+
+impl TcAttach {
+    pub fn name(self) -> &'static str {
+        match self {
+            TcAttach::Link => "tcx link",
+            TcAttach::Netlink => "netlink filter",
+        }
+    }
 }
 
 impl LoadPlan {

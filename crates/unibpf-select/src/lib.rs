@@ -2,7 +2,7 @@
 //! backend runs each program, how the object must be adapted before load,
 //! and explain it in one line per decision. Pure: no kernel, no files.
 
-use unibpf_backend::{BackendKind, LoadPlan};
+use unibpf_backend::{BackendKind, LoadPlan, TcAttach};
 use unibpf_object::{BpfObject, MAP_TYPE_RINGBUF};
 
 /// What the selector needs to know about the host. `unibpf_host::HostReport`
@@ -121,6 +121,19 @@ fn requirements(section: &str) -> (Vec<&'static str>, String) {
     }
 }
 
+/// How tc classifiers attach on `host`, in words for `--explain`: a tcx
+/// link where the kernel has them (it dies with the process), else a
+/// netlink filter.
+pub fn tc_attach(host: &dyn HostFeatures) -> (TcAttach, String) {
+    match host.missing("attach.tcx") {
+        None => (TcAttach::Link, TcAttach::Link.name().to_string()),
+        Some(why) => (
+            TcAttach::Netlink,
+            format!("{} (no tcx link: {why})", TcAttach::Netlink.name()),
+        ),
+    }
+}
+
 /// `category/name` of a tracepoint section (`tp/sched/sched_switch`).
 fn tracepoint_of(section: &str) -> Option<&str> {
     let (kind, rest) = section.split_once('/')?;
@@ -176,12 +189,17 @@ pub fn select(
                 });
             }
         }
-        let (needs, how) = requirements(&p.section);
-        for f in needs {
+        let (needs, mut how) = requirements(&p.section);
+        if needs.contains(&"prog.sched_cls") {
+            let (tc, words) = tc_attach(host);
+            sel.plan.tc_attach = tc;
+            how = format!("{how}, {words}");
+        }
+        for f in &needs {
             if let Some(why) = host.missing(f) {
                 return Err(SelectError::MissingFeature {
                     program: p.name.clone(),
-                    feature: f.split_once('.').map_or(f, |(_, n)| n).to_string(),
+                    feature: f.split_once('.').map_or(*f, |(_, n)| n).to_string(),
                     min_kernel: host.min_kernel(f).unwrap_or_else(|| "?".into()),
                     why,
                 });

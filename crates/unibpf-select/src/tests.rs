@@ -176,3 +176,36 @@ fn optional_programs_on_missing_tracepoints_are_left_out_others_fail() {
         ]
     );
 }
+
+#[test]
+fn tc_classifiers_use_tcx_links_where_the_host_has_them() {
+    let obj = object(&[("count_ingress", "tc")], &[]);
+    let sel = select(&obj, &host(&[]), BackendChoice::Auto, KERNEL).expect("select");
+    assert_eq!(sel.plan.tc_attach, TcAttach::Link);
+    assert_eq!(
+        sel.explain,
+        vec!["count_ingress: kernel, tc classifier (interface from the guest), tcx link; events: none"]
+    );
+
+    let sel = select(
+        &obj,
+        &host(&[("attach.tcx", true)]),
+        BackendChoice::Auto,
+        KERNEL,
+    )
+    .expect("select");
+    assert_eq!(sel.plan.tc_attach, TcAttach::Netlink);
+    assert_eq!(
+        sel.explain,
+        vec!["count_ingress: kernel, tc classifier (interface from the guest), netlink filter (no tcx link: masked (--mask)); events: none"]
+    );
+}
+
+#[test]
+fn objects_without_tc_classifiers_keep_an_empty_plan_whatever_tcx_does() {
+    let obj = object(&[("handle_exec", "tp/sched/sched_process_exec")], &[]);
+    for missing in [vec![], vec![("attach.tcx", false)]] {
+        let sel = select(&obj, &host(&missing), BackendChoice::Auto, KERNEL).expect("select");
+        assert!(sel.plan.is_empty());
+    }
+}

@@ -164,15 +164,19 @@ impl Backend for SelectingBackend {
             // backends take objects as they are until they declare theirs.
             return self.inner.load_object(elf, &LoadPlan::default());
         }
+        let report = self.host.report(&self.config.mask);
         let object = match BpfObject::parse(elf) {
             Ok(o) => o,
             // libbpf has the last word on what it can open.
             Err(e) => {
                 tracing::warn!("cannot read the object for selection ({e}); loading it as it is");
-                return self.inner.load_object(elf, &LoadPlan::default());
+                let plan = LoadPlan {
+                    tc_attach: unibpf_select::tc_attach(&HostView(&report)).0,
+                    ..LoadPlan::default()
+                };
+                return self.inner.load_object(elf, &plan);
             }
         };
-        let report = self.host.report(&self.config.mask);
         // Without the privilege every probe fails alike: name that cause,
         // not the first feature that happened to be probed.
         let only_socket_filters = object
