@@ -97,8 +97,9 @@ pub enum TcAttach {
     /// A tcx link (`BPF_LINK_CREATE`, kernel 6.6+): the kernel detaches it
     /// when its last fd closes, however the process ends.
     Link,
-    /// A netlink filter on a clsact qdisc, which the kernel keeps after the
-    /// process dies. The default: it works on every kernel with tc.
+    /// A netlink filter on a clsact qdisc. The kernel keeps it after the
+    /// process dies, so a guardian process removes it after a hard exit.
+    /// The default: it works on every kernel with tc.
     #[default]
     Netlink,
 }

@@ -123,13 +123,17 @@ fn requirements(section: &str) -> (Vec<&'static str>, String) {
 
 /// How tc classifiers attach on `host`, in words for `--explain`: a tcx
 /// link where the kernel has them (it dies with the process), else a
-/// netlink filter.
+/// netlink filter, which the backend's guardian process removes after a
+/// hard exit.
 pub fn tc_attach(host: &dyn HostFeatures) -> (TcAttach, String) {
     match host.missing("attach.tcx") {
         None => (TcAttach::Link, TcAttach::Link.name().to_string()),
         Some(why) => (
             TcAttach::Netlink,
-            format!("{} (no tcx link: {why})", TcAttach::Netlink.name()),
+            format!(
+                "{}, removed by a guardian process if unibpf dies (no tcx link: {why})",
+                TcAttach::Netlink.name()
+            ),
         ),
     }
 }

@@ -197,7 +197,7 @@ fn tc_classifiers_use_tcx_links_where_the_host_has_them() {
     assert_eq!(sel.plan.tc_attach, TcAttach::Netlink);
     assert_eq!(
         sel.explain,
-        vec!["count_ingress: kernel, tc classifier (interface from the guest), netlink filter (no tcx link: masked (--mask)); events: none"]
+        vec!["count_ingress: kernel, tc classifier (interface from the guest), netlink filter, removed by a guardian process if unibpf dies (no tcx link: masked (--mask)); events: none"]
     );
 }
 
