@@ -430,32 +430,6 @@ fn autoload_off_leaves_the_lsm_program_out_and_the_rest_runs() {
     assert!(out.lines().any(|l| l == "REFUSED count=0"), "{out}");
 }
 
-/// A fresh cgroup v2 directory, removed on drop.
-struct Cgroup(std::path::PathBuf);
-
-impl Cgroup {
-    fn new(name: &str) -> Self {
-        let mounts = std::fs::read_to_string("/proc/mounts").expect("/proc/mounts");
-        let root = mounts
-            .lines()
-            .find_map(|l| {
-                let f: Vec<&str> = l.split(' ').collect();
-                (f.get(2) == Some(&"cgroup2")).then(|| f[1].to_string())
-            })
-            .expect("no cgroup v2 mount");
-        let path = std::path::Path::new(&root).join(name);
-        let _ = std::fs::remove_dir(&path);
-        std::fs::create_dir(&path).expect("creating the cgroup");
-        Cgroup(path)
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 #[test]
 fn sockops_injects_a_tcp_option_that_arrives_intact() {
     let cgroup = Cgroup::new(&format!("unibpf-sockops-{}", std::process::id()));

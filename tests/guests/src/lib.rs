@@ -224,3 +224,191 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .find_map(|l| l.strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
+
+/// The BPF objects a process holds open, read from `/proc/PID/fdinfo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessBpf {
+    /// Program ids of its program fds.
+    pub progs: Vec<u32>,
+    /// Its link fds: (link id, link type as the kernel names it, program id).
+    pub links: Vec<(u32, String, u32)>,
+}
+
+/// What `pid` holds open in the kernel's BPF subsystem right now.
+pub fn process_bpf(pid: u32) -> ProcessBpf {
+    let mut out = ProcessBpf::default();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+        };
+        let number = |name: &str| field(name).and_then(|v| v.parse::<u32>().ok());
+        match (number("link_id:"), number("prog_id:")) {
+            (Some(link), Some(prog)) => {
+                out.links
+                    .push((link, field("link_type:").unwrap_or_default(), prog))
+            }
+            (None, Some(prog)) => out.progs.push(prog),
+            _ => {}
+        }
+    }
+    out.progs.sort_unstable();
+    out.progs.dedup();
+    out
+}
+
+/// The name of the loaded program with this id; None once it is gone.
+pub fn program_name(id: u32) -> Option<String> {
+    info_name(
+        id,
+        libbpf_sys::bpf_prog_get_fd_by_id,
+        libbpf_sys::bpf_prog_get_info_by_fd,
+        |i: &libbpf_sys::bpf_prog_info| &i.name[..],
+    )
+}
+
+/// True while a link with this id exists.
+pub fn link_exists(id: u32) -> bool {
+    // SAFETY: plain syscall wrapper; the fd is closed right away.
+    unsafe {
+        let fd = libbpf_sys::bpf_link_get_fd_by_id(id);
+        if fd >= 0 {
+            libc_close(fd);
+        }
+        fd >= 0
+    }
+}
+
+/// Programs attached to `target` (an ifindex for tcx and XDP, a cgroup fd
+/// for cgroup types) at `attach_type`, by `BPF_PROG_QUERY`; empty when the
+/// query fails.
+pub fn attached_programs(target: i32, attach_type: u32) -> Vec<u32> {
+    let mut ids = [0u32; 64];
+    // SAFETY: plain data; zeroed is "no options".
+    let mut opts: libbpf_sys::bpf_prog_query_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_query_opts>() as _;
+    opts.prog_ids = ids.as_mut_ptr();
+    opts.__bindgen_anon_1.prog_cnt = ids.len() as u32;
+    // SAFETY: prog_ids has room for prog_cnt ids; the kernel writes back
+    // how many it stored.
+    let r = unsafe { libbpf_sys::bpf_prog_query_opts(target, attach_type, &mut opts) };
+    if r < 0 {
+        return Vec::new();
+    }
+    // SAFETY: the kernel stored the count in the union's prog_cnt.
+    let n = unsafe { opts.__bindgen_anon_1.prog_cnt } as usize;
+    ids[..n.min(ids.len())].to_vec()
+}
+
+/// The ifindex of an interface, 0 when there is none.
+pub fn ifindex(name: &str) -> i32 {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return 0;
+    };
+    extern "C" {
+        fn if_nametoindex(name: *const std::ffi::c_char) -> u32;
+    }
+    // SAFETY: a NUL-terminated name.
+    i32::try_from(unsafe { if_nametoindex(c.as_ptr()) }).unwrap_or(0)
+}
+
+/// A "return 0" classifier named `foreign_cls`, attached as a netlink tc
+/// filter by this process: someone else's filter, for tests that check
+/// unibpf leaves it alone. Returns the program's id; the filter keeps the
+/// program loaded until it is removed (or its interface goes).
+pub fn attach_foreign_tc_filter(
+    ifindex: i32,
+    ingress: bool,
+    handle: u32,
+    priority: u32,
+    replace: bool,
+) -> Result<u32, i32> {
+    let insns = [
+        // mov r0, 0
+        libbpf_sys::bpf_insn {
+            code: (libbpf_sys::BPF_ALU64 | libbpf_sys::BPF_MOV | libbpf_sys::BPF_K) as u8,
+            _bitfield_align_1: [],
+            _bitfield_1: libbpf_sys::__BindgenBitfieldUnit::new([0]),
+            off: 0,
+            imm: 0,
+        },
+        // exit
+        libbpf_sys::bpf_insn {
+            code: (libbpf_sys::BPF_JMP | libbpf_sys::BPF_EXIT) as u8,
+            _bitfield_align_1: [],
+            _bitfield_1: libbpf_sys::__BindgenBitfieldUnit::new([0]),
+            off: 0,
+            imm: 0,
+        },
+    ];
+    // SAFETY: plain libbpf calls on initialised option structs; insns
+    // outlive the load; the program fd is closed before returning.
+    unsafe {
+        let prog = libbpf_sys::bpf_prog_load(
+            libbpf_sys::BPF_PROG_TYPE_SCHED_CLS,
+            c"foreign_cls".as_ptr(),
+            c"GPL".as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            std::ptr::null_mut(),
+        );
+        if prog < 0 {
+            return Err(prog);
+        }
+        let hook = libbpf_sys::bpf_tc_hook {
+            sz: std::mem::size_of::<libbpf_sys::bpf_tc_hook>() as _,
+            ifindex,
+            attach_point: if ingress {
+                libbpf_sys::BPF_TC_INGRESS
+            } else {
+                libbpf_sys::BPF_TC_EGRESS
+            },
+            ..Default::default()
+        };
+        let mut opts = libbpf_sys::bpf_tc_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _,
+            prog_fd: prog,
+            handle,
+            priority,
+            flags: if replace {
+                libbpf_sys::BPF_TC_F_REPLACE
+            } else {
+                0
+            },
+            ..Default::default()
+        };
+        let r = libbpf_sys::bpf_tc_attach(&hook, &mut opts);
+        libc_close(prog);
+        if r < 0 {
+            Err(r)
+        } else {
+            Ok(opts.prog_id)
+        }
+    }
+}
+
+/// Programs on the tcx hook of `ifindex` (ingress or egress).
+pub fn tcx_programs(ifindex: i32, ingress: bool) -> Vec<u32> {
+    let attach_type = if ingress {
+        libbpf_sys::BPF_TCX_INGRESS
+    } else {
+        libbpf_sys::BPF_TCX_EGRESS
+    };
+    attached_programs(ifindex, attach_type)
+}
+
+/// Programs attached to the cgroup directory `path` as sock_ops.
+pub fn cgroup_sockops_programs(path: &std::path::Path) -> Vec<u32> {
+    let Ok(dir) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    use std::os::fd::AsRawFd;
+    attached_programs(dir.as_raw_fd(), libbpf_sys::BPF_CGROUP_SOCK_OPS)
+}

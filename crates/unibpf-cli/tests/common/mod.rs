@@ -7,8 +7,9 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 pub use unibpf_test_guests::{
-    exec_true, field, guest, held_bpf, kernel_link_count, kernel_map_names, kernel_program_names,
-    possible_cpus, wait_held, HeldBpf,
+    attach_foreign_tc_filter, cgroup_sockops_programs, exec_true, field, guest, held_bpf, ifindex,
+    kernel_link_count, kernel_map_names, kernel_program_names, link_exists, possible_cpus,
+    process_bpf, program_name, tcx_programs, wait_held, HeldBpf, ProcessBpf,
 };
 
 pub fn unibpf() -> Command {
@@ -317,6 +318,32 @@ impl VethPair {
 impl Drop for VethPair {
     fn drop(&mut self) {
         self.remove();
+    }
+}
+
+/// A fresh cgroup v2 directory, removed on drop.
+pub struct Cgroup(pub std::path::PathBuf);
+
+impl Cgroup {
+    pub fn new(name: &str) -> Self {
+        let mounts = std::fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+        let root = mounts
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f.get(2) == Some(&"cgroup2")).then(|| f[1].to_string())
+            })
+            .expect("no cgroup v2 mount");
+        let path = std::path::Path::new(&root).join(name);
+        let _ = std::fs::remove_dir(&path);
+        std::fs::create_dir(&path).expect("creating the cgroup");
+        Cgroup(path)
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
     }
 }
 
