@@ -41,16 +41,31 @@ fn await_gone(what: &str, mut remains: impl FnMut() -> Option<String>) {
 }
 
 /// A `unibpf run` past its ready line, and what it holds in the kernel.
+/// Killed on drop, so a failed assertion leaves no unibpf running.
 struct Started {
-    run: Running,
+    run: Option<Running>,
     bpf: ProcessBpf,
 }
 
 fn start_until_ready(args: &[&str], ready: &str) -> Started {
-    let mut run = start(args);
+    let mut started = Started {
+        run: Some(start(args)),
+        bpf: ProcessBpf::default(),
+    };
+    let run = started.run.as_mut().expect("running");
+    // A panic here drops `started`, which kills the process.
     run.wait_for_stderr(ready, Duration::from_secs(60));
-    let bpf = process_bpf(run.child.id());
-    Started { run, bpf }
+    started.bpf = process_bpf(run.child.id());
+    started
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(mut run) = self.run.take() {
+            let _ = run.child.kill();
+            let _ = run.child.wait();
+        }
+    }
 }
 
 impl Started {
@@ -81,19 +96,24 @@ impl Started {
             })
     }
 
+    fn run(&self) -> &Running {
+        self.run.as_ref().expect("running")
+    }
+
     fn explained(&self, needle: &str) -> bool {
-        self.run
+        self.run()
             .stderr_seen
             .iter()
             .any(|l| l.starts_with("unibpf: explain: ") && l.contains(needle))
     }
 
     /// SIGKILL; returns once the process is reaped.
-    fn kill(self) -> ProcessBpf {
-        self.run.signal("KILL");
-        let (status, _, stderr, _) = self.run.finish(Duration::from_secs(10));
+    fn kill(mut self) -> ProcessBpf {
+        let run = self.run.take().expect("running");
+        run.signal("KILL");
+        let (status, _, stderr, _) = run.finish(Duration::from_secs(10));
         assert_eq!(status.signal(), Some(9), "not killed: {status:?}; {stderr}");
-        self.bpf
+        std::mem::take(&mut self.bpf)
     }
 }
 
@@ -241,7 +261,7 @@ fn tcx_links_go_with_a_killed_process() {
     assert!(
         s.explained("count_ingress: kernel, tc classifier (interface from the guest), tcx link;"),
         "{:?}",
-        s.run.stderr_seen
+        s.run().stderr_seen
     );
     let prog = s.prog("count_ingress");
     assert!(link_exists(s.link(prog, "tcx")));
@@ -271,7 +291,7 @@ fn start_netlink_tc(net: &VethPair) -> (Started, u32, u32) {
     assert!(
         s.explained("count_ingress: kernel, tc classifier (interface from the guest), netlink filter, removed by a guardian process if unibpf dies (no tcx link: masked (--mask));"),
         "{:?}",
-        s.run.stderr_seen
+        s.run().stderr_seen
     );
     let prog = s.prog("count_ingress");
     let filters = tc_filters(&net.host_if);
@@ -411,7 +431,7 @@ fn socket_filters_go_with_a_killed_process() {
     let wasm = program("sockfilter.wasm");
     let s = start_until_ready(&[path(&wasm), &net.host_if], "counting packets");
     s.prog("count_by_protocol");
-    let ours = socket_inodes(s.run.child.id());
+    let ours = socket_inodes(s.run().child.id());
     let packet: Vec<String> = packet_socket_inodes()
         .into_iter()
         .filter(|i| ours.contains(i))
