@@ -15,6 +15,12 @@
 //! running binary need not be unibpf. The fork copies a multi-threaded
 //! process, so the child only makes syscalls and libbpf netlink calls: no
 //! logging, no locks, no std I/O.
+//!
+//! Limits: the guardian works in the network namespace of the thread that
+//! forked it (the first netlink attach); it shares the parent's memory
+//! copy-on-write, so pages the parent rewrites meanwhile cost a copy; and
+//! a child the embedding program forks without exec keeps our end of the
+//! socket open, so cleanup waits for that child too.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
