@@ -44,18 +44,18 @@ fn await_gone(what: &str, mut remains: impl FnMut() -> Option<String>) {
 /// Killed on drop, so a failed assertion leaves no unibpf running.
 struct Started {
     run: Option<Running>,
-    bpf: ProcessBpf,
+    bpf: HeldBpf,
 }
 
 fn start_until_ready(args: &[&str], ready: &str) -> Started {
     let mut started = Started {
         run: Some(start(args)),
-        bpf: ProcessBpf::default(),
+        bpf: HeldBpf::default(),
     };
     let run = started.run.as_mut().expect("running");
     // A panic here drops `started`, which kills the process.
     run.wait_for_stderr(ready, Duration::from_secs(60));
-    started.bpf = process_bpf(run.child.id());
+    started.bpf = held_bpf(run.child.id());
     started
 }
 
@@ -74,7 +74,7 @@ impl Started {
     fn prog(&self, name: &str) -> u32 {
         let kept = &name[..name.len().min(15)];
         self.bpf
-            .progs
+            .programs
             .iter()
             .copied()
             .find(|id| program_name(*id).as_deref() == Some(kept))
@@ -86,8 +86,8 @@ impl Started {
         self.bpf
             .links
             .iter()
-            .find(|(_, t, p)| *p == prog && t == link_type)
-            .map(|(id, ..)| *id)
+            .find(|l| l.program == prog && l.kind == link_type)
+            .map(|l| l.id)
             .unwrap_or_else(|| {
                 panic!(
                     "no {link_type} link for program {prog} in {:?}",
@@ -108,7 +108,7 @@ impl Started {
     }
 
     /// SIGKILL; returns once the process is reaped.
-    fn kill(mut self) -> ProcessBpf {
+    fn kill(mut self) -> HeldBpf {
         let run = self.run.take().expect("running");
         run.signal("KILL");
         let (status, _, stderr, _) = run.finish(Duration::from_secs(10));
@@ -118,22 +118,9 @@ impl Started {
 }
 
 /// Every program and link the killed process held is freed.
-fn assert_freed(bpf: &ProcessBpf) {
-    assert!(!bpf.progs.is_empty(), "the process held no programs");
-    await_gone("programs and links of the killed unibpf", || {
-        let progs: Vec<(u32, String)> = bpf
-            .progs
-            .iter()
-            .filter_map(|id| program_name(*id).map(|n| (*id, n)))
-            .collect();
-        let links: Vec<&(u32, String, u32)> = bpf
-            .links
-            .iter()
-            .filter(|(id, ..)| link_exists(*id))
-            .collect();
-        (!progs.is_empty() || !links.is_empty())
-            .then(|| format!("programs {progs:?}, links {links:?}"))
-    });
+fn assert_freed(bpf: &HeldBpf) {
+    assert!(!bpf.programs.is_empty(), "the process held no programs");
+    bpf.assert_gone_within(GONE_WITHIN, "programs and links of the killed unibpf");
 }
 
 fn command_output(cmd: &str, args: &[&str]) -> String {

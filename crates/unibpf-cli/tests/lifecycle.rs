@@ -191,6 +191,6 @@ fn closing_an_object_mid_run_detaches_it_while_unibpf_keeps_running() {
     assert_eq!(field(&stdout, "poll_end"), "-27", "-EINTR ended the loop");
 }
 
-fn diff(a: &[u32], b: &[u32]) -> Vec<u32> {
-    a.iter().copied().filter(|x| !b.contains(x)).collect()
+fn diff<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+    a.iter().filter(|x| !b.contains(x)).cloned().collect()
 }

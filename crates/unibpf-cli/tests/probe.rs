@@ -147,7 +147,10 @@ fn probe_reports_this_hosts_real_facts_and_features() {
         .filter_map(|n| n.parse().ok())
         .collect();
     let config = std::process::Command::new("sh")
-        .args(["-c", "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r)"])
+        .args([
+            "-c",
+            "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r)",
+        ])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();

@@ -23,12 +23,19 @@ fn spec(file: &str, args: &[&str]) -> ModuleSpec {
 /// BPF objects this process holds now and did not hold in `before`.
 fn new_since(before: &HeldBpf) -> HeldBpf {
     let now = held_bpf(std::process::id());
-    let fresh = |a: &[u32], b: &[u32]| a.iter().copied().filter(|x| !b.contains(x)).collect();
     HeldBpf {
         programs: fresh(&now.programs, &before.programs),
         maps: fresh(&now.maps, &before.maps),
         links: fresh(&now.links, &before.links),
     }
+}
+
+/// What is in `now` and not in `before`.
+fn fresh<T: Clone + PartialEq>(now: &[T], before: &[T]) -> Vec<T> {
+    now.iter()
+        .filter(|x| !before.contains(x))
+        .cloned()
+        .collect()
 }
 
 /// Waits until the module holds at least one link; returns what it holds.
@@ -142,17 +149,9 @@ fn wait_links(held: HeldBpf, n: usize) -> HeldBpf {
         assert!(std::time::Instant::now() < deadline, "{held:?}");
         std::thread::sleep(Duration::from_millis(20));
         let now = held_bpf(std::process::id());
-        for (mine, all) in [
-            (&mut held.programs, &now.programs),
-            (&mut held.maps, &now.maps),
-            (&mut held.links, &now.links),
-        ] {
-            for id in all {
-                if !mine.contains(id) {
-                    mine.push(*id);
-                }
-            }
-        }
+        held.programs.extend(fresh(&now.programs, &held.programs));
+        held.maps.extend(fresh(&now.maps, &held.maps));
+        held.links.extend(fresh(&now.links, &held.links));
     }
     held
 }

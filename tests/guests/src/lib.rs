@@ -96,7 +96,16 @@ pub fn kernel_link_count() -> usize {
 pub struct HeldBpf {
     pub programs: Vec<u32>,
     pub maps: Vec<u32>,
-    pub links: Vec<u32>,
+    pub links: Vec<HeldLink>,
+}
+
+/// A link fd: its id, its type as the kernel names it (`perf`, `tcx`,
+/// `xdp`, ...) and the program it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLink {
+    pub id: u32,
+    pub kind: String,
+    pub program: u32,
 }
 
 impl HeldBpf {
@@ -120,10 +129,17 @@ impl HeldBpf {
                 })
                 .collect()
         };
+        let link_ids: Vec<u32> = self.links.iter().map(|l| l.id).collect();
+        let live_links = alive(&link_ids, libbpf_sys::bpf_link_get_fd_by_id);
         HeldBpf {
             programs: alive(&self.programs, libbpf_sys::bpf_prog_get_fd_by_id),
             maps: alive(&self.maps, libbpf_sys::bpf_map_get_fd_by_id),
-            links: alive(&self.links, libbpf_sys::bpf_link_get_fd_by_id),
+            links: self
+                .links
+                .iter()
+                .filter(|l| live_links.contains(&l.id))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -155,27 +171,38 @@ pub fn held_bpf(pid: u32) -> HeldBpf {
         let Ok(target) = std::fs::read_link(fd.path()) else {
             continue;
         };
-        let (list, key) = match target.to_string_lossy().as_ref() {
-            "anon_inode:bpf-prog" => (&mut held.programs, "prog_id:"),
-            "anon_inode:bpf-map" => (&mut held.maps, "map_id:"),
-            "anon_inode:bpf_link" => (&mut held.links, "link_id:"),
-            _ => continue,
-        };
         let info = std::fs::read_to_string(format!(
             "/proc/{pid}/fdinfo/{}",
             fd.file_name().to_string_lossy()
         ))
         .unwrap_or_default();
-        if let Some(id) = info
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse().ok())
-        {
-            if !list.contains(&id) {
-                list.push(id);
+        let field = |key: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+        };
+        let id = |key: &str| field(key).and_then(|v| v.parse::<u32>().ok());
+        match target.to_string_lossy().as_ref() {
+            "anon_inode:bpf-prog" => held.programs.extend(id("prog_id:")),
+            "anon_inode:bpf-map" => held.maps.extend(id("map_id:")),
+            "anon_inode:bpf_link" => {
+                if let Some(link) = id("link_id:") {
+                    held.links.push(HeldLink {
+                        id: link,
+                        kind: field("link_type:").unwrap_or_default(),
+                        program: id("prog_id:").unwrap_or(0),
+                    });
+                }
             }
+            _ => {}
         }
     }
+    for ids in [&mut held.programs, &mut held.maps] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    held.links.sort_by_key(|l| l.id);
+    held.links.dedup_by_key(|l| l.id);
     held
 }
 
@@ -223,45 +250,6 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
-}
-
-/// The BPF objects a process holds open, read from `/proc/PID/fdinfo`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProcessBpf {
-    /// Program ids of its program fds.
-    pub progs: Vec<u32>,
-    /// Its link fds: (link id, link type as the kernel names it, program id).
-    pub links: Vec<(u32, String, u32)>,
-}
-
-/// What `pid` holds open in the kernel's BPF subsystem right now.
-pub fn process_bpf(pid: u32) -> ProcessBpf {
-    let mut out = ProcessBpf::default();
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.trim().to_string())
-        };
-        let number = |name: &str| field(name).and_then(|v| v.parse::<u32>().ok());
-        match (number("link_id:"), number("prog_id:")) {
-            (Some(link), Some(prog)) => {
-                out.links
-                    .push((link, field("link_type:").unwrap_or_default(), prog))
-            }
-            (None, Some(prog)) => out.progs.push(prog),
-            _ => {}
-        }
-    }
-    out.progs.sort_unstable();
-    out.progs.dedup();
-    out
 }
 
 /// The name of the loaded program with this id; None once it is gone.

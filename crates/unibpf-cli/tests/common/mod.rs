@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 pub use unibpf_test_guests::{
     attach_foreign_tc_filter, cgroup_sockops_programs, exec_true, field, guest, held_bpf, ifindex,
     kernel_link_count, kernel_map_names, kernel_program_names, link_exists, possible_cpus,
-    process_bpf, program_name, tcx_programs, wait_held, HeldBpf, ProcessBpf,
+    program_name, tcx_programs, wait_held, HeldBpf, HeldLink,
 };
 
 pub fn unibpf() -> Command {
