@@ -20,7 +20,7 @@ const GONE: Duration = Duration::from_secs(10);
 #[test]
 fn sigint_while_polling_stops_cleanly_and_flushes_block_buffered_output() {
     let wasm = guest("execsnoop.wasm");
-    let mut run = start(&["--block-buffered", wasm.to_str().unwrap()]);
+    let mut run = start(&["--block-buffered", "--grace", "30s", wasm.to_str().unwrap()]);
     run.wait_for_stderr("attached", Duration::from_secs(20));
     let held = wait_held(run.child.id(), GONE, |h| !h.links.is_empty());
     assert!(!held.programs.is_empty(), "{held:?}");
@@ -123,7 +123,13 @@ fn a_guest_spinning_in_a_callback_is_force_stopped() {
 #[test]
 fn timeout_stops_like_a_signal() {
     let wasm = guest("execsnoop.wasm");
-    let run = start(&["--timeout", "700ms", wasm.to_str().unwrap()]);
+    let run = start(&[
+        "--timeout",
+        "700ms",
+        "--grace",
+        "30s",
+        wasm.to_str().unwrap(),
+    ]);
     let (status, _, stderr, took) = run.finish(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("execsnoop: stopped"), "{stderr}");
@@ -150,7 +156,10 @@ fn closing_an_object_mid_run_detaches_it_while_unibpf_keeps_running() {
     // Links belong to their object: closing it must detach and free it in
     // the kernel now, not when the process exits.
     let wasm = guest("nasty.wasm");
-    let mut run = start_with_stdin(&[wasm.to_str().unwrap(), "close-midrun"], Stdio::piped());
+    let mut run = start_with_stdin(
+        &["--grace", "30s", wasm.to_str().unwrap(), "close-midrun"],
+        Stdio::piped(),
+    );
     run.wait_for_stderr("nasty: attached", Duration::from_secs(20));
     let pid = run.child.id();
     let before = wait_held(pid, GONE, |h| !h.links.is_empty());

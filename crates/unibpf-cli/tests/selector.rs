@@ -17,14 +17,14 @@ fn explained(stderr: &str) -> Vec<&str> {
 /// returns (stdout, stderr).
 fn exits_with(flags: &[&str], code: i32) -> (String, String) {
     let path = program("exitsnoop.wasm");
-    let mut args: Vec<&str> = vec!["--timeout", "60s"];
+    let mut args: Vec<&str> = vec!["--timeout", "60s", "--grace", "30s"];
     args.extend_from_slice(flags);
     args.push(path.to_str().unwrap());
     let mut run = start(&args);
     run.wait_for_stderr("tracing process exits", std::time::Duration::from_secs(30));
     let script = format!("exit {code}");
     spawn_wait("/bin/sh", &["-c", &script]);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The exit event is in the buffer now; the graceful stop delivers it.
     run.signal("INT");
     let (status, stdout, stderr, _) = run.finish(std::time::Duration::from_secs(10));
     assert!(status.success(), "{stderr}");

@@ -11,7 +11,7 @@
 //! `-EINTR` at once rather than at the end of its timeout.
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,8 @@ pub enum SleepOutcome {
 
 pub struct Control {
     state: AtomicU8,
+    /// True while the guest's thread is suspended at a checkpoint.
+    parked: AtomicBool,
     lock: Mutex<()>,
     changed: Condvar,
     wake: EventFd,
@@ -75,6 +77,7 @@ impl Control {
             .map_err(std::io::Error::from)?;
         Ok(Self {
             state: AtomicU8::new(RunState::Running as u8),
+            parked: AtomicBool::new(false),
             lock: Mutex::new(()),
             changed: Condvar::new(),
             wake,
@@ -83,6 +86,12 @@ impl Control {
 
     pub fn state(&self) -> RunState {
         RunState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// True while the guest is suspended by a pause (not only asked to be):
+    /// from then on it runs no guest code and takes no events until resumed.
+    pub fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Acquire)
     }
 
     /// True once a graceful or forced stop was requested.
@@ -144,15 +153,18 @@ impl Control {
             RunState::Paused => {}
         }
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
+        let outcome = loop {
             match self.state() {
                 RunState::Paused => {
+                    self.parked.store(true, Ordering::Release);
                     guard = self.changed.wait(guard).unwrap_or_else(|e| e.into_inner());
                 }
-                RunState::Killed => return Err(Killed),
-                _ => return Ok(()),
+                RunState::Killed => break Err(Killed),
+                _ => break Ok(()),
             }
-        }
+        };
+        self.parked.store(false, Ordering::Release);
+        outcome
     }
 
     /// Sleeps for `dur` (while paused the clock keeps running), returning early if
@@ -219,12 +231,16 @@ mod tests {
         let c = Arc::new(Control::new().unwrap());
         c.pause();
         assert_eq!(c.state(), RunState::Paused);
+        assert!(!c.is_parked(), "asked to pause, not parked yet");
         let c2 = c.clone();
         let t = std::thread::spawn(move || c2.checkpoint());
-        std::thread::sleep(Duration::from_millis(50));
+        while !c.is_parked() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert!(!t.is_finished());
         c.resume();
         assert_eq!(t.join().unwrap(), Ok(()));
+        assert!(!c.is_parked());
 
         c.pause();
         let c3 = c.clone();

@@ -98,8 +98,16 @@ impl ModuleHandle {
         self.thread.is_finished()
     }
 
+    /// True once [`pause`](Self::pause) was asked for (it takes effect at
+    /// the guest's next checkpoint; see [`is_parked`](Self::is_parked)).
     pub fn is_paused(&self) -> bool {
         self.control.state() == RunState::Paused
+    }
+
+    /// True while the guest is actually suspended: it runs no code and
+    /// takes no events until [`resume`](Self::resume).
+    pub fn is_parked(&self) -> bool {
+        self.control.is_parked()
     }
 
     /// Waits up to `timeout` for the module to end; true if it did.

@@ -11,6 +11,20 @@ use unibpf::{
 };
 use unibpf_test_guests::{exec_true, field, guest, possible_cpus};
 
+/// Grace for stops that must be graceful: the guest ends as soon as it can,
+/// so a long one costs nothing, and a loaded machine cannot turn the stop
+/// into a forced one.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Waits until a paused module is suspended.
+fn wait_parked(handle: &unibpf::ModuleHandle) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !handle.is_parked() {
+        assert!(Instant::now() < deadline, "the paused module never parked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 // WASI errno, as guests see it.
 const EBADF: i32 = -8;
 const EFAULT: i32 = -21;
@@ -106,7 +120,7 @@ fn concurrent_modules_are_isolated_from_each_others_maps() {
 
     assert!(!holder.is_finished(), "the holder must still be running");
     assert_eq!(
-        holder.terminate(Duration::from_secs(1)).expect("holder"),
+        holder.terminate(GRACE).expect("holder"),
         Exit::Stopped { forced: false }
     );
 }
@@ -118,13 +132,14 @@ fn a_paused_module_delivers_nothing_until_resumed() {
 
     handle.pause();
     assert!(handle.is_paused());
-    // The guest polls with a 100 ms timeout; after that it is parked at its
-    // next host call.
-    std::thread::sleep(Duration::from_millis(300));
+    // It parks at its next host call (its polls time out every 100 ms).
+    wait_parked(&handle);
     while lines.try_recv().is_ok() {}
     let pid = exec_true();
     let want = format!("exec pid={pid} comm=true file=/bin/true");
-    std::thread::sleep(Duration::from_millis(500));
+    // Parked, it cannot take the event however long we look.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(handle.is_parked());
     let during_pause: Vec<String> = lines.try_iter().collect();
     assert!(
         !during_pause.contains(&want),
@@ -137,7 +152,7 @@ fn a_paused_module_delivers_nothing_until_resumed() {
     wait_line(&lines, Duration::from_secs(10), |l| l == want);
 
     assert_eq!(
-        handle.stop().expect("stop"),
+        handle.terminate(GRACE).expect("stop"),
         Exit::Stopped { forced: false }
     );
     wait_line(&err_lines, Duration::from_secs(1), |l| {
@@ -150,12 +165,10 @@ fn a_paused_module_can_still_be_stopped() {
     let runtime = Runtime::new(Config::default()).expect("runtime");
     let (handle, _lines, err_lines) = start_execsnoop(&runtime);
     handle.pause();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_parked(&handle);
     // A graceful stop releases the pause: the guest sees -EINTR and ends itself.
     assert_eq!(
-        handle
-            .terminate(Duration::from_millis(500))
-            .expect("terminate"),
+        handle.terminate(GRACE).expect("terminate"),
         Exit::Stopped { forced: false }
     );
     wait_line(&err_lines, Duration::from_secs(1), |l| {
@@ -242,11 +255,11 @@ fn a_graceful_stop_still_delivers_records_already_waiting() {
     // Park the guest, let an event wait in the ring buffer, then stop: the
     // guest's last poll hands it over before -EINTR ends its loop.
     handle.pause();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_parked(&handle);
     let pid = exec_true();
     let want = format!("exec pid={pid} comm=true file=/bin/true");
     assert_eq!(
-        handle.terminate(Duration::from_secs(1)).expect("terminate"),
+        handle.terminate(GRACE).expect("terminate"),
         Exit::Stopped { forced: false }
     );
     wait_line(&lines, Duration::from_secs(1), |l| l == want);

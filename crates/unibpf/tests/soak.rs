@@ -158,12 +158,12 @@ fn modules_side_by_side_under_load_neither_leak_nor_lose_events() {
     load.join().unwrap();
 
     // Every module ends gracefully, after delivering what was waiting.
-    let churn_exit = churn.terminate(Duration::from_secs(5)).unwrap();
+    let churn_exit = churn.terminate(Duration::from_secs(30)).unwrap();
     assert_eq!(churn_exit, Exit::Stopped { forced: false });
     let spawned = spawned.lock().unwrap().clone();
     for (i, (handle, seen)) in snoops.into_iter().enumerate() {
         assert_eq!(
-            handle.terminate(Duration::from_secs(5)).unwrap(),
+            handle.terminate(Duration::from_secs(30)).unwrap(),
             Exit::Stopped { forced: false }
         );
         let seen = seen.lock().unwrap();

@@ -206,7 +206,9 @@ pub fn program(file: &str) -> std::path::PathBuf {
 /// the guest everything already in its buffers before -EINTR.
 pub fn observe(wasm: &str, args: &[&str], ready: &str, workload: impl FnOnce()) -> String {
     let path = program(wasm);
-    let mut all = vec!["--timeout", "60s", path.to_str().unwrap()];
+    // A graceful stop: programs that print a summary at exit must get to it,
+    // however loaded the machine is.
+    let mut all = vec!["--timeout", "60s", "--grace", "30s", path.to_str().unwrap()];
     all.extend_from_slice(args);
     let mut run = start(&all);
     run.wait_for_stderr(ready, Duration::from_secs(30));
