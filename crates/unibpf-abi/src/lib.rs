@@ -18,6 +18,8 @@
 mod handles;
 mod maps;
 mod poll;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 
