@@ -401,15 +401,19 @@ impl Btf {
         &mut self.types[id as usize].kind
     }
 
-    /// Follows typedefs, qualifiers and type tags to the underlying type.
+    /// Follows typedefs, qualifiers and type tags to the underlying type. An
+    /// id this BTF does not have is returned as it is, like any other type
+    /// that is not a typedef or qualifier.
     pub fn resolve(&self, mut id: TypeId) -> TypeId {
         for _ in 0..MAX_CHAIN {
-            match self.ty(id).kind {
-                Kind::Typedef(t)
-                | Kind::Volatile(t)
-                | Kind::Const(t)
-                | Kind::Restrict(t)
-                | Kind::TypeTag(t) => id = t,
+            match self.get(id).map(|t| &t.kind) {
+                Some(
+                    Kind::Typedef(t)
+                    | Kind::Volatile(t)
+                    | Kind::Const(t)
+                    | Kind::Restrict(t)
+                    | Kind::TypeTag(t),
+                ) => id = *t,
                 _ => return id,
             }
         }
@@ -417,7 +421,8 @@ impl Btf {
     }
 
     /// Size in bytes on the BPF side (pointers are 8 bytes), or None for types
-    /// without one (void, functions, forward declarations, loops).
+    /// without one (void, functions, forward declarations, loops, ids this
+    /// BTF does not have).
     pub fn size_of(&self, id: TypeId) -> Option<u64> {
         self.size_depth(id, 0)
     }
@@ -426,7 +431,7 @@ impl Btf {
         if depth > MAX_CHAIN {
             return None;
         }
-        match &self.ty(self.resolve(id)).kind {
+        match &self.get(self.resolve(id))?.kind {
             Kind::Int { size, .. }
             | Kind::Struct { size, .. }
             | Kind::Union { size, .. }
@@ -440,7 +445,8 @@ impl Btf {
         }
     }
 
-    /// Alignment in bytes on the BPF side, derived from the largest scalar.
+    /// Alignment in bytes on the BPF side, derived from the largest scalar
+    /// (1 for an id this BTF does not have).
     pub fn align_of(&self, id: TypeId) -> u64 {
         self.align_depth(id, 0)
     }
@@ -449,7 +455,10 @@ impl Btf {
         if depth > MAX_CHAIN {
             return 1;
         }
-        match &self.ty(self.resolve(id)).kind {
+        let Some(t) = self.get(self.resolve(id)) else {
+            return 1;
+        };
+        match &t.kind {
             Kind::Int { size, .. } | Kind::Enum { size, .. } | Kind::Float { size } => {
                 u64::from((*size).clamp(1, 8))
             }
@@ -629,5 +638,19 @@ pub(crate) mod tests {
         ]);
         let btf = Btf::parse(&looped).expect("loops parse");
         assert_eq!(btf.size_of(1), None);
+    }
+
+    #[test]
+    fn queries_on_ids_the_btf_lacks_answer_instead_of_panicking() {
+        // Found by fuzz/fuzz_targets/btf_parse.rs: resolve, size_of and
+        // align_of indexed the type table with the caller's id.
+        let btf = Btf::parse(&raw_btf(&[("int", info(1, 0, false), 4, &[32])])).expect("parse");
+        for id in [2, 3, u32::MAX] {
+            assert!(btf.get(id).is_none());
+            assert_eq!(btf.resolve(id), id);
+            assert_eq!(btf.size_of(id), None);
+            assert_eq!(btf.align_of(id), 1);
+        }
+        assert_eq!(btf.size_of(1), Some(4));
     }
 }
