@@ -4,6 +4,8 @@
 //! Every type is kept, in id order, with its name resolved; `resolve` walks
 //! typedefs and qualifiers; `size_of` follows the layout rules BTF encodes.
 
+use std::collections::HashMap;
+
 use crate::ObjectError;
 
 const MAGIC: u16 = 0xeb9f;
@@ -448,29 +450,38 @@ impl Btf {
     /// Alignment in bytes on the BPF side, derived from the largest scalar
     /// (1 for an id this BTF does not have).
     pub fn align_of(&self, id: TypeId) -> u64 {
-        self.align_depth(id, 0)
+        self.align_depth(id, 0, &mut HashMap::new())
     }
 
-    fn align_depth(&self, id: TypeId, depth: usize) -> u64 {
+    /// `known` holds the alignments found so far: a type reached through
+    /// several members is walked once, which keeps a struct of structs of
+    /// structs linear instead of exponential.
+    fn align_depth(&self, id: TypeId, depth: usize, known: &mut HashMap<TypeId, u64>) -> u64 {
         if depth > MAX_CHAIN {
             return 1;
         }
-        let Some(t) = self.get(self.resolve(id)) else {
+        let id = self.resolve(id);
+        if let Some(&align) = known.get(&id) {
+            return align;
+        }
+        let Some(t) = self.get(id) else {
             return 1;
         };
-        match &t.kind {
+        let align = match &t.kind {
             Kind::Int { size, .. } | Kind::Enum { size, .. } | Kind::Float { size } => {
                 u64::from((*size).clamp(1, 8))
             }
             Kind::Ptr(_) => 8,
-            Kind::Array { elem, .. } => self.align_depth(*elem, depth + 1),
+            Kind::Array { elem, .. } => self.align_depth(*elem, depth + 1, known),
             Kind::Struct { members, .. } | Kind::Union { members, .. } => members
                 .iter()
-                .map(|m| self.align_depth(m.ty, depth + 1))
+                .map(|m| self.align_depth(m.ty, depth + 1, known))
                 .max()
                 .unwrap_or(1),
             _ => 1,
-        }
+        };
+        known.insert(id, align);
+        align
     }
 
     /// Ids of all types called `name` of a struct, union or enum kind.
@@ -652,5 +663,33 @@ pub(crate) mod tests {
             assert_eq!(btf.align_of(id), 1);
         }
         assert_eq!(btf.size_of(1), Some(4));
+    }
+
+    #[test]
+    fn alignment_of_nested_structs_takes_linear_time() {
+        // Found by fuzz/fuzz_targets/btf_parse.rs (a libFuzzer timeout):
+        // align_of walked every path through the members, so a struct with
+        // two members of its own type took 2^MAX_CHAIN steps. Here: 1 is
+        // int, and type k + 1 is a struct of two members of type k, 32 deep.
+        let int = [1u32 << 24 | 32];
+        let pair = [0, 0, 0, 0, 0, 0];
+        let mut types: Vec<(&str, u32, u32, Vec<u32>)> =
+            vec![("int", info(1, 0, false), 4, int.to_vec())];
+        for k in 1..=32u32 {
+            let mut members = pair.to_vec();
+            (members[1], members[4]) = (k, k);
+            types.push(("", info(4, 2, false), 8, members));
+        }
+        let types: Vec<_> = types
+            .iter()
+            .map(|(n, i, s, e)| (*n, *i, *s, &e[..]))
+            .collect();
+        let btf = Btf::parse(&raw_btf(&types)).expect("parse");
+        let start = std::time::Instant::now();
+        assert_eq!(btf.align_of(33), 4);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        // A struct embedding itself twice ends too.
+        let looped = raw_btf(&[("s", info(4, 2, false), 8, &[0, 1, 0, 0, 1, 0])]);
+        assert_eq!(Btf::parse(&looped).expect("parse").align_of(1), 1);
     }
 }
