@@ -130,11 +130,17 @@ impl BpfObject {
             }
         }
 
-        let symtab_offset = elf
+        // goblin reads `elf.syms` from the last symbol table and
+        // sym_info_offset counts from the first: with two, a program's offset
+        // would patch another symbol. libbpf refuses such objects too.
+        let mut symtabs = elf
             .section_headers
             .iter()
-            .find(|sh| sh.sh_type == goblin::elf::section_header::SHT_SYMTAB)
-            .map(|sh| sh.sh_offset);
+            .filter(|sh| sh.sh_type == goblin::elf::section_header::SHT_SYMTAB);
+        let symtab_offset = symtabs.next().map(|sh| sh.sh_offset);
+        if symtabs.next().is_some() {
+            return Err(ObjectError::Elf("more than one symbol table".into()));
+        }
         let mut programs = Vec::new();
         let mut maps = Vec::new();
         // Symbols per data section, for the BTF offset fix-up below.
@@ -330,4 +336,125 @@ fn btf_map_def(btf: &Btf, name: &str) -> Option<MapDef> {
         value_size: uint("value_size").or_else(|| size_of_pointee("value")),
         pinning: uint("pinning"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use goblin::elf::section_header::{SHF_ALLOC, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB};
+
+    /// A section of a test object: name, type, flags, contents.
+    type Sec<'a> = (&'a str, u32, u64, Vec<u8>);
+
+    /// A 64-bit little-endian BPF ELF with `sections` (indices from 1), then
+    /// `.strtab` (section and symbol names) and `.symtab` holding `symbols`
+    /// as (name, st_info, section index, value).
+    fn elf(sections: &[Sec<'_>], symbols: &[(&str, u8, u16, u64)]) -> Vec<u8> {
+        let mut strtab = vec![0u8];
+        let mut name = |n: &str| {
+            let off = strtab.len() as u32;
+            strtab.extend_from_slice(n.as_bytes());
+            strtab.push(0);
+            off
+        };
+        let mut symtab = vec![0u8; 24];
+        for (n, info, shndx, value) in symbols {
+            symtab.extend_from_slice(&name(n).to_le_bytes());
+            symtab.extend_from_slice(&[*info, 0]);
+            symtab.extend_from_slice(&shndx.to_le_bytes());
+            symtab.extend_from_slice(&value.to_le_bytes());
+            symtab.extend_from_slice(&0u64.to_le_bytes());
+        }
+        let n = sections.len() as u32;
+        let mut all: Vec<(u32, u32, u64, Vec<u8>, u32, u64)> = sections
+            .iter()
+            .map(|(sname, ty, flags, data)| {
+                let entsize = if *ty == SHT_SYMTAB { 24 } else { 0 };
+                (name(sname), *ty, *flags, data.clone(), n + 1, entsize)
+            })
+            .collect();
+        let strtab_name = name(".strtab");
+        let symtab_name = name(".symtab");
+        all.push((strtab_name, SHT_STRTAB, 0, Vec::new(), 0, 0));
+        all.push((symtab_name, SHT_SYMTAB, 0, symtab, n + 1, 24));
+        let strtab_idx = all.len() - 2;
+        all[strtab_idx].3 = strtab;
+
+        let mut out = vec![0u8; 64];
+        let mut headers = vec![0u8; 64];
+        for (sname, ty, flags, data, link, entsize) in &all {
+            while out.len() % 8 != 0 {
+                out.push(0);
+            }
+            let offset = out.len() as u64;
+            out.extend_from_slice(data);
+            for (field, width) in [
+                (u64::from(*sname), 4),
+                (u64::from(*ty), 4),
+                (*flags, 8),
+                (0, 8),
+                (offset, 8),
+                (data.len() as u64, 8),
+                (u64::from(*link), 4),
+                (0, 4),
+                (8, 8),
+                (*entsize, 8),
+            ] {
+                headers.extend_from_slice(&field.to_le_bytes()[..width]);
+            }
+        }
+        while out.len() % 8 != 0 {
+            out.push(0);
+        }
+        let shoff = out.len() as u64;
+        out.extend_from_slice(&headers);
+        out[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+        out[16..18].copy_from_slice(&1u16.to_le_bytes()); // ET_REL
+        out[18..20].copy_from_slice(&goblin::elf::header::EM_BPF.to_le_bytes());
+        out[20..24].copy_from_slice(&1u32.to_le_bytes());
+        out[40..48].copy_from_slice(&shoff.to_le_bytes());
+        out[52..54].copy_from_slice(&64u16.to_le_bytes());
+        out[58..60].copy_from_slice(&64u16.to_le_bytes());
+        out[60..62].copy_from_slice(&(all.len() as u16 + 1).to_le_bytes());
+        out[62..64].copy_from_slice(&(n as u16 + 1).to_le_bytes());
+        out
+    }
+
+    fn prog_section() -> Sec<'static> {
+        (
+            "tp/sched/x",
+            SHT_PROGBITS,
+            u64::from(SHF_ALLOC | SHF_EXECINSTR),
+            vec![0x95, 0, 0, 0, 0, 0, 0, 0],
+        )
+    }
+
+    #[test]
+    fn sym_info_offset_points_at_the_programs_st_info() {
+        let bytes = elf(&[prog_section()], &[("handle", 0x12, 1, 0)]);
+        let obj = BpfObject::parse(&bytes).expect("parse");
+        assert_eq!(obj.programs.len(), 1);
+        assert_eq!(bytes[obj.programs[0].sym_info_offset as usize], 0x12);
+    }
+
+    #[test]
+    fn two_symbol_tables_are_refused() {
+        // Found by fuzz/fuzz_targets/object_parse.rs: a section turned into a
+        // second SHT_SYMTAB made every sym_info_offset point into the wrong
+        // table, so the guest SDK's autoload switch patched another byte.
+        let other_symtab = vec![0u8; 48];
+        let bytes = elf(
+            &[
+                prog_section(),
+                (".symtab.extra", SHT_SYMTAB, 0, other_symtab),
+            ],
+            &[("handle", 0x12, 1, 0)],
+        );
+        let err = BpfObject::parse(&bytes).expect_err("two symbol tables");
+        assert!(
+            err.to_string().contains("more than one symbol table"),
+            "{err}"
+        );
+    }
 }
