@@ -269,11 +269,19 @@ impl Planner<'_> {
                         bytes: run_start - start_byte,
                     });
                 }
-                let end_bit = run
-                    .iter()
-                    .map(|b| u64::from(b.bit_offset) + u64::from(b.bitfield_size.unwrap_or(0)))
-                    .max()
-                    .unwrap_or(first);
+                // Each bitfield after the one before it: the renderers place
+                // them in order, and bit positions count from run_start.
+                let mut end_bit = run_start * 8;
+                for b in &run {
+                    let at = u64::from(b.bit_offset);
+                    if at < end_bit {
+                        return Err(GenError::Layout(format!(
+                            "{}.{} overlaps the member before it",
+                            t.name, b.name
+                        )));
+                    }
+                    end_bit = at + u64::from(b.bitfield_size.unwrap_or(0));
+                }
                 let end_byte = end_bit.div_ceil(8);
                 let fields = run
                     .iter()
@@ -369,10 +377,19 @@ impl Planner<'_> {
                 )))
             }
         };
+        let width = m.bitfield_size.unwrap_or(0);
+        if u64::from(width) > u64::from(bytes) * 8 {
+            return Err(GenError::Layout(format!(
+                "bitfield {} is wider than its type",
+                m.name
+            )));
+        }
         Ok(Bitfield {
             name: m.name.clone(),
+            // layout() checked that every bitfield of a run starts at or
+            // after run_start; a BTF bit offset has at most 24 bits.
             bit: (u64::from(m.bit_offset) - run_start * 8) as u32,
-            width: m.bitfield_size.unwrap_or(0),
+            width,
             signed,
             decl_bytes: bytes,
         })
@@ -470,4 +487,59 @@ fn enum_values(
         };
         (v.name.as_str(), value)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A BTF type for [`btf`]: name, kind, vlen, kind_flag, size or type,
+    /// the words that follow.
+    type RawType<'a> = (&'a str, u32, u32, bool, u32, &'a [u32]);
+
+    /// Parsed BTF made of `types` (ids from 1).
+    fn btf(types: &[RawType<'_>]) -> Btf {
+        let mut strings = vec![0u8];
+        let mut section = Vec::new();
+        for (name, kind, vlen, flag, size_or_type, extra) in types {
+            let name_off = strings.len() as u32;
+            strings.extend_from_slice(name.as_bytes());
+            strings.push(0);
+            let info = u32::from(*flag) << 31 | kind << 24 | vlen;
+            for w in [name_off, info, *size_or_type].iter().chain(extra.iter()) {
+                section.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        let mut raw = vec![0x9f, 0xeb, 1, 0];
+        for w in [24, 0, section.len() as u32, section.len() as u32] {
+            raw.extend_from_slice(&w.to_le_bytes());
+        }
+        raw.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+        raw.extend_from_slice(&section);
+        raw.extend_from_slice(&strings);
+        Btf::parse(&raw).expect("test BTF parses")
+    }
+
+    const INT: RawType<'static> = ("int", 1, 0, false, 4, &[1 << 24 | 32]);
+
+    #[test]
+    fn bitfields_out_of_order_are_an_error_not_a_panic() {
+        // Found by fuzz/fuzz_targets/gen_types.rs: a bitfield before the
+        // start of its run underflowed its bit position.
+        // struct s { int a:4 at bit 8; int b:4 at bit 0; }
+        let b = btf(&[
+            INT,
+            ("s", 4, 2, true, 4, &[0, 1, 4 << 24 | 8, 0, 1, 4 << 24]),
+        ]);
+        let err = plan(&b, None).expect_err("overlapping bitfields");
+        assert!(err.to_string().contains("overlaps"), "{err}");
+    }
+
+    #[test]
+    fn a_bitfield_wider_than_its_type_is_an_error() {
+        // struct s { int a:40; }
+        let b = btf(&[INT, ("s", 4, 1, true, 8, &[0, 1, 40 << 24])]);
+        let err = plan(&b, None).expect_err("too wide");
+        assert!(err.to_string().contains("wider"), "{err}");
+    }
 }
