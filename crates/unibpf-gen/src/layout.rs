@@ -95,12 +95,7 @@ pub struct Plan {
 /// Plans every named struct, union and enum of `btf` (or those named in
 /// `only`, with what they depend on).
 pub fn plan(btf: &Btf, only: Option<&[String]>) -> Result<Plan, GenError> {
-    let mut p = Planner {
-        btf,
-        done: HashSet::new(),
-        in_progress: HashSet::new(),
-        plan: Plan::default(),
-    };
+    let mut p = Planner::new(btf);
     let mut seen_names = HashSet::new();
     for (id, t) in btf.types() {
         if t.name.is_empty() {
@@ -150,12 +145,7 @@ pub fn plan_datasec(btf: &Btf, datasec: TypeId, name: &str) -> Result<(Plan, Com
             "type {datasec} is not a data section"
         )));
     };
-    let mut p = Planner {
-        btf,
-        done: HashSet::new(),
-        in_progress: HashSet::new(),
-        plan: Plan::default(),
-    };
+    let mut p = Planner::new(btf);
     let mut vars: Vec<_> = vars
         .iter()
         .filter_map(|v| match &btf.ty(v.var).kind {
@@ -212,11 +202,37 @@ pub fn plan_datasec(btf: &Btf, datasec: TypeId, name: &str) -> Result<(Plan, Com
     Ok((p.plan, composite))
 }
 
+/// Structs and unions nested by value deeper than this are refused: an
+/// anonymous struct can contain itself (only named ones are tracked in
+/// `in_progress`), and each level is a native stack frame.
+const MAX_NESTING: usize = 64;
+/// Members laid out per plan, at most. Anonymous types are laid out anew
+/// wherever they are used, so an object of a few hundred bytes could
+/// otherwise ask for 2^64 of them; real objects need thousands.
+const MAX_MEMBERS: usize = 1 << 20;
+
 struct Planner<'a> {
     btf: &'a Btf,
     done: HashSet<TypeId>,
     in_progress: HashSet<TypeId>,
     plan: Plan,
+    /// Structs and unions being laid out, outermost first.
+    depth: usize,
+    /// Members still allowed (of MAX_MEMBERS).
+    budget: usize,
+}
+
+impl<'a> Planner<'a> {
+    fn new(btf: &'a Btf) -> Self {
+        Planner {
+            btf,
+            done: HashSet::new(),
+            in_progress: HashSet::new(),
+            plan: Plan::default(),
+            depth: 0,
+            budget: MAX_MEMBERS,
+        }
+    }
 }
 
 impl Planner<'_> {
@@ -238,7 +254,35 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// Lays out struct or union `id`, within the nesting and member limits.
     fn layout(&mut self, id: TypeId) -> Result<Composite, GenError> {
+        let t = self.btf.ty(id);
+        let members = match &t.kind {
+            Kind::Struct { members, .. } | Kind::Union { members, .. } => members.len(),
+            _ => 0,
+        };
+        let what = if t.name.is_empty() {
+            "an anonymous struct or union"
+        } else {
+            &t.name
+        };
+        if self.depth >= MAX_NESTING {
+            return Err(GenError::Layout(format!(
+                "{what}: structs and unions nest more than {MAX_NESTING} deep"
+            )));
+        }
+        self.budget = self.budget.checked_sub(members).ok_or_else(|| {
+            GenError::Layout(format!(
+                "{what}: more than {MAX_MEMBERS} members to lay out"
+            ))
+        })?;
+        self.depth += 1;
+        let composite = self.layout_members(id);
+        self.depth -= 1;
+        composite
+    }
+
+    fn layout_members(&mut self, id: TypeId) -> Result<Composite, GenError> {
         let t = self.btf.ty(id);
         let (union, size, members) = match &t.kind {
             Kind::Struct { size, members } => (false, *size, members),
@@ -533,6 +577,40 @@ mod tests {
         ]);
         let err = plan(&b, None).expect_err("overlapping bitfields");
         assert!(err.to_string().contains("overlaps"), "{err}");
+    }
+
+    #[test]
+    fn an_anonymous_struct_containing_itself_is_an_error_not_a_stack_overflow() {
+        // Found by fuzz/fuzz_targets/gen_types.rs: anonymous structs were
+        // laid out recursively with no check. struct s { struct { <itself> } }
+        let b = btf(&[
+            INT,
+            ("s", 4, 1, false, 4, &[0, 3, 0]),
+            ("", 4, 1, false, 4, &[0, 3, 0]),
+        ]);
+        let err = plan(&b, None).expect_err("endless nesting");
+        assert!(err.to_string().contains("nest more than"), "{err}");
+    }
+
+    #[test]
+    fn anonymous_types_used_twice_at_every_level_stay_bounded() {
+        // Each anonymous union here holds two of the next, so laying out
+        // union top meant 2^40 members. union top { anon a, b; } where anon
+        // k (id k + 3) holds two of anon k + 1, 40 deep, then two ints.
+        let mut members: Vec<[u32; 6]> = Vec::new();
+        for k in 0..40u32 {
+            members.push([0, k + 3, 0, 0, k + 3, 0]);
+        }
+        members.push([0, 1, 0, 0, 1, 0]);
+        let mut types = vec![INT, ("top", 5, 2, false, 4, &members[0][..])];
+        for m in &members[1..] {
+            types.push(("", 5, 2, false, 4, &m[..]));
+        }
+        let b = btf(&types);
+        let start = std::time::Instant::now();
+        let err = plan(&b, None).expect_err("too many members");
+        assert!(err.to_string().contains("members to lay out"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]
