@@ -8,11 +8,12 @@ use unibpf_object::Kind;
 
 fuzz_target!(|data: &[u8]| {
     let before = Btf::parse(data).ok();
-    // The name the selector really hides, plus about half of the input's own
-    // composites so that seeds exercise the renaming.
+    // The name the selector really hides, plus every other one of some of
+    // the input's own composites: seeds exercise the renaming, and a rename
+    // that leaks into a type left alone shows.
     let mut names = vec!["bpf_ringbuf".to_string()];
     if let Some(b) = &before {
-        names.extend(unibpf_fuzz::composite_names(b, 8));
+        names.extend(unibpf_fuzz::composite_names(b, 16).into_iter().step_by(2));
     }
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let Ok(out) = hide_types(data, &names) else {
