@@ -12,6 +12,9 @@ const MAGIC: u16 = 0xeb9f;
 const HEADER_MIN: usize = 24;
 /// Chains of typedefs/qualifiers/arrays longer than this are treated as loops.
 const MAX_CHAIN: usize = 64;
+/// Longest name, in bytes: the kernel refuses BTF with longer identifiers
+/// (`KSYM_NAME_LEN` is 512 with the NUL).
+const MAX_NAME: usize = 511;
 
 /// A BTF type id; 0 is `void`.
 pub type TypeId = u32;
@@ -168,23 +171,44 @@ impl Btf {
         let hdr_len = le_u32(bytes, 4) as usize;
         let (type_off, type_len) = (le_u32(bytes, 8) as usize, le_u32(bytes, 12) as usize);
         let (str_off, str_len) = (le_u32(bytes, 16) as usize, le_u32(bytes, 20) as usize);
+        // As the kernel does: the sections follow the whole header and do
+        // not overlap, so that hide_types can rewrite a type record or the
+        // header without changing a name, and append names at the end.
+        if hdr_len < HEADER_MIN {
+            return Err(bad("the header length is shorter than the header"));
+        }
         let section = |off: usize, len: usize, what: &str| {
             hdr_len
                 .checked_add(off)
                 .and_then(|start| Some(start..start.checked_add(len)?))
-                .and_then(|r| bytes.get(r))
+                .filter(|r| r.end <= bytes.len())
                 .ok_or_else(|| ObjectError::Btf(format!("the {what} section runs past the end")))
         };
-        let types = section(type_off, type_len, "type")?;
-        let strings = section(str_off, str_len, "string")?;
+        let type_range = section(type_off, type_len, "type")?;
+        let str_range = section(str_off, str_len, "string")?;
+        if type_range.start < str_range.end && str_range.start < type_range.end {
+            return Err(bad("the type and string sections overlap"));
+        }
+        let types = &bytes[type_range];
+        let strings = &bytes[str_range];
         let name = |off: u32| -> Result<String, ObjectError> {
             let rest = strings
                 .get(off as usize..)
                 .ok_or_else(|| bad("a name offset points past the string section"))?;
+            // Every record copies its name, so a long name shared by many
+            // records would cost its length times their number: the kernel's
+            // own limit keeps that linear in the input.
             let end = rest
                 .iter()
+                .take(MAX_NAME + 1)
                 .position(|&b| b == 0)
-                .ok_or_else(|| bad("an unterminated name"))?;
+                .ok_or_else(|| {
+                    if rest.len() > MAX_NAME {
+                        bad("a name longer than the kernel's limit")
+                    } else {
+                        bad("an unterminated name")
+                    }
+                })?;
             Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
         };
 
@@ -649,6 +673,41 @@ pub(crate) mod tests {
         ]);
         let btf = Btf::parse(&looped).expect("loops parse");
         assert_eq!(btf.size_of(1), None);
+    }
+
+    #[test]
+    fn hide_types_refuses_btf_whose_sections_overlap() {
+        // The string section starts at the type records here, and type 2's
+        // name is the bytes of type 1's name offset: renaming type 1 would
+        // have renamed type 2 as well, a change hide_types promises not to
+        // make. Sections that overlap (or the header) are now corrupt BTF.
+        let mut raw = raw_btf(&[
+            ("bpf_ringbuf", info(4, 0, false), 0, &[]),
+            ("x", info(4, 0, false), 0, &[]),
+        ]);
+        let type_len = 24u32;
+        let str_len = raw.len() as u32 - 24;
+        raw[16..20].copy_from_slice(&0u32.to_le_bytes());
+        raw[20..24].copy_from_slice(&str_len.to_le_bytes());
+        raw[24..28].copy_from_slice(&(type_len + 1).to_le_bytes());
+        raw[36..40].copy_from_slice(&0u32.to_le_bytes());
+        let err = Btf::parse(&raw).expect_err("overlapping sections");
+        assert!(err.to_string().contains("overlap"), "{err}");
+        assert!(hide_types(&raw, &["bpf_ringbuf"]).is_err());
+
+        let mut short_header = raw_btf(&[("int", info(1, 0, false), 4, &[32])]);
+        short_header[4..8].copy_from_slice(&16u32.to_le_bytes());
+        assert!(Btf::parse(&short_header).is_err());
+    }
+
+    #[test]
+    fn names_longer_than_the_kernel_allows_are_refused() {
+        let longest = "n".repeat(MAX_NAME);
+        assert!(Btf::parse(&raw_btf(&[(&longest, info(4, 0, false), 0, &[])])).is_ok());
+        let longer = "n".repeat(MAX_NAME + 1);
+        let err =
+            Btf::parse(&raw_btf(&[(&longer, info(4, 0, false), 0, &[])])).expect_err("too long");
+        assert!(err.to_string().contains("longer"), "{err}");
     }
 
     #[test]
