@@ -421,6 +421,7 @@ impl Planner<'_> {
                 )))
             }
         };
+        c_integer(bytes, &format!("bitfield {}", m.name))?;
         let width = m.bitfield_size.unwrap_or(0);
         if u64::from(width) > u64::from(bytes) * 8 {
             return Err(GenError::Layout(format!(
@@ -458,6 +459,9 @@ impl Planner<'_> {
             }
         }
         let t = self.btf.ty(id);
+        if let Kind::Int { size, .. } | Kind::Enum { size, .. } = &t.kind {
+            c_integer(*size, &format!("{owner}.{member}"))?;
+        }
         let ty = match &t.kind {
             Kind::Int { size, encoding, .. } => match encoding {
                 IntEncoding::Bool => FieldType::Bool,
@@ -503,6 +507,17 @@ impl Planner<'_> {
             }
         };
         Ok((ty, dims))
+    }
+}
+
+/// Integers and enums are declared as C's fixed-size integers, which exist
+/// for these sizes only.
+fn c_integer(bytes: u32, what: &str) -> Result<(), GenError> {
+    match bytes {
+        1 | 2 | 4 | 8 | 16 => Ok(()),
+        _ => Err(GenError::Layout(format!(
+            "{what} is an integer of {bytes} bytes"
+        ))),
     }
 }
 
@@ -611,6 +626,20 @@ mod tests {
         let err = plan(&b, None).expect_err("too many members");
         assert!(err.to_string().contains("members to lay out"), "{err}");
         assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn integers_of_sizes_c_lacks_are_an_error_not_a_panic() {
+        // Found by fuzz/fuzz_targets/gen_skeleton.rs: the C and Rust names
+        // of an integer multiply its size by 8, which overflowed for a
+        // size near 2^32. struct s { huge a; } and struct t { huge b:4; }
+        let huge: RawType<'_> = ("huge", 1, 0, false, u32::MAX, &[64]);
+        let b = btf(&[huge, ("s", 4, 1, false, 8, &[0, 1, 0])]);
+        let err = plan(&b, None).expect_err("no such integer");
+        assert!(err.to_string().contains("bytes"), "{err}");
+        let b = btf(&[huge, ("t", 4, 1, true, 8, &[0, 1, 4 << 24])]);
+        let err = plan(&b, None).expect_err("no such integer");
+        assert!(err.to_string().contains("bytes"), "{err}");
     }
 
     #[test]
