@@ -8,3 +8,6 @@ scripts/install-deps.sh
 # QEMU and busybox for the quick compatibility matrix (crates/unibpf-cli/tests/matrix.rs).
 scripts/install-matrix-deps.sh
 cargo test --workspace --all-targets
+# Every fuzz target for a bounded time (about 4 minutes in all, building
+# included), with the generator the tests just built making the seeds.
+UNIBPF="$root/target/debug/unibpf" scripts/fuzz.sh
