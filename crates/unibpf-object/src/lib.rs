@@ -6,10 +6,13 @@
 
 pub mod btf;
 
+use std::collections::HashMap;
+
 use goblin::elf::section_header::{SHF_EXECINSTR, SHT_NOBITS};
 use goblin::elf::sym::{STB_GLOBAL, STT_FUNC, STT_OBJECT};
 use goblin::elf::Elf;
 
+use btf::Member;
 pub use btf::{Btf, Kind, Type, TypeId};
 
 /// Symbol prefix of the compat header's `UNIBPF_OPTIONAL(prog)` marks.
@@ -123,12 +126,16 @@ impl BpfObject {
                 })
         };
 
-        let mut btf = None;
-        for (idx, _) in elf.section_headers.iter().enumerate() {
-            if sec_name(idx) == Some(".BTF") {
-                btf = Some(Btf::parse(section_bytes(idx)?)?);
-            }
-        }
+        // The last .BTF section, which is the one libbpf loads. Parsing every
+        // one would let thousands of headers for the same bytes multiply the
+        // work.
+        let btf_idx = (0..elf.section_headers.len())
+            .rev()
+            .find(|&idx| sec_name(idx) == Some(".BTF"));
+        let mut btf = match btf_idx {
+            Some(idx) => Some(Btf::parse(section_bytes(idx)?)?),
+            None => None,
+        };
 
         // goblin reads `elf.syms` from the last symbol table and
         // sym_info_offset counts from the first: with two, a program's offset
@@ -143,8 +150,9 @@ impl BpfObject {
         }
         let mut programs = Vec::new();
         let mut maps = Vec::new();
-        // Symbols per data section, for the BTF offset fix-up below.
-        let mut data_symbols: Vec<(usize, String, u64)> = Vec::new();
+        // Data symbols' values by section and name (the first of a name), for
+        // the BTF offset fix-up below.
+        let mut data_symbols: HashMap<(usize, &str), u64> = HashMap::new();
         let mut optional_programs = Vec::new();
         for (i, sym) in elf.syms.iter().enumerate() {
             let Some(name) = elf.strtab.get_at(sym.st_name) else {
@@ -179,10 +187,19 @@ impl BpfObject {
                 if let Some(prog) = name.strip_prefix(OPTIONAL_MARK) {
                     optional_programs.push(prog.to_string());
                 }
-                data_symbols.push((sym.st_shndx, name.to_string(), sym.st_value));
+                data_symbols
+                    .entry((sym.st_shndx, name))
+                    .or_insert(sym.st_value);
             }
         }
 
+        // Each name's first DATASEC, found once rather than per section.
+        let mut datasecs: HashMap<String, TypeId> = HashMap::new();
+        for (id, t) in btf.iter().flat_map(|b| b.types()) {
+            if matches!(t.kind, Kind::Datasec { .. }) {
+                datasecs.entry(t.name.clone()).or_insert(id);
+            }
+        }
         let mut data_sections = Vec::new();
         for (idx, sh) in elf.section_headers.iter().enumerate() {
             let Some(name) = sec_name(idx) else { continue };
@@ -194,7 +211,7 @@ impl BpfObject {
                 section_bytes(idx)?;
             }
             let btf_id = btf.as_mut().and_then(|b: &mut Btf| {
-                let id = b.datasec(name)?;
+                let id = *datasecs.get(name)?;
                 fix_up_datasec(b, id, sh.sh_size, idx, &data_symbols);
                 Some(id)
             });
@@ -206,8 +223,9 @@ impl BpfObject {
             });
         }
         if let Some(b) = &btf {
+            let defs = btf_map_defs(b);
             for m in &mut maps {
-                if let Some(def) = btf_map_def(b, &m.name) {
+                if let Some(Some(def)) = defs.get(m.name.as_str()) {
                     m.map_type = def.map_type;
                     m.max_entries = def.max_entries;
                     m.key_size = def.key_size;
@@ -264,21 +282,15 @@ fn fix_up_datasec(
     id: TypeId,
     size: u64,
     shndx: usize,
-    symbols: &[(usize, String, u64)],
+    symbols: &HashMap<(usize, &str), u64>,
 ) {
-    let names: Vec<String> = match &btf.ty(id).kind {
-        Kind::Datasec { vars, .. } => vars.iter().map(|v| btf.ty(v.var).name.clone()).collect(),
+    let offsets: Vec<Option<u64>> = match &btf.ty(id).kind {
+        Kind::Datasec { vars, .. } => vars
+            .iter()
+            .map(|v| symbols.get(&(shndx, btf.ty(v.var).name.as_str())).copied())
+            .collect(),
         _ => return,
     };
-    let offsets: Vec<Option<u64>> = names
-        .iter()
-        .map(|n| {
-            symbols
-                .iter()
-                .find(|(s, name, _)| *s == shndx && name == n)
-                .map(|(_, _, off)| *off)
-        })
-        .collect();
     if let Kind::Datasec { size: sz, vars } = btf.kind_mut(id) {
         *sz = size as u32;
         for (v, off) in vars.iter_mut().zip(offsets) {
@@ -291,6 +303,7 @@ fn fix_up_datasec(
 
 /// A BTF-defined map's `type` and `max_entries`: `__uint(type, N)` is a member
 /// `type` of pointer-to-array-of-N type.
+#[derive(Clone, Copy)]
 struct MapDef {
     map_type: Option<u32>,
     max_entries: Option<u32>,
@@ -299,18 +312,41 @@ struct MapDef {
     pinning: Option<u32>,
 }
 
-fn btf_map_def(btf: &Btf, name: &str) -> Option<MapDef> {
-    let maps = btf.datasec(".maps")?;
+/// The definitions of the maps in `.maps`, by name (the first variable of a
+/// name, as libbpf takes); each struct type's members are read once however
+/// many maps share it.
+fn btf_map_defs(btf: &Btf) -> HashMap<&str, Option<MapDef>> {
+    let mut defs = HashMap::new();
+    let Some(maps) = btf.datasec(".maps") else {
+        return defs;
+    };
     let Kind::Datasec { vars, .. } = &btf.ty(maps).kind else {
-        return None;
+        return defs;
     };
-    let var = vars.iter().find(|v| btf.ty(v.var).name == name)?;
-    let Kind::Var { ty, .. } = btf.ty(var.var).kind else {
-        return None;
-    };
-    let Kind::Struct { members, .. } = &btf.ty(btf.resolve(ty)).kind else {
-        return None;
-    };
+    let mut by_struct: HashMap<TypeId, MapDef> = HashMap::new();
+    for v in vars {
+        let var = btf.ty(v.var);
+        if defs.contains_key(var.name.as_str()) {
+            continue;
+        }
+        let def = match var.kind {
+            Kind::Var { ty, .. } => {
+                let id = btf.resolve(ty);
+                match &btf.ty(id).kind {
+                    Kind::Struct { members, .. } => {
+                        Some(*by_struct.entry(id).or_insert_with(|| map_def(btf, members)))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        defs.insert(var.name.as_str(), def);
+    }
+    defs
+}
+
+fn map_def(btf: &Btf, members: &[Member]) -> MapDef {
     let uint = |field: &str| -> Option<u32> {
         let m = members.iter().find(|m| m.name == field)?;
         let Kind::Ptr(arr) = btf.ty(btf.resolve(m.ty)).kind else {
@@ -329,13 +365,13 @@ fn btf_map_def(btf: &Btf, name: &str) -> Option<MapDef> {
         };
         btf.size_of(target).and_then(|s| u32::try_from(s).ok())
     };
-    Some(MapDef {
+    MapDef {
         map_type: uint("type"),
         max_entries: uint("max_entries"),
         key_size: uint("key_size").or_else(|| size_of_pointee("key")),
         value_size: uint("value_size").or_else(|| size_of_pointee("value")),
         pinning: uint("pinning"),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -436,6 +472,81 @@ mod tests {
         let obj = BpfObject::parse(&bytes).expect("parse");
         assert_eq!(obj.programs.len(), 1);
         assert_eq!(bytes[obj.programs[0].sym_info_offset as usize], 0x12);
+    }
+
+    #[test]
+    fn parse_time_grows_linearly_with_maps_and_variables() {
+        // Found by reading the parser after fuzzing: each map looked up its
+        // BTF definition by scanning every type and variable, and each data
+        // section variable scanned every symbol, so 20 000 maps and 20 000
+        // globals took seconds (a 256 MiB object, hours).
+        const N: usize = 20_000;
+        let names: Vec<String> = (0..N).map(|i| format!("v{i}")).collect();
+        let mut strings = vec![0u8];
+        let mut name_off = |n: &str| {
+            let off = strings.len() as u32;
+            strings.extend_from_slice(n.as_bytes());
+            strings.push(0);
+            off
+        };
+        // 1: int; then per name a map var (type 1) and a .data var; then
+        // the two DATASECs.
+        let mut types: Vec<u32> = vec![name_off("int"), 1 << 24, 4, 32];
+        for n in &names {
+            let off = name_off(n);
+            types.extend_from_slice(&[off, 14 << 24, 1, 1]);
+            let off = name_off(&format!("d{n}"));
+            types.extend_from_slice(&[off, 14 << 24, 1, 1]);
+        }
+        for (sec, first) in [(".maps", 2u32), (".data", 3u32)] {
+            types.extend_from_slice(&[name_off(sec), 15 << 24 | N as u32, 0]);
+            for i in 0..N as u32 {
+                types.extend_from_slice(&[first + 2 * i, 0, 4]);
+            }
+        }
+        let tsec: Vec<u8> = types.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut btf = vec![0x9f, 0xeb, 1, 0];
+        for w in [
+            24,
+            0,
+            tsec.len() as u32,
+            tsec.len() as u32,
+            strings.len() as u32,
+        ] {
+            btf.extend_from_slice(&w.to_le_bytes());
+        }
+        btf.extend_from_slice(&tsec);
+        btf.extend_from_slice(&strings);
+        let data_names: Vec<String> = names.iter().map(|n| format!("d{n}")).collect();
+        let mut symbols: Vec<(&str, u8, u16, u64)> = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            symbols.push((n, 0x11, 1, i as u64 * 4));
+        }
+        for (i, n) in data_names.iter().enumerate() {
+            symbols.push((n, 0x11, 2, i as u64 * 4));
+        }
+        let bytes = elf(
+            &[
+                (".maps", SHT_PROGBITS, u64::from(SHF_ALLOC), vec![0; N * 4]),
+                (".data", SHT_PROGBITS, u64::from(SHF_ALLOC), vec![0; N * 4]),
+                (".BTF", SHT_PROGBITS, 0, btf),
+            ],
+            &symbols,
+        );
+        let start = std::time::Instant::now();
+        let obj = BpfObject::parse(&bytes).expect("parse");
+        let took = start.elapsed();
+        assert_eq!(obj.maps.len(), N);
+        let data = obj.data_section(".data").expect(".data");
+        let btf = obj.btf.as_ref().expect("BTF");
+        let Kind::Datasec { vars, size } = &btf.ty(data.btf.expect("DATASEC")).kind else {
+            panic!("not a DATASEC");
+        };
+        assert_eq!(
+            (*size as usize, vars[N - 1].offset as usize),
+            (N * 4, (N - 1) * 4)
+        );
+        assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
     }
 
     #[test]
