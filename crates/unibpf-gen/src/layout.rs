@@ -210,6 +210,9 @@ const MAX_NESTING: usize = 64;
 /// wherever they are used, so an object of a few hundred bytes could
 /// otherwise ask for 2^64 of them; real objects need thousands.
 const MAX_MEMBERS: usize = 1 << 20;
+/// Whole bytes between two bitfields that still share a run: more than
+/// alignment ever leaves (`int :0` skips at most 7).
+const MAX_BITFIELD_GAP: u64 = 8;
 
 struct Planner<'a> {
     btf: &'a Btf,
@@ -296,10 +299,19 @@ impl Planner<'_> {
         while i < members.len() {
             let m = &members[i];
             if m.bitfield_size.is_some() && !union {
-                // Gather the run of consecutive bitfields.
+                // Gather the run of consecutive bitfields. One that starts
+                // more than MAX_BITFIELD_GAP bytes after the end of the one
+                // before starts a new run, so the bytes between are one
+                // padding array instead of an unnamed bitfield per 64 bits.
                 let mut run = vec![m];
                 while let Some(next) = members.get(i + run.len()) {
                     if next.bitfield_size.is_none() {
+                        break;
+                    }
+                    let prev = run[run.len() - 1];
+                    let prev_end =
+                        u64::from(prev.bit_offset) + u64::from(prev.bitfield_size.unwrap_or(0));
+                    if u64::from(next.bit_offset) / 8 > prev_end.div_ceil(8) + MAX_BITFIELD_GAP {
                         break;
                     }
                     run.push(next);
@@ -640,6 +652,32 @@ mod tests {
         let b = btf(&[huge, ("t", 4, 1, true, 8, &[0, 1, 4 << 24])]);
         let err = plan(&b, None).expect_err("no such integer");
         assert!(err.to_string().contains("bytes"), "{err}");
+    }
+
+    #[test]
+    fn bitfields_far_apart_render_as_padding_not_a_line_per_64_bits() {
+        // Two bitfields 2^24 bits apart (struct s { int a:4; int b:4 at bit
+        // 2^24 - 8; }) took 2^18 unnamed 64-bit bitfields between them, 4 MB
+        // of C from 40 bytes of BTF: a few such structs and gen types runs
+        // out of memory. Bytes between far-apart bitfields are padding.
+        let far = (1 << 24) - 8;
+        let b = btf(&[
+            INT,
+            (
+                "s",
+                4,
+                2,
+                true,
+                1 << 21,
+                &[0, 1, 4 << 24, 0, 1, 4 << 24 | far],
+            ),
+        ]);
+        let p = plan(&b, None).expect("plan");
+        let c = crate::c_types::render(&p, "S_H", "s.bpf.o");
+        assert!(c.len() < 4096, "{} bytes of C", c.len());
+        assert!(c.contains(&format!("char __pad0[{}];", far / 8 - 1)), "{c}");
+        let rust = crate::rust_types::render(&p, "s.bpf.o");
+        assert!(rust.len() < 8192, "{} bytes of Rust", rust.len());
     }
 
     #[test]
