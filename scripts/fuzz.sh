@@ -1,6 +1,8 @@
 #!/bin/sh
 # Fuzzes the pure parsers and rewriting passes with cargo fuzz (fuzz/):
-# object_parse, btf_parse, btf_hide_types, gen_types and gen_skeleton.
+# object_parse, btf_parse, btf_hide_types, gen_types and gen_skeleton, and
+# the wasm_bpf ABI under sequences of host calls against the fake backend
+# (abi_calls).
 #   scripts/fuzz.sh                  every target for 30 s: the bounded CI run
 #   scripts/fuzz.sh --long [SECONDS] every target for SECONDS (default 1800)
 #   scripts/fuzz.sh TARGET [SECONDS] one target (default 30 s)
@@ -22,7 +24,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-all_targets="object_parse btf_parse btf_hide_types gen_types gen_skeleton"
+all_targets="object_parse btf_parse btf_hide_types gen_types gen_skeleton abi_calls"
 seconds=${FUZZ_SECONDS:-30}
 targets=$all_targets
 case "${1:-}" in
@@ -61,11 +63,13 @@ replay="$replay $flags"
 
 work="$root/build/fuzz"
 seeds="$work/seeds"
+objects="$work/objects"
+# abi_calls loads the test guests' objects from here.
+export UNIBPF_FUZZ_OBJECTS="$objects/guests"
 
 # BPF objects (DWARF stripped: the parsers never read it, and smaller inputs
 # fuzz faster) and their .BTF sections.
 build_seeds() {
-	objects="$work/objects"
 	rm -rf "$seeds" "$objects"
 	mkdir -p "$objects/programs" "$objects/guests" "$seeds/objects" "$seeds/btf"
 	if [ -z "${UNIBPF:-}" ]; then
@@ -100,6 +104,14 @@ build_seeds() {
 	touch "$seeds/.done"
 }
 [ -f "$seeds/.done" ] || build_seeds
+# abi_calls's input is a sequence of choices, not a file format: it starts
+# from a few random ones.
+if [ ! -d "$seeds/abi" ]; then
+	mkdir -p "$seeds/abi"
+	for i in 1 2 3 4; do
+		head -c 512 /dev/urandom >"$seeds/abi/random-$i"
+	done
+fi
 echo "fuzz: seeds: $(ls "$seeds/objects" | wc -l) objects, $(ls "$seeds/btf" | wc -l) BTF sections in $seeds"
 
 # One build for every target, timed apart from the runs.
@@ -109,6 +121,7 @@ status=0
 for t in $targets; do
 	case $t in
 	btf_*) seed=$seeds/btf ;;
+	abi_*) seed=$seeds/abi ;;
 	*) seed=$seeds/objects ;;
 	esac
 	corpus="$work/corpus/$t"

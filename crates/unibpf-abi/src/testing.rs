@@ -151,7 +151,10 @@ impl Harness {
         let mut config = wasmi::Config::default();
         config.consume_fuel(true);
         let engine = Engine::new(&config);
-        let wasm = wat::parse_str(MODULE).expect("the harness module is valid");
+        // Parsed once: fuzzers make a harness per input.
+        static WASM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let wasm =
+            WASM.get_or_init(|| wat::parse_str(MODULE).expect("the harness module is valid"));
         let module = Module::new(&engine, &wasm[..]).expect("the harness module compiles");
         let mut linker = Linker::<Data>::new(&engine);
         crate::add_to_linker(&mut linker, &module, &CallbackNames::default())
