@@ -24,6 +24,11 @@ const EXEC_RATE: u64 = 200;
 /// allocator noise and caches that fill once. A leak of even 100 bytes per
 /// churn iteration or event passes it within a long run.
 const RSS_SLACK: u64 = 16 << 20;
+/// File descriptors and BPF objects one churn cycle holds while in flight
+/// (a program, its maps, BTF, a link and its perf event): it holds them
+/// most of the time, so a sample may or may not catch them. A leak of even
+/// one per cycle grows by hundreds over a run.
+const IN_FLIGHT: usize = 8;
 
 #[derive(Debug, Clone, Copy)]
 struct Sample {
@@ -47,8 +52,7 @@ fn sample() -> Sample {
     }
 }
 
-/// The smallest of each measure over a few samples: transient fds of the
-/// churn module in the middle of a load are not growth.
+/// The smallest of each measure over a few samples.
 fn settled() -> Sample {
     let mut low = sample();
     for _ in 0..10 {
@@ -197,9 +201,12 @@ fn modules_side_by_side_under_load_neither_leak_nor_lose_events() {
         end.rss >> 10
     );
     assert!(iterations > 0);
-    assert!(end.fds <= warm.fds, "fds grew: {warm:?} -> {end:?}");
     assert!(
-        end.bpf <= warm.bpf,
+        end.fds <= warm.fds + IN_FLIGHT,
+        "fds grew: {warm:?} -> {end:?}"
+    );
+    assert!(
+        end.bpf <= warm.bpf + IN_FLIGHT,
         "BPF objects held grew: {warm:?} -> {end:?}"
     );
     assert!(
