@@ -11,10 +11,10 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use unibpf_abi::testing::{drive, Choices, Harness, Scenario};
+use unibpf_abi::testing::{drive, tight_limits, Choices, Harness, Scenario};
 use unibpf_backend::BackendKind;
 use unibpf_backend_fake::{FakeBackend, FakeWorld};
-use unibpf_hostcall::{Limit, Limits};
+use unibpf_hostcall::Limits;
 
 /// The test guests' BPF objects, built by scripts/fuzz.sh into
 /// build/fuzz/objects/guests (or UNIBPF_FUZZ_OBJECTS).
@@ -53,18 +53,11 @@ impl Choices for Input<'_> {
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(Unstructured::new(data));
     // The first byte picks tight limits, so their edges get reached too.
-    let mut limits = Limits::default();
-    if input.below(2) == 1 {
-        for (limit, value) in [
-            (Limit::Objects, 2),
-            (Limit::Maps, 3),
-            (Limit::Links, 2),
-            (Limit::CallDepth, 2),
-            (Limit::EventBatch, 64),
-        ] {
-            let _ = limits.set(limit, value);
-        }
-    }
+    let limits = if input.below(2) == 1 {
+        tight_limits()
+    } else {
+        Limits::default()
+    };
     let world = FakeWorld::new();
     let backend = Box::new(FakeBackend::new(world.clone(), BackendKind::Userspace));
     let mut harness = Harness::new(backend, limits);

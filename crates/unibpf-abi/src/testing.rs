@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use unibpf_backend::Backend;
-use unibpf_hostcall::{Control, Limits};
+use unibpf_hostcall::{Control, Limit, Limits};
 use wasmi::{Engine, Func, Linker, Memory, Module, Store, TypedFunc};
 
 use crate::{BpfCtx, BpfView, CallbackNames};
@@ -266,6 +266,26 @@ impl Harness {
     pub fn close_all(&mut self) {
         self.store.data_mut().bpf.close_all();
     }
+}
+
+/// Limits a scenario reaches within a few steps, so their edges get
+/// exercised: two objects, three maps, two links, two nested callbacks,
+/// 64-byte event batches, objects up to 8 KiB (the test objects fit).
+pub fn tight_limits() -> Limits {
+    let mut limits = Limits::default();
+    for (limit, value) in [
+        (Limit::Objects, 2),
+        (Limit::Maps, 3),
+        (Limit::Links, 2),
+        (Limit::CallDepth, 2),
+        (Limit::EventBatch, 64),
+        (Limit::ObjectSize, 8192),
+    ] {
+        limits
+            .set(limit, value)
+            .expect("each of these is within range");
+    }
+    limits
 }
 
 /// Where a [`Scenario`] would take its decisions from: a PRNG in tests, the

@@ -4,10 +4,10 @@
 //! Nothing may trap the host, every result must be one the guest can be
 //! given, and once everything is closed nothing stays loaded or attached.
 
-use unibpf_abi::testing::{drive, Harness, Prng, Reached, Scenario};
+use unibpf_abi::testing::{drive, tight_limits, Harness, Prng, Reached, Scenario};
 use unibpf_backend::BackendKind;
 use unibpf_backend_fake::{FakeBackend, FakeWorld};
-use unibpf_hostcall::{Limit, Limits};
+use unibpf_hostcall::Limits;
 use unibpf_test_guests::guest;
 
 fn objects() -> Vec<Vec<u8>> {
@@ -64,17 +64,7 @@ fn sequences_with_default_limits() {
 
 #[test]
 fn sequences_against_tight_limits() {
-    let mut limits = Limits::default();
-    for (limit, value) in [
-        (Limit::Objects, 2),
-        (Limit::Maps, 3),
-        (Limit::Links, 2),
-        (Limit::CallDepth, 2),
-        (Limit::EventBatch, 64),
-        (Limit::ObjectSize, 8192),
-    ] {
-        limits.set(limit, value).unwrap();
-    }
+    let limits = tight_limits();
     let reached: Vec<Reached> = (100..=140).map(|seed| run(seed, limits, 400)).collect();
     assert_reached_deep_states(&reached);
 }
