@@ -18,8 +18,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use libbpf_rs::{Link, ProgramMut, ProgramType, UprobeOpts};
-use unibpf_backend::target::{check_section, check_target};
 use unibpf_backend::{AttachTarget, BackendError, Errno, Escaped, Result, TcAttach};
+use unibpf_host::tracefs;
+use unibpf_object::{Direction as Way, Hook, ProgramSection};
 
 use crate::diagnose::{errno_of, hint};
 use crate::tc::{self, Direction, TcAttachment};
@@ -34,39 +35,31 @@ pub(crate) enum Attachment {
     Socket(OwnedFd),
 }
 
-/// `tc` says how tc classifiers attach (the selector's plan).
+/// Attaches `prog`, whose section the pipeline read as `section`; `tc` says
+/// how tc classifiers attach (the selector's plan).
 pub(crate) fn attach(
     prog: &ProgramMut<'_>,
+    section: &ProgramSection,
     target: AttachTarget<'_>,
     tc: TcAttach,
 ) -> Result<Attachment> {
-    let section = prog.section().to_string_lossy().into_owned();
     let name = prog.name().to_string_lossy().into_owned();
     let fail = |e: libbpf_rs::Error, what: String| -> BackendError {
         let errno = errno_of(&e);
         let mut msg = format!("program {name}: attaching {what} failed: {errno}");
-        if let Some(h) = hint(&section, errno, true) {
+        if let Some(h) = hint(&section.hook, errno, true) {
             msg.push_str(&format!(" ({h})"));
         }
         BackendError::new(errno, msg)
     };
-    let kind = section.split('/').next().unwrap_or("");
-    // Section names and targets both come from the guest; libbpf builds
-    // tracefs paths from them.
-    let checked = match target {
-        AttachTarget::Auto => check_section(&section),
-        AttachTarget::Named(t) => check_target(&section, t),
-    };
-    checked.map_err(|e| {
-        BackendError::new(Errno::EINVAL, format!("program {}: {e}", Escaped(&name)))
-    })?;
-
     let target = match target {
         AttachTarget::Auto => {
-            let res = prog.attach();
-            let res = match res {
+            // The section was checked when the object was read; libbpf
+            // builds tracefs paths from it.
+            let tracepoint = matches!(section.hook, Hook::Tracepoint);
+            let res = match prog.attach() {
                 Err(e)
-                    if is_tracepoint(kind) && errno_of(&e) == Errno::ENOENT && ensure_tracefs() =>
+                    if tracepoint && errno_of(&e) == Errno::ENOENT && tracefs::ensure_mounted() =>
                 {
                     prog.attach()
                 }
@@ -74,10 +67,14 @@ pub(crate) fn attach(
             };
             return res
                 .map(Attachment::Link)
-                .map_err(|e| fail(e, format!("to {section}")));
+                .map_err(|e| fail(e, format!("to {}", section.name)));
         }
         AttachTarget::Named(t) => t,
     };
+    // Targets come from the guest; libbpf builds paths from some of them.
+    section.check_target(target).map_err(|e| {
+        BackendError::new(Errno::EINVAL, format!("program {}: {e}", Escaped(&name)))
+    })?;
 
     match prog.prog_type() {
         ProgramType::SockOps
@@ -108,13 +105,13 @@ pub(crate) fn attach(
                 .map_err(|e| fail(e, format!("XDP to {target}")))
         }
         ProgramType::SchedCls => {
-            let (ifname, direction) = parse_tc_target(target, &section);
+            let (ifname, direction) = parse_tc_target(target, &section.hook);
             let ifindex = ifindex(ifname, &name)?;
             tc::attach(prog.as_fd(), ifindex, direction, tc)
                 .map(Attachment::Tc)
                 .map_err(|e| e.context(format!("program {name}: attaching tc to {ifname}")))
         }
-        ProgramType::Kprobe if kind.starts_with("uprobe") || kind.starts_with("uretprobe") => {
+        ProgramType::Kprobe if matches!(section.hook, Hook::Uprobe { .. }) => {
             let (binary, func) = target.rsplit_once(':').ok_or_else(|| {
                 BackendError::new(
                     Errno::EINVAL,
@@ -124,7 +121,7 @@ pub(crate) fn attach(
                 )
             })?;
             let opts = UprobeOpts {
-                retprobe: kind.starts_with("uretprobe"),
+                retprobe: matches!(section.hook, Hook::Uprobe { ret: true, .. }),
                 func_name: Some(func.to_string()),
                 ..Default::default()
             };
@@ -133,7 +130,13 @@ pub(crate) fn attach(
                 .map_err(|e| fail(e, format!("uprobe to {target}")))
         }
         ProgramType::Kprobe => prog
-            .attach_kprobe(kind.starts_with("kretprobe"), target)
+            .attach_kprobe(
+                matches!(
+                    section.hook,
+                    Hook::Kprobe { ret: true, .. } | Hook::Ksyscall { ret: true }
+                ),
+                target,
+            )
             .map(Attachment::Link)
             .map_err(|e| fail(e, format!("kprobe to {target}"))),
         ProgramType::Tracepoint => {
@@ -145,7 +148,7 @@ pub(crate) fn attach(
                     ),
                 )
             })?;
-            ensure_tracefs();
+            tracefs::ensure_mounted();
             prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(cat.to_string()), tp)
                 .map(Attachment::Link)
                 .map_err(|e| fail(e, format!("to tracepoint {target}")))
@@ -169,11 +172,12 @@ pub(crate) fn attach(
             .map_err(|e| fail(e, format!("to raw tracepoint {target}"))),
         other => {
             tracing::warn!(
-                "program {name}: attach target {target:?} means nothing for {other:?} programs; attaching by section {section}"
+                "program {name}: attach target {target:?} means nothing for {other:?} programs; attaching by section {}",
+                section.name
             );
             prog.attach()
                 .map(Attachment::Link)
-                .map_err(|e| fail(e, format!("to {section}")))
+                .map_err(|e| fail(e, format!("to {}", section.name)))
         }
     }
 }
@@ -240,10 +244,6 @@ fn packet_socket_with_filter(
         return Err(last_errno());
     }
     Ok(sock)
-}
-
-fn is_tracepoint(kind: &str) -> bool {
-    matches!(kind, "tp" | "tracepoint")
 }
 
 /// Opens a cgroup directory the guest named, only beneath a cgroup mount:
@@ -322,45 +322,18 @@ fn ifindex(ifname: &str, prog: &str) -> Result<i32> {
 
 /// `eth0`, `eth0:ingress`, `eth0:egress`; without a suffix the section decides
 /// (`tc/egress`, `tcx/egress`), else ingress.
-fn parse_tc_target<'a>(target: &'a str, section: &str) -> (&'a str, Direction) {
-    let by_section = if section.ends_with("egress") {
-        Direction::Egress
-    } else {
-        Direction::Ingress
+fn parse_tc_target<'a>(target: &'a str, hook: &Hook) -> (&'a str, Direction) {
+    let by_section = match hook {
+        Hook::Tc {
+            direction: Some(Way::Egress),
+            ..
+        } => Direction::Egress,
+        _ => Direction::Ingress,
     };
     match target.rsplit_once(':') {
         Some((ifname, "egress")) => (ifname, Direction::Egress),
         Some((ifname, "ingress")) => (ifname, Direction::Ingress),
         _ => (target, by_section),
-    }
-}
-
-/// Mounts tracefs at /sys/kernel/tracing if no tracefs is reachable, so that
-/// tracepoint attach works on hosts that boot without it. Returns true if it
-/// mounted something.
-/// Mounts tracefs at /sys/kernel/tracing unless a tracefs with events is
-/// already there; true when it mounted one.
-pub fn ensure_tracefs() -> bool {
-    if Path::new("/sys/kernel/tracing/events").exists()
-        || Path::new("/sys/kernel/debug/tracing/events").exists()
-    {
-        return false;
-    }
-    match nix::mount::mount(
-        Some("tracefs"),
-        "/sys/kernel/tracing",
-        Some("tracefs"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    ) {
-        Ok(()) => {
-            tracing::info!("mounted tracefs at /sys/kernel/tracing (tracepoints need it)");
-            true
-        }
-        Err(e) => {
-            tracing::debug!("could not mount tracefs: {e}");
-            false
-        }
     }
 }
 
@@ -371,11 +344,18 @@ mod tests {
     #[test]
     fn tc_targets_pick_direction() {
         use Direction::*;
-        assert_eq!(parse_tc_target("eth0", "tc"), ("eth0", Ingress));
-        assert_eq!(parse_tc_target("eth0", "tc/egress"), ("eth0", Egress));
-        assert_eq!(parse_tc_target("eth0:egress", "tc"), ("eth0", Egress));
+        let hook = |s: &str| ProgramSection::parse(s).expect("section").hook;
+        assert_eq!(parse_tc_target("eth0", &hook("tc")), ("eth0", Ingress));
         assert_eq!(
-            parse_tc_target("veth:0:ingress", "tc/egress"),
+            parse_tc_target("eth0", &hook("tc/egress")),
+            ("eth0", Egress)
+        );
+        assert_eq!(
+            parse_tc_target("eth0:egress", &hook("tc")),
+            ("eth0", Egress)
+        );
+        assert_eq!(
+            parse_tc_target("veth:0:ingress", &hook("tc/egress")),
             ("veth:0", Ingress)
         );
     }

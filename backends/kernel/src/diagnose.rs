@@ -9,6 +9,7 @@ use std::sync::Once;
 
 use std::ffi::{c_char, c_int};
 use unibpf_backend::{BackendError, Errno};
+use unibpf_object::Hook;
 
 thread_local! {
     static CAPTURE: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
@@ -119,24 +120,23 @@ pub(crate) fn failing_program(log: &[String]) -> Option<String> {
 const ENOTSUPP: i32 = 524;
 
 /// A short explanation of what a load or attach failure usually means for a
-/// program in `section`.
-pub(crate) fn hint(section: &str, errno: Errno, attaching: bool) -> Option<&'static str> {
-    let kind = section.split('/').next().unwrap_or(section);
+/// program of this hook kind.
+pub(crate) fn hint(hook: &Hook, errno: Errno, attaching: bool) -> Option<&'static str> {
     let refused = matches!(errno.0, 1 | 22 | 95 | ENOTSUPP);
-    match kind {
-        "fentry" | "fexit" | "fmod_ret" | "fentry.s" | "fexit.s" if refused => {
+    match hook {
+        Hook::Trampoline { .. } if refused => {
             Some("fentry/fexit programs are not available on this kernel")
         }
-        "lsm" | "lsm.s" | "lsm_cgroup" if refused => Some(
+        Hook::Lsm { .. } if refused => Some(
             "BPF LSM is not available on this kernel: it needs CONFIG_BPF_LSM and 'bpf' in the lsm= boot parameter",
         ),
-        "kprobe" | "kretprobe" | "ksyscall" | "kretsyscall" if attaching => Some(
+        Hook::Kprobe { .. } | Hook::Ksyscall { .. } if attaching => Some(
             "kprobes cannot attach on this kernel (no CONFIG_KPROBES), or the function does not exist",
         ),
-        "tp" | "tracepoint" if attaching && errno == Errno::ENOENT => {
+        Hook::Tracepoint if attaching && errno == Errno::ENOENT => {
             Some("the tracepoint does not exist on this kernel")
         }
-        "xdp" if attaching && errno == Errno::ENODEV => Some("no such network interface"),
+        Hook::Xdp { .. } if attaching && errno == Errno::ENODEV => Some("no such network interface"),
         _ if errno == Errno::EPERM => Some("run as root, or with CAP_BPF and CAP_PERFMON"),
         _ => None,
     }
@@ -179,7 +179,7 @@ pub(crate) fn out_of_resources(errno: Errno) -> Option<&'static str> {
 pub(crate) fn load_error(
     err: &libbpf_rs::Error,
     log: &[String],
-    section_of: impl Fn(&str) -> Option<String>,
+    hook_of: impl Fn(&str) -> Option<Hook>,
 ) -> BackendError {
     let errno = errno_of(err);
     if let Some(cause) = out_of_resources(errno) {
@@ -187,7 +187,7 @@ pub(crate) fn load_error(
     }
     match failing_program(log) {
         Some(prog) => {
-            let section = section_of(&prog).unwrap_or_default();
+            let hook = hook_of(&prog).unwrap_or(Hook::Other);
             if let Some(reason) = verifier_reason(log) {
                 return BackendError::new(
                     errno,
@@ -195,7 +195,7 @@ pub(crate) fn load_error(
                 );
             }
             let mut msg = format!("program {prog}: kernel refused the load: {errno}");
-            if let Some(h) = hint(&section, errno, false) {
+            if let Some(h) = hint(&hook, errno, false) {
                 msg.push_str(&format!(" ({h})"));
             }
             BackendError::new(errno, msg)
@@ -252,12 +252,17 @@ mod tests {
 
     #[test]
     fn hints_name_the_missing_feature() {
-        assert!(hint("fentry/do_unlinkat", Errno::EPERM, false)
+        let hook = |s: &str| {
+            unibpf_object::ProgramSection::parse(s)
+                .expect("section")
+                .hook
+        };
+        assert!(hint(&hook("fentry/do_unlinkat"), Errno::EPERM, false)
             .unwrap()
             .contains("fentry"));
-        assert!(hint("kprobe/do_unlinkat", Errno::ENOENT, true)
+        assert!(hint(&hook("kprobe/do_unlinkat"), Errno::ENOENT, true)
             .unwrap()
             .contains("kprobes"));
-        assert_eq!(hint("tp/sched/x", Errno(11), true), None);
+        assert_eq!(hint(&hook("tp/sched/x"), Errno(11), true), None);
     }
 }

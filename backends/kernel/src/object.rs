@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use libbpf_rs::{MapCore, Object, ObjectBuilder};
 use unibpf_backend::{
-    AttachTarget, BackendError, Errno, EventBatch, LoadPlan, LoadedObject, MapHandle, MapInfo,
-    MapKind, ProgramDesc, Result, TcAttach,
+    AttachTarget, BackendError, Errno, EventBatch, LoadPlan, LoadRequest, LoadedObject, MapHandle,
+    MapInfo, MapKind, ProgramDesc, Result, TcAttach,
 };
+use unibpf_object::ProgramSection;
 
 use crate::attach::{self, Attachment};
 use crate::diagnose;
@@ -24,6 +25,8 @@ pub(crate) struct KernelObject {
     /// so a guest attaching every program still works.
     skipped: Vec<String>,
     tc_attach: TcAttach,
+    /// Each program's section, as the pipeline read it.
+    sections: HashMap<String, ProgramSection>,
 }
 
 fn possible_cpus() -> u32 {
@@ -33,7 +36,8 @@ fn possible_cpus() -> u32 {
 }
 
 impl KernelObject {
-    pub(crate) fn load(elf: &[u8], plan: &LoadPlan) -> Result<Self> {
+    pub(crate) fn load(request: &LoadRequest<'_>) -> Result<Self> {
+        let (elf, plan) = (request.elf, request.plan);
         // libelf reads headers and symbol tables in place through typed
         // pointers; a guest may hand us its object at any byte offset.
         let aligned;
@@ -63,25 +67,24 @@ impl KernelObject {
                 .unwrap_or_default();
             BackendError::new(errno, format!("not a valid BPF object: {e}{detail}"))
         })?;
-        let sections: HashMap<String, String> = open
-            .progs()
-            .map(|p| {
-                (
-                    p.name().to_string_lossy().into_owned(),
-                    p.section().to_string_lossy().into_owned(),
-                )
-            })
+        let sections: HashMap<String, ProgramSection> = request
+            .object
+            .programs
+            .iter()
+            .map(|p| (p.name.clone(), p.section.clone()))
             .collect();
         apply_plan(&mut open, plan)?;
         let (loaded, log) = diagnose::capture_log(|| open.load());
-        let object =
-            loaded.map_err(|e| diagnose::load_error(&e, &log, |p| sections.get(p).cloned()))?;
+        let object = loaded.map_err(|e| {
+            diagnose::load_error(&e, &log, |p| sections.get(p).map(|s| s.hook.clone()))
+        })?;
         Ok(Self {
             pollers: HashMap::new(),
             attachments: Vec::new(),
             object,
             skipped: plan.skip_programs.clone(),
             tc_attach: plan.tc_attach,
+            sections,
         })
     }
 }
@@ -112,7 +115,15 @@ impl LoadedObject for KernelObject {
                     format!("no program named {program:?} in the object"),
                 )
             })?;
-        let attachment = attach::attach(&prog, target, self.tc_attach)?;
+        // Only programs the pipeline read can attach: their sections and
+        // targets were checked there.
+        let section = self.sections.get(program).ok_or_else(|| {
+            BackendError::new(
+                Errno::ENOENT,
+                format!("program {program:?} is not one the object was read with"),
+            )
+        })?;
+        let attachment = attach::attach(&prog, section, target, self.tc_attach)?;
         self.attachments.push(attachment);
         Ok(())
     }

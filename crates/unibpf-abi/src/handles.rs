@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use unibpf_backend::{AttachTarget, Backend, Errno, EventBatch, LoadPlan, LoadedObject, MapHandle};
+use unibpf_backend::{AttachTarget, Errno, EventBatch, Loaded, LoadedObject, Loader, MapHandle};
 use unibpf_hostcall::{
     guest_errno, killed_trap, Control, GuestMemory, Limit, LimitExceeded, Limits,
 };
@@ -38,7 +38,8 @@ pub(crate) struct MapEntry {
 
 /// Per-instance state of the ABI.
 pub struct BpfCtx {
-    pub(crate) backend: Box<dyn Backend>,
+    /// Where objects go: the runtime's pipeline (selection, passes, a backend).
+    pub(crate) loader: Box<dyn Loader>,
     pub(crate) objects: HashMap<u64, ObjectEntry>,
     next_handle: u64,
     pub(crate) limits: Limits,
@@ -58,13 +59,13 @@ pub struct BpfCtx {
 }
 
 pub(crate) fn new_ctx(
-    backend: Box<dyn Backend>,
+    loader: Box<dyn Loader>,
     control: Arc<Control>,
     callbacks: CallbackNames,
     limits: Limits,
 ) -> BpfCtx {
     BpfCtx {
-        backend,
+        loader,
         objects: HashMap::new(),
         next_handle: 1,
         limits,
@@ -142,8 +143,8 @@ impl BpfCtx {
         {
             return 0;
         }
-        match self.backend.load_object(elf, &LoadPlan::default()) {
-            Ok(object) => {
+        match self.loader.load(elf) {
+            Ok(Loaded { object, backend }) => {
                 let handle = self.next_handle;
                 self.next_handle += 1;
                 let programs: Vec<String> = object
@@ -154,7 +155,7 @@ impl BpfCtx {
                 tracing::info!(
                     "loaded BPF object {handle} ({} bytes) on the {} backend: {}",
                     elf.len(),
-                    self.backend.kind(),
+                    backend,
                     programs.join(", ")
                 );
                 self.objects

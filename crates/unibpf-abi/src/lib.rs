@@ -23,7 +23,7 @@ pub mod testing;
 
 use std::sync::Arc;
 
-use unibpf_backend::Backend;
+use unibpf_backend::Loader;
 use unibpf_hostcall::{Control, Limits};
 use wasmi::{Linker, Module};
 
@@ -74,15 +74,16 @@ pub enum AbiError {
 }
 
 impl BpfCtx {
-    /// The ABI state of one instance: its backend, run control, callback
-    /// names, and the limits its objects, maps, links and callbacks obey.
+    /// The ABI state of one instance: where its objects load, run control,
+    /// callback names, and the limits its objects, maps, links and
+    /// callbacks obey.
     pub fn new(
-        backend: Box<dyn Backend>,
+        loader: Box<dyn Loader>,
         control: Arc<Control>,
         callbacks: CallbackNames,
         limits: Limits,
     ) -> Self {
-        handles::new_ctx(backend, control, callbacks, limits)
+        handles::new_ctx(loader, control, callbacks, limits)
     }
 }
 

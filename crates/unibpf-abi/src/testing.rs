@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use unibpf_backend::Backend;
+use unibpf_backend::{Backend, DirectLoader};
 use unibpf_hostcall::{Control, Limit, Limits};
 use wasmi::{Engine, Func, Linker, Memory, Module, Store, TypedFunc};
 
@@ -160,7 +160,8 @@ impl Harness {
         crate::add_to_linker(&mut linker, &module, &CallbackNames::default())
             .expect("the ABI links");
         let control = Arc::new(Control::new().expect("an eventfd"));
-        let bpf = BpfCtx::new(backend, control, CallbackNames::default(), limits);
+        let loader = Box::new(DirectLoader::new(backend));
+        let bpf = BpfCtx::new(loader, control, CallbackNames::default(), limits);
         let mut store = Store::new(&engine, Data { bpf });
         let instance = linker
             .instantiate_and_start(&mut store, &module)

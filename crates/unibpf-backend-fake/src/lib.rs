@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use unibpf_backend::{
-    target, AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch, LoadPlan,
-    LoadedObject, MapHandle, MapInfo, MapKind, ProgramDesc, Result,
+    AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch, HostFeatures, LoadRequest,
+    LoadedObject, MapHandle, MapInfo, MapKind, Program, ProgramDesc, ProgramSection, Result,
+    Unsupported,
 };
-use unibpf_object::BpfObject;
+use unibpf_object::Hook;
 
 pub use map::FakeMap;
 
@@ -117,16 +118,25 @@ pub struct FakeBackend {
     kind: BackendKind,
     /// Map ids handed out, unique within this backend (one module).
     next_map_id: Rc<std::cell::Cell<i32>>,
+    /// Which hooks it says it runs.
+    runs: fn(&Hook) -> bool,
 }
 
 impl FakeBackend {
-    /// A backend that reports itself as `kind`.
+    /// A backend that reports itself as `kind` and runs every hook.
     pub fn new(world: Arc<FakeWorld>, kind: BackendKind) -> Self {
         Self {
             world,
             kind,
             next_map_id: Rc::new(std::cell::Cell::new(100)),
+            runs: |_| true,
         }
+    }
+
+    /// The same, running only the hooks `runs` accepts.
+    pub fn running(mut self, runs: fn(&Hook) -> bool) -> Self {
+        self.runs = runs;
+        self
     }
 }
 
@@ -135,10 +145,23 @@ impl Backend for FakeBackend {
         self.kind
     }
 
-    fn load_object(&mut self, elf: &[u8], plan: &LoadPlan) -> Result<Box<dyn LoadedObject>> {
-        let parsed = BpfObject::parse(elf).map_err(|e| {
-            BackendError::new(Errno::EINVAL, format!("not a valid BPF object: {e}"))
-        })?;
+    fn supports(
+        &self,
+        program: &Program,
+        _host: &dyn HostFeatures,
+    ) -> std::result::Result<String, Unsupported> {
+        if (self.runs)(&program.section.hook) {
+            Ok(program.section.to_string())
+        } else {
+            Err(Unsupported::Hook {
+                backend: self.kind,
+                hook: program.section.to_string(),
+            })
+        }
+    }
+
+    fn load_object(&mut self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedObject>> {
+        let (parsed, plan) = (request.object, request.plan);
         let id = {
             let mut s = self.world.state();
             s.next_object += 1;
@@ -151,10 +174,7 @@ impl Backend for FakeBackend {
             .programs
             .iter()
             .filter(|p| !plan.skip_programs.contains(&p.name))
-            .map(|p| ProgramDesc {
-                name: p.name.clone(),
-                section: p.section.clone(),
-            })
+            .map(|p| (p.name.clone(), p.section.clone()))
             .collect();
         let maps = parsed
             .maps
@@ -185,7 +205,7 @@ impl Backend for FakeBackend {
 struct FakeObject {
     world: Arc<FakeWorld>,
     id: u64,
-    programs: Vec<ProgramDesc>,
+    programs: Vec<(String, ProgramSection)>,
     maps: Vec<(String, Rc<FakeMap>)>,
     /// Ids given out per map name.
     map_ids: Vec<(String, i32)>,
@@ -202,11 +222,17 @@ impl Drop for FakeObject {
 
 impl LoadedObject for FakeObject {
     fn programs(&self) -> Vec<ProgramDesc> {
-        self.programs.clone()
+        self.programs
+            .iter()
+            .map(|(name, section)| ProgramDesc {
+                name: name.clone(),
+                section: section.name.clone(),
+            })
+            .collect()
     }
 
     fn attach(&mut self, program: &str, target: AttachTarget<'_>) -> Result<()> {
-        let Some(desc) = self.programs.iter().find(|p| p.name == program) else {
+        let Some((_, section)) = self.programs.iter().find(|(name, _)| name == program) else {
             return Err(BackendError::new(
                 Errno::ENOENT,
                 format!("no program named {program:?} in the object"),
@@ -214,12 +240,11 @@ impl LoadedObject for FakeObject {
         };
         // The same checks as the kernel backend, so tests of the ABI see
         // what a guest would see there.
-        let checked = match target {
-            AttachTarget::Auto => target::check_section(&desc.section),
-            AttachTarget::Named(t) => target::check_target(&desc.section, t),
-        };
-        checked
-            .map_err(|e| BackendError::new(Errno::EINVAL, format!("program {program:?}: {e}")))?;
+        if let AttachTarget::Named(t) = target {
+            section.check_target(t).map_err(|e| {
+                BackendError::new(Errno::EINVAL, format!("program {program:?}: {e}"))
+            })?;
+        }
         let target = match target {
             AttachTarget::Auto => String::new(),
             AttachTarget::Named(t) => t.to_string(),

@@ -6,17 +6,22 @@
 //! the ABI layer translates guest pointers into the byte slices used here.
 
 mod error;
+mod escape;
 mod events;
+pub mod feature;
 mod map;
-pub mod target;
+mod plan;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use error::{one_line, BackendError, Errno, Result};
+pub use escape::Escaped;
 pub use events::EventBatch;
+pub use feature::{Feature, Group, HostFeatures, UnknownFeature};
 pub use map::{MapHandle, MapInfo, MapKind, MapOps};
-pub use target::{Escaped, TargetError};
+pub use plan::{LoadPlan, TcAttach};
+pub use unibpf_object::{BpfObject, Program, ProgramSection};
 
 /// Which backend runs an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,60 +78,56 @@ pub struct ProgramDesc {
     pub section: String,
 }
 
-/// Changes to make to an object between open and load, decided by the
-/// selector from what the host can do. Empty means load as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoadPlan {
-    /// Ring buffer maps to create as perf event arrays instead (the compat
-    /// header's fallback on hosts without ring buffers).
-    pub ringbuf_to_perf: Vec<String>,
-    /// Maps not to create (the compat heap where ring buffers exist).
-    pub skip_maps: Vec<String>,
-    /// Programs not to load.
-    pub skip_programs: Vec<String>,
-    /// Kernel BTF to resolve CO-RE against instead of the running kernel's
-    /// (a masked copy, so existence checks see masked features missing).
-    pub btf_custom_path: Option<std::path::PathBuf>,
-    /// How tc classifiers are attached.
-    pub tc_attach: TcAttach,
+/// An object ready to load: its bytes after the pipeline's passes, what
+/// they hold (read once, by the pipeline), and what to change as it loads.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadRequest<'a> {
+    pub elf: &'a [u8],
+    pub object: &'a BpfObject,
+    pub plan: &'a LoadPlan,
 }
 
-/// How the kernel backend attaches tc classifiers (`sched_cls` programs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TcAttach {
-    /// A tcx link (`BPF_LINK_CREATE`, kernel 6.6+): the kernel detaches it
-    /// when its last fd closes, however the process ends.
-    Link,
-    /// A netlink filter on a clsact qdisc. The kernel keeps it after the
-    /// process dies, so a guardian process removes it after a hard exit.
-    /// The default: it works on every kernel with tc.
-    #[default]
-    Netlink,
-}
-
-impl TcAttach {
-    pub fn name(self) -> &'static str {
-        match self {
-            TcAttach::Link => "tcx link",
-            TcAttach::Netlink => "netlink filter",
-        }
-    }
-}
-
-impl LoadPlan {
-    pub fn is_empty(&self) -> bool {
-        *self == LoadPlan::default()
-    }
+/// Why a backend cannot run a program here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// The backend runs this kind of program, but the host lacks a feature.
+    #[error("needs {} (kernel {}.{}+), which this host lacks: {why}", .feature.short_name(), .feature.min_kernel().0, .feature.min_kernel().1)]
+    MissingFeature { feature: Feature, why: String },
+    /// The tracepoint the section names does not exist on this host.
+    #[error("tracepoint {category}/{name} does not exist on this host")]
+    NoTracepoint { category: String, name: String },
+    /// The backend does not run this kind of program at all.
+    #[error("the {backend} backend does not run {hook}")]
+    Hook { backend: BackendKind, hook: String },
 }
 
 /// Something that can load BPF objects.
 pub trait Backend {
     fn kind(&self) -> BackendKind;
 
-    /// Opens a complete BPF ELF object, applies `plan`, and loads it. The
-    /// object stays loaded until the returned value is dropped, which also
-    /// detaches every link it owns.
-    fn load_object(&mut self, elf: &[u8], plan: &LoadPlan) -> Result<Box<dyn LoadedObject>>;
+    /// Whether this backend can run `program` on this host; Ok says how
+    /// (`tracepoint sched/sched_switch`), for `--explain`.
+    fn supports(
+        &self,
+        program: &Program,
+        host: &dyn HostFeatures,
+    ) -> std::result::Result<String, Unsupported>;
+
+    /// Loads the object, applying the request's plan. It stays loaded until
+    /// the returned value is dropped, which also detaches every link it owns.
+    fn load_object(&mut self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedObject>>;
+}
+
+/// What the ABI loads objects through: the pipeline that reads an object,
+/// picks a backend, adapts the object and loads it.
+pub trait Loader {
+    fn load(&mut self, elf: &[u8]) -> Result<Loaded>;
+}
+
+/// An object a [`Loader`] loaded, and on which backend.
+pub struct Loaded {
+    pub object: Box<dyn LoadedObject>,
+    pub backend: BackendKind,
 }
 
 /// A loaded object. Dropping it detaches its links, frees its pollers and closes
@@ -152,4 +153,35 @@ pub trait LoadedObject {
         wake: std::os::fd::BorrowedFd<'_>,
         out: &mut EventBatch,
     ) -> Result<()>;
+}
+
+/// Loads every object on one backend as it is: no selection, no passes.
+/// For tests and embedders that choose the backend themselves; the runtime
+/// loads through its pipeline.
+pub struct DirectLoader {
+    backend: Box<dyn Backend>,
+}
+
+impl DirectLoader {
+    pub fn new(backend: Box<dyn Backend>) -> Self {
+        Self { backend }
+    }
+}
+
+impl Loader for DirectLoader {
+    fn load(&mut self, elf: &[u8]) -> Result<Loaded> {
+        let object = BpfObject::parse(elf).map_err(|e| {
+            BackendError::new(Errno::EINVAL, format!("cannot read the BPF object: {e}"))
+        })?;
+        let plan = LoadPlan::default();
+        let request = LoadRequest {
+            elf,
+            object: &object,
+            plan: &plan,
+        };
+        Ok(Loaded {
+            object: self.backend.load_object(&request)?,
+            backend: self.backend.kind(),
+        })
+    }
 }

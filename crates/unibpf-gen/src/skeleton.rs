@@ -12,42 +12,6 @@ use crate::c_types;
 use crate::layout::{self, Composite};
 use crate::GenError;
 
-/// Section prefixes whose programs cannot attach without a target (an
-/// interface, a cgroup, a socket): `bpf_object__attach_skeleton` skips them
-/// until one is set, as libbpf does.
-const NEEDS_TARGET: &[&str] = &[
-    "xdp",
-    "tc",
-    "tcx",
-    "classifier",
-    "action",
-    "sockops",
-    "cgroup",
-    "sk_skb",
-    "sk_msg",
-    "socket",
-    "sk_lookup",
-    "sk_reuseport",
-    "flow_dissector",
-    "netkit",
-    "lirc_mode2",
-];
-
-fn needs_target(section: &str) -> bool {
-    let head = section.split(['/', '.']).next().unwrap_or(section);
-    if NEEDS_TARGET
-        .iter()
-        .any(|p| head == *p || head.starts_with(&format!("{p}_")))
-    {
-        return true;
-    }
-    // `uprobe`, `kprobe` and friends without a `/target` in the section.
-    matches!(
-        section,
-        "uprobe" | "uretprobe" | "uprobe.s" | "uretprobe.s" | "kprobe" | "kretprobe"
-    )
-}
-
 /// A C identifier from a map or section name: `.rodata.str1.1` -> `rodata_str1_1`.
 fn ident(name: &str) -> String {
     let trimmed = name.trim_start_matches('.');
@@ -260,9 +224,12 @@ fn functions(
                 out,
                 "\ts->progs[{i}].name = {};\n\ts->progs[{i}].prog = &obj->progs.{f};\n\ts->progs[{i}].link = &obj->links.{f};\n\ts->progs[{i}].section = {};\n\ts->progs[{i}].sym_info_offset = {};\n\ts->progs[{i}].needs_target = {};",
                 c_string(&p.name),
-                c_string(&p.section),
+                c_string(&p.section.name),
                 p.sym_info_offset,
-                needs_target(&p.section)
+                // Programs that cannot attach without a target (an
+                // interface, a cgroup, a socket): bpf_object__attach_skeleton
+                // skips them until one is set, as libbpf does.
+                p.section.needs_target()
             );
         }
     }
@@ -341,6 +308,11 @@ mod tests {
     fn names_and_targets() {
         assert_eq!(default_name("out/bootstrap.bpf.o"), "bootstrap_bpf");
         assert_eq!(ident(".rodata.str1.1"), "rodata_str1_1");
+        let needs_target = |s: &str| {
+            unibpf_object::ProgramSection::parse(s)
+                .expect("section")
+                .needs_target()
+        };
         assert!(needs_target("xdp"));
         assert!(needs_target("tc/ingress"));
         assert!(needs_target("cgroup_skb/egress"));

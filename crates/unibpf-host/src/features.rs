@@ -7,27 +7,9 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use serde::Serialize;
 
+use unibpf_backend::{Feature, Group};
+
 use crate::facts::KernelVersion;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Group {
-    Map,
-    Program,
-    Attach,
-    Helper,
-}
-
-impl Group {
-    pub fn title(self) -> &'static str {
-        match self {
-            Group::Map => "map types",
-            Group::Program => "program types",
-            Group::Attach => "attach",
-            Group::Helper => "helpers",
-        }
-    }
-}
 
 /// How a feature is probed.
 #[derive(Debug, Clone, Copy)]
@@ -52,197 +34,102 @@ enum Probe {
     Helper(u32),
 }
 
-/// The features we know, with the first kernel that has each.
-const TABLE: &[(&str, Group, (u32, u32), Probe)] = &[
+/// How each feature is probed.
+const PROBES: &[(Feature, Probe)] = &[
+    (Feature::MapHash, Probe::Map(libbpf_sys::BPF_MAP_TYPE_HASH)),
     (
-        "map.hash",
-        Group::Map,
-        (3, 19),
-        Probe::Map(libbpf_sys::BPF_MAP_TYPE_HASH),
-    ),
-    (
-        "map.array",
-        Group::Map,
-        (3, 19),
+        Feature::MapArray,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_ARRAY),
     ),
     (
-        "map.prog_array",
-        Group::Map,
-        (4, 2),
+        Feature::MapProgArray,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_PROG_ARRAY),
     ),
     (
-        "map.perf_event_array",
-        Group::Map,
-        (4, 3),
+        Feature::MapPerfEventArray,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_PERF_EVENT_ARRAY),
     ),
     (
-        "map.percpu_hash",
-        Group::Map,
-        (4, 6),
+        Feature::MapPercpuHash,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_PERCPU_HASH),
     ),
     (
-        "map.percpu_array",
-        Group::Map,
-        (4, 6),
+        Feature::MapPercpuArray,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_PERCPU_ARRAY),
     ),
     (
-        "map.stack_trace",
-        Group::Map,
-        (4, 6),
+        Feature::MapStackTrace,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_STACK_TRACE),
     ),
     (
-        "map.lru_hash",
-        Group::Map,
-        (4, 10),
+        Feature::MapLruHash,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_LRU_HASH),
     ),
     (
-        "map.lpm_trie",
-        Group::Map,
-        (4, 11),
+        Feature::MapLpmTrie,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_LPM_TRIE),
     ),
     (
-        "map.ringbuf",
-        Group::Map,
-        (5, 8),
+        Feature::MapRingbuf,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_RINGBUF),
     ),
     (
-        "map.task_storage",
-        Group::Map,
-        (5, 11),
+        Feature::MapTaskStorage,
         Probe::Map(libbpf_sys::BPF_MAP_TYPE_TASK_STORAGE),
     ),
     (
-        "prog.socket_filter",
-        Group::Program,
-        (3, 19),
+        Feature::ProgSocketFilter,
         Probe::Prog(libbpf_sys::BPF_PROG_TYPE_SOCKET_FILTER),
     ),
     (
-        "prog.kprobe",
-        Group::Program,
-        (4, 1),
+        Feature::ProgKprobe,
         Probe::Prog(libbpf_sys::BPF_PROG_TYPE_KPROBE),
     ),
     (
-        "prog.sched_cls",
-        Group::Program,
-        (4, 1),
+        Feature::ProgSchedCls,
         Probe::Prog(libbpf_sys::BPF_PROG_TYPE_SCHED_CLS),
     ),
     (
-        "prog.tracepoint",
-        Group::Program,
-        (4, 7),
+        Feature::ProgTracepoint,
         Probe::Prog(libbpf_sys::BPF_PROG_TYPE_TRACEPOINT),
     ),
+    (Feature::ProgXdp, Probe::Prog(libbpf_sys::BPF_PROG_TYPE_XDP)),
     (
-        "prog.xdp",
-        Group::Program,
-        (4, 8),
-        Probe::Prog(libbpf_sys::BPF_PROG_TYPE_XDP),
-    ),
-    (
-        "prog.perf_event",
-        Group::Program,
-        (4, 9),
+        Feature::ProgPerfEvent,
         Probe::Prog(libbpf_sys::BPF_PROG_TYPE_PERF_EVENT),
     ),
     (
-        "prog.cgroup_skb",
-        Group::Program,
-        (4, 10),
+        Feature::ProgCgroupSkb,
         Probe::Prog(libbpf_sys::BPF_PROG_TYPE_CGROUP_SKB),
     ),
     (
-        "prog.sock_ops",
-        Group::Program,
-        (4, 13),
+        Feature::ProgSockOps,
         Probe::Prog(libbpf_sys::BPF_PROG_TYPE_SOCK_OPS),
     ),
     (
-        "prog.raw_tracepoint",
-        Group::Program,
-        (4, 17),
+        Feature::ProgRawTracepoint,
         Probe::Prog(libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT),
     ),
-    ("prog.tp_btf", Group::Program, (5, 5), Probe::TpBtf),
-    (
-        "prog.fentry",
-        Group::Program,
-        (5, 5),
-        Probe::Fentry { attach: false },
-    ),
-    (
-        "prog.lsm",
-        Group::Program,
-        (5, 7),
-        Probe::Lsm { attach: false },
-    ),
-    ("attach.kprobe", Group::Attach, (4, 17), Probe::KprobeAttach),
-    ("attach.uprobe", Group::Attach, (4, 17), Probe::UprobePmu),
-    (
-        "attach.fentry",
-        Group::Attach,
-        (5, 5),
-        Probe::Fentry { attach: true },
-    ),
-    (
-        "attach.lsm",
-        Group::Attach,
-        (5, 7),
-        Probe::Lsm { attach: true },
-    ),
-    ("attach.tcx", Group::Attach, (6, 6), Probe::TcxLink),
-    (
-        "helper.perf_event_output",
-        Group::Helper,
-        (4, 4),
-        Probe::Helper(25),
-    ),
-    (
-        "helper.probe_read_kernel",
-        Group::Helper,
-        (5, 5),
-        Probe::Helper(113),
-    ),
-    (
-        "helper.ringbuf_output",
-        Group::Helper,
-        (5, 8),
-        Probe::Helper(130),
-    ),
-    (
-        "helper.get_current_task_btf",
-        Group::Helper,
-        (5, 11),
-        Probe::Helper(158),
-    ),
-    ("helper.loop", Group::Helper, (5, 17), Probe::Helper(181)),
+    (Feature::ProgTpBtf, Probe::TpBtf),
+    (Feature::ProgFentry, Probe::Fentry { attach: false }),
+    (Feature::ProgLsm, Probe::Lsm { attach: false }),
+    (Feature::AttachKprobe, Probe::KprobeAttach),
+    (Feature::AttachUprobe, Probe::UprobePmu),
+    (Feature::AttachFentry, Probe::Fentry { attach: true }),
+    (Feature::AttachLsm, Probe::Lsm { attach: true }),
+    (Feature::AttachTcx, Probe::TcxLink),
+    (Feature::HelperPerfEventOutput, Probe::Helper(25)),
+    (Feature::HelperProbeReadKernel, Probe::Helper(113)),
+    (Feature::HelperRingbufOutput, Probe::Helper(130)),
+    (Feature::HelperGetCurrentTaskBtf, Probe::Helper(158)),
+    (Feature::HelperLoop, Probe::Helper(181)),
 ];
 
-/// Short names for `--mask`, each covering related features.
-pub const MASK_ALIASES: &[(&str, &[&str])] = &[
-    ("ringbuf", &["map.ringbuf", "helper.ringbuf_output"]),
-    ("fentry", &["prog.fentry", "attach.fentry"]),
-    ("lsm", &["prog.lsm", "attach.lsm"]),
-    ("kprobe", &["prog.kprobe", "attach.kprobe"]),
-    ("uprobe", &["attach.uprobe"]),
-    ("tp_btf", &["prog.tp_btf"]),
-    ("task_btf", &["helper.get_current_task_btf"]),
-    ("tcx", &["attach.tcx"]),
-];
-
+/// One feature as probed on this host.
 #[derive(Debug, Clone, Serialize)]
-pub struct Feature {
+pub struct FeatureReport {
+    #[serde(skip)]
+    pub feature: Feature,
     pub name: &'static str,
     pub group: Group,
     pub available: bool,
@@ -254,31 +141,25 @@ pub struct Feature {
     pub masked: bool,
 }
 
-/// The minimum kernel for a feature name, if it is one we know.
-pub fn min_kernel(name: &str) -> Option<KernelVersion> {
-    TABLE
-        .iter()
-        .find(|(n, ..)| *n == name)
-        .map(|(_, _, (a, b), _)| KernelVersion::new(*a, *b, 0))
+/// The first kernel with `feature`.
+pub fn min_kernel(feature: Feature) -> KernelVersion {
+    let (major, minor) = feature.min_kernel();
+    KernelVersion::new(major, minor, 0)
 }
 
-/// Every feature name, for error messages.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|(n, ..)| *n)
-}
-
-pub(crate) fn probe_all() -> Vec<Feature> {
+pub(crate) fn probe_all() -> Vec<FeatureReport> {
     let btf = VmlinuxBtf::load();
-    TABLE
+    PROBES
         .iter()
-        .map(|(name, group, (a, b), probe)| {
-            let (available, detail) = run(*probe, &btf);
-            Feature {
-                name,
-                group: *group,
+        .map(|&(feature, probe)| {
+            let (available, detail) = run(probe, &btf);
+            FeatureReport {
+                feature,
+                name: feature.name(),
+                group: feature.group(),
                 available,
                 detail,
-                min_kernel: KernelVersion::new(*a, *b, 0),
+                min_kernel: min_kernel(feature),
                 masked: false,
             }
         })
@@ -588,5 +469,16 @@ impl Drop for VmlinuxBtf {
             // SAFETY: we own it.
             unsafe { libbpf_sys::btf__free(self.btf) };
         }
+    }
+}
+
+#[cfg(test)]
+mod probe_table_tests {
+    use super::*;
+
+    #[test]
+    fn every_feature_is_probed_once_in_order() {
+        let probed: Vec<Feature> = PROBES.iter().map(|(f, _)| *f).collect();
+        assert_eq!(probed, Feature::ALL);
     }
 }

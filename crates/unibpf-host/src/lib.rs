@@ -8,13 +8,15 @@
 
 mod facts;
 mod features;
+pub mod tracefs;
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 pub use facts::{btfhub_arch, Facts, KernelVersion};
-pub use features::{min_kernel, Feature, Group, MASK_ALIASES};
+pub use features::{min_kernel, FeatureReport};
+pub use unibpf_backend::{Feature, Group, HostFeatures};
 
 /// JSON schema version of [`HostReport`]; bumped on incompatible changes.
 pub const REPORT_VERSION: u32 = 1;
@@ -30,7 +32,7 @@ pub enum HostError {
 /// Features to report missing although the host has them.
 #[derive(Debug, Clone, Default)]
 pub struct Mask {
-    names: Vec<&'static str>,
+    features: Vec<Feature>,
     assume_kernel: Option<KernelVersion>,
 }
 
@@ -39,37 +41,34 @@ impl Mask {
     pub fn new(names: &[String], assume_kernel: Option<&str>) -> Result<Self, HostError> {
         let mut out = Vec::new();
         for n in names {
-            if let Some((_, group)) = MASK_ALIASES.iter().find(|(a, _)| a == n) {
-                out.extend_from_slice(group);
-            } else if let Some(full) = features::names().find(|f| f == n) {
-                out.push(full);
-            } else {
-                let known: Vec<&str> = MASK_ALIASES
-                    .iter()
-                    .map(|(a, _)| *a)
-                    .chain(features::names())
-                    .collect();
-                return Err(HostError::UnknownFeature(n.clone(), known.join(", ")));
+            match Feature::lookup(n) {
+                Some(features) => out.extend(features),
+                None => {
+                    return Err(HostError::UnknownFeature(
+                        n.clone(),
+                        Feature::known_names().join(", "),
+                    ))
+                }
             }
         }
         let assume_kernel = assume_kernel
             .map(|v| KernelVersion::parse(v).ok_or_else(|| HostError::BadVersion(v.to_string())))
             .transpose()?;
         Ok(Self {
-            names: out,
+            features: out,
             assume_kernel,
         })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty() && self.assume_kernel.is_none()
+        self.features.is_empty() && self.assume_kernel.is_none()
     }
 
-    fn apply(&self, f: &mut Feature) {
+    fn apply(&self, f: &mut FeatureReport) {
         if !f.available {
             return;
         }
-        if self.names.contains(&f.name) {
+        if self.features.contains(&f.feature) {
             f.available = false;
             f.masked = true;
             f.detail = "masked (--mask)".into();
@@ -92,7 +91,7 @@ pub struct HostReport {
     pub report_version: u32,
     #[serde(flatten)]
     pub facts: Facts,
-    pub features: Vec<Feature>,
+    pub features: Vec<FeatureReport>,
     /// Feature names reported missing on purpose.
     pub masked: Vec<String>,
     pub assumed_kernel: Option<KernelVersion>,
@@ -125,13 +124,36 @@ impl HostReport {
         }
     }
 
-    pub fn feature(&self, name: &str) -> Option<&Feature> {
-        self.features.iter().find(|f| f.name == name)
+    /// What the probe found for `feature` (every feature is probed).
+    pub fn feature(&self, feature: Feature) -> Option<&FeatureReport> {
+        self.features.iter().find(|f| f.feature == feature)
     }
 
-    /// True when `name` is available (unknown names are not).
-    pub fn has(&self, name: &str) -> bool {
-        self.feature(name).is_some_and(|f| f.available)
+    pub fn has(&self, feature: Feature) -> bool {
+        self.feature(feature).is_some_and(|f| f.available)
+    }
+
+    /// The kernel's tracefs `events/` directory, if tracefs is mounted.
+    pub fn tracefs_events(&self) -> Option<std::path::PathBuf> {
+        tracefs::events_dir()
+    }
+}
+
+impl HostFeatures for HostReport {
+    fn missing(&self, feature: Feature) -> Option<String> {
+        match self.feature(feature) {
+            Some(f) if f.available => None,
+            Some(f) => Some(f.detail.clone()),
+            None => Some("not probed".to_string()),
+        }
+    }
+
+    fn masked(&self, feature: Feature) -> bool {
+        self.feature(feature).is_some_and(|f| f.masked)
+    }
+
+    fn tracepoint_exists(&self, category: &str, name: &str) -> Option<bool> {
+        Some(tracefs::events_dir()?.join(category).join(name).is_dir())
     }
 }
 
@@ -142,8 +164,9 @@ mod tests {
     #[test]
     fn masks_expand_aliases_and_reject_unknown_names() {
         let m = Mask::new(&["ringbuf".into(), "prog.xdp".into()], None).expect("mask");
-        assert!(m.names.contains(&"map.ringbuf") && m.names.contains(&"helper.ringbuf_output"));
-        assert!(m.names.contains(&"prog.xdp"));
+        assert!(m.features.contains(&Feature::MapRingbuf));
+        assert!(m.features.contains(&Feature::HelperRingbufOutput));
+        assert!(m.features.contains(&Feature::ProgXdp));
         let err = Mask::new(&["warp_drive".into()], None)
             .unwrap_err()
             .to_string();
@@ -157,7 +180,8 @@ mod tests {
     #[test]
     fn assumed_kernels_hide_newer_features() {
         let m = Mask::new(&[], Some("5.4")).expect("mask");
-        let mut f = Feature {
+        let mut f = FeatureReport {
+            feature: Feature::MapRingbuf,
             name: "map.ringbuf",
             group: Group::Map,
             available: true,
@@ -167,7 +191,8 @@ mod tests {
         };
         m.apply(&mut f);
         assert!(!f.available && f.masked && f.detail.contains("5.8.0"));
-        let mut old = Feature {
+        let mut old = FeatureReport {
+            feature: Feature::MapHash,
             name: "map.hash",
             min_kernel: KernelVersion::new(3, 19, 0),
             available: true,

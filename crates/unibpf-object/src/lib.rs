@@ -5,6 +5,7 @@
 //! build on this; nothing here touches the kernel.
 
 pub mod btf;
+pub mod section;
 
 use std::collections::HashMap;
 
@@ -14,6 +15,7 @@ use goblin::elf::Elf;
 
 use btf::Member;
 pub use btf::{Btf, Kind, Type, TypeId};
+pub use section::{Direction, Hook, ProgramSection, TargetError, Trampoline};
 
 /// Symbol prefix of the compat header's `UNIBPF_OPTIONAL(prog)` marks.
 const OPTIONAL_MARK: &str = "unibpf_optional__";
@@ -31,14 +33,16 @@ pub enum ObjectError {
     Btf(String),
     #[error("the object has no BTF (.BTF section); compile it with clang -g")]
     NoBtf,
+    #[error("program {program}: {error}")]
+    Section { program: String, error: TargetError },
 }
 
 /// A BPF program: a global function in an executable section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {
     pub name: String,
-    /// The ELF section, which tells libbpf the program type (`tp/sched/x`).
-    pub section: String,
+    /// The ELF section (`tp/sched/x`), read into the hook it names.
+    pub section: ProgramSection,
     /// File offset of the symbol's `st_info` byte: turning `STT_FUNC` into
     /// `STT_NOTYPE` there makes libbpf skip the program entirely.
     pub sym_info_offset: u64,
@@ -167,9 +171,14 @@ impl BpfObject {
                 && sh.sh_flags & u64::from(SHF_EXECINSTR) != 0
                 && section != ".text"
             {
+                let section =
+                    ProgramSection::parse(section).map_err(|error| ObjectError::Section {
+                        program: name.to_string(),
+                        error,
+                    })?;
                 programs.push(Program {
                     name: name.to_string(),
-                    section: section.to_string(),
+                    section,
                     sym_info_offset: symtab_offset.unwrap_or(0)
                         + i as u64 * SYM_SIZE
                         + SYM_INFO_OFFSET,

@@ -1,16 +1,17 @@
 use std::collections::HashMap;
 
-use unibpf_object::{Map, Program};
+use unibpf_backend::{LoadRequest, LoadedObject, Program};
+use unibpf_object::{Map, ProgramSection};
 
 use super::*;
 
 /// A host where listed features are missing (true = masked, not absent);
 /// tracepoints named `missing/*` do not exist.
-struct FakeHost(HashMap<&'static str, bool>);
+struct FakeHost(HashMap<Feature, bool>);
 
 impl HostFeatures for FakeHost {
-    fn missing(&self, f: &str) -> Option<String> {
-        self.0.get(f).map(|masked| {
+    fn missing(&self, f: Feature) -> Option<String> {
+        self.0.get(&f).map(|masked| {
             if *masked {
                 "masked (--mask)".to_string()
             } else {
@@ -18,29 +19,78 @@ impl HostFeatures for FakeHost {
             }
         })
     }
-    fn masked(&self, f: &str) -> bool {
-        self.0.get(f).copied().unwrap_or(false)
-    }
-    fn min_kernel(&self, f: &str) -> Option<String> {
-        Some(if f.contains("fentry") { "5.5" } else { "5.8" }.into())
+    fn masked(&self, f: Feature) -> bool {
+        self.0.get(&f).copied().unwrap_or(false)
     }
     fn tracepoint_exists(&self, category: &str, _name: &str) -> Option<bool> {
         Some(category != "missing")
     }
 }
 
-fn host(missing: &[(&'static str, bool)]) -> FakeHost {
+fn host(missing: &[(Feature, bool)]) -> FakeHost {
     FakeHost(missing.iter().copied().collect())
 }
+
+/// A backend that runs what `can` allows, saying how as the section does;
+/// fentry programs need `prog.fentry`, tracepoints must exist.
+struct FakeBackend {
+    kind: BackendKind,
+    can: fn(&Hook) -> bool,
+}
+
+impl Backend for FakeBackend {
+    fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    fn supports(&self, p: &Program, host: &dyn HostFeatures) -> Result<String, Unsupported> {
+        if !(self.can)(&p.section.hook) {
+            return Err(Unsupported::Hook {
+                backend: self.kind,
+                hook: p.section.to_string(),
+            });
+        }
+        if let Some((category, name)) = p.section.tracepoint() {
+            if host.tracepoint_exists(category, name) == Some(false) {
+                return Err(Unsupported::NoTracepoint {
+                    category: category.into(),
+                    name: name.into(),
+                });
+            }
+        }
+        if matches!(p.section.hook, Hook::Trampoline { .. }) {
+            if let Some(why) = host.missing(Feature::ProgFentry) {
+                return Err(Unsupported::MissingFeature {
+                    feature: Feature::ProgFentry,
+                    why,
+                });
+            }
+        }
+        Ok(p.section.to_string())
+    }
+
+    fn load_object(
+        &mut self,
+        _request: &LoadRequest<'_>,
+    ) -> unibpf_backend::Result<Box<dyn LoadedObject>> {
+        unreachable!("the selector never loads")
+    }
+}
+
+const KERNEL: FakeBackend = FakeBackend {
+    kind: BackendKind::Kernel,
+    can: |_| true,
+};
 
 fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
     BpfObject {
         programs: progs
             .iter()
-            .map(|(n, s)| Program {
+            .enumerate()
+            .map(|(i, (n, s))| Program {
                 name: n.to_string(),
-                section: s.to_string(),
-                sym_info_offset: 0,
+                section: ProgramSection::parse(s).expect("section"),
+                sym_info_offset: 100 + i as u64,
             })
             .collect(),
         maps: maps
@@ -60,8 +110,6 @@ fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
     }
 }
 
-const KERNEL: &[BackendKind] = &[BackendKind::Kernel];
-
 #[test]
 fn explains_each_program_with_its_attach_point_and_events() {
     let obj = object(
@@ -71,9 +119,9 @@ fn explains_each_program_with_its_attach_point_and_events() {
         ],
         &[("rb", MAP_TYPE_RINGBUF)],
     );
-    let sel = select(&obj, &host(&[]), BackendChoice::Auto, KERNEL).expect("select");
-    assert_eq!(sel.backend, Some(BackendKind::Kernel));
-    assert!(sel.plan.is_empty());
+    let sel = select(&obj, &host(&[]), BackendChoice::Auto, &[&KERNEL]).expect("select");
+    assert_eq!(sel.backend, BackendKind::Kernel);
+    assert!(sel.passes.is_empty());
     assert_eq!(
         sel.explain,
         vec![
@@ -88,9 +136,9 @@ fn a_missing_feature_names_the_program_feature_and_kernel() {
     let obj = object(&[("on_connect", "fentry/tcp_v4_connect")], &[]);
     let err = select(
         &obj,
-        &host(&[("prog.fentry", false)]),
+        &host(&[(Feature::ProgFentry, false)]),
         BackendChoice::Auto,
-        KERNEL,
+        &[&KERNEL],
     )
     .unwrap_err();
     assert_eq!(
@@ -104,9 +152,9 @@ fn a_plain_ring_buffer_without_the_compat_header_is_refused_with_the_fix() {
     let obj = object(&[("p", "tp/a/b")], &[("rb", MAP_TYPE_RINGBUF)]);
     let err = select(
         &obj,
-        &host(&[("map.ringbuf", true)]),
+        &host(&[(Feature::MapRingbuf, true)]),
         BackendChoice::Auto,
-        KERNEL,
+        &[&KERNEL],
     )
     .unwrap_err()
     .to_string();
@@ -124,7 +172,7 @@ fn forcing_a_backend_this_build_lacks_fails_naming_the_program() {
         &obj,
         &host(&[]),
         BackendChoice::Forced(BackendKind::Userspace),
-        KERNEL,
+        &[&KERNEL],
     )
     .unwrap_err()
     .to_string();
@@ -132,21 +180,6 @@ fn forcing_a_backend_this_build_lacks_fails_naming_the_program() {
         err,
         "program handle_exec: the userspace backend is not available yet; use --backend kernel (or auto)"
     );
-}
-
-#[test]
-fn sections_map_to_features() {
-    assert_eq!(
-        requirements("kprobe/do_unlinkat").0,
-        vec!["prog.kprobe", "attach.kprobe"]
-    );
-    assert_eq!(
-        requirements("uretprobe").1,
-        "uretprobe (BINARY:FUNC from the guest)"
-    );
-    assert_eq!(requirements("lsm/path_rmdir").1, "LSM hook path_rmdir");
-    assert_eq!(requirements("xdp").1, "XDP (interface from the guest)");
-    assert_eq!(requirements("weird/thing").0, Vec::<&str>::new());
 }
 
 #[test]
@@ -158,16 +191,23 @@ fn optional_programs_on_missing_tracepoints_are_left_out_others_fail() {
         ],
         &[],
     );
-    let err = select(&obj, &host(&[]), BackendChoice::Auto, KERNEL)
+    let err = select(&obj, &host(&[]), BackendChoice::Auto, &[&KERNEL])
         .unwrap_err()
         .to_string();
-    assert!(
-        err.starts_with("program enter_open: tracepoint missing/sys_enter_open does not exist"),
-        "{err}"
+    assert_eq!(
+        err,
+        "program enter_open: tracepoint missing/sys_enter_open does not exist on this host; mark the program optional (UNIBPF_OPTIONAL in <unibpf/compat.bpf.h>) or turn its autoload off"
     );
     obj.optional_programs.push("enter_open".into());
-    let sel = select(&obj, &host(&[]), BackendChoice::Auto, KERNEL).expect("select");
-    assert_eq!(sel.plan.skip_programs, vec!["enter_open"]);
+    let sel = select(&obj, &host(&[]), BackendChoice::Auto, &[&KERNEL]).expect("select");
+    assert_eq!(
+        sel.passes,
+        vec![Pass::SkipProgram {
+            program: "enter_open".into(),
+            sym_info_offset: 100,
+            why: "tracepoint missing/sys_enter_open does not exist on this host (optional)".into(),
+        }]
+    );
     assert_eq!(
         sel.explain,
         vec![
@@ -180,21 +220,20 @@ fn optional_programs_on_missing_tracepoints_are_left_out_others_fail() {
 #[test]
 fn tc_classifiers_use_tcx_links_where_the_host_has_them() {
     let obj = object(&[("count_ingress", "tc")], &[]);
-    let sel = select(&obj, &host(&[]), BackendChoice::Auto, KERNEL).expect("select");
-    assert_eq!(sel.plan.tc_attach, TcAttach::Link);
+    let sel = select(&obj, &host(&[]), BackendChoice::Auto, &[&KERNEL]).expect("select");
+    assert_eq!(sel.passes, vec![Pass::TcAttach(TcAttach::Link)]);
     assert_eq!(
         sel.explain,
         vec!["count_ingress: kernel, tc classifier (interface from the guest), tcx link; events: none"]
     );
-
     let sel = select(
         &obj,
-        &host(&[("attach.tcx", true)]),
+        &host(&[(Feature::AttachTcx, true)]),
         BackendChoice::Auto,
-        KERNEL,
+        &[&KERNEL],
     )
     .expect("select");
-    assert_eq!(sel.plan.tc_attach, TcAttach::Netlink);
+    assert_eq!(sel.passes, vec![Pass::TcAttach(TcAttach::Netlink)]);
     assert_eq!(
         sel.explain,
         vec!["count_ingress: kernel, tc classifier (interface from the guest), netlink filter, removed by a guardian process if unibpf dies (no tcx link: masked (--mask)); events: none"]
@@ -202,10 +241,121 @@ fn tc_classifiers_use_tcx_links_where_the_host_has_them() {
 }
 
 #[test]
-fn objects_without_tc_classifiers_keep_an_empty_plan_whatever_tcx_does() {
+fn auto_takes_the_first_backend_that_runs_everything_and_says_why() {
+    let tracepoints_only = FakeBackend {
+        kind: BackendKind::Userspace,
+        can: |h| matches!(h, Hook::Tracepoint),
+    };
+    let obj = object(&[("on_connect", "fentry/tcp_v4_connect")], &[]);
+    let no_fentry = host(&[(Feature::ProgFentry, false)]);
+    // Neither can: the first backend's reason.
+    let err = select(
+        &obj,
+        &no_fentry,
+        BackendChoice::Auto,
+        &[&KERNEL, &tracepoints_only],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("needs fentry"), "{err}");
+
     let obj = object(&[("handle_exec", "tp/sched/sched_process_exec")], &[]);
-    for missing in [vec![], vec![("attach.tcx", false)]] {
-        let sel = select(&obj, &host(&missing), BackendChoice::Auto, KERNEL).expect("select");
-        assert!(sel.plan.is_empty());
+    let everything_but_tracepoints = FakeBackend {
+        kind: BackendKind::Kernel,
+        can: |h| !matches!(h, Hook::Tracepoint),
+    };
+    let sel = select(
+        &obj,
+        &host(&[]),
+        BackendChoice::Auto,
+        &[&everything_but_tracepoints, &tracepoints_only],
+    )
+    .expect("select");
+    assert_eq!(sel.backend, BackendKind::Userspace);
+    assert_eq!(
+        sel.explain,
+        vec![
+            "not the kernel backend: program handle_exec: the kernel backend does not run tracepoint sched/sched_process_exec",
+            "handle_exec: userspace, tracepoint sched/sched_process_exec; events: none",
+        ]
+    );
+}
+
+#[test]
+fn a_forced_backend_is_used_even_where_another_would_do() {
+    let any = FakeBackend {
+        kind: BackendKind::Userspace,
+        can: |_| true,
+    };
+    let obj = object(&[("handle_exec", "tp/sched/sched_process_exec")], &[]);
+    let sel = select(
+        &obj,
+        &host(&[]),
+        BackendChoice::Forced(BackendKind::Userspace),
+        &[&KERNEL, &any],
+    )
+    .expect("select");
+    assert_eq!(sel.backend, BackendKind::Userspace);
+    assert_eq!(
+        sel.explain,
+        vec!["handle_exec: userspace, tracepoint sched/sched_process_exec; events: none"]
+    );
+}
+
+#[test]
+fn objects_without_tc_classifiers_need_no_passes_whatever_tcx_does() {
+    let obj = object(&[("handle_exec", "tp/sched/sched_process_exec")], &[]);
+    for missing in [vec![], vec![(Feature::AttachTcx, false)]] {
+        let sel = select(&obj, &host(&missing), BackendChoice::Auto, &[&KERNEL]).expect("select");
+        assert!(sel.passes.is_empty());
+    }
+}
+
+mod pass_bytes {
+    use super::super::passes::{apply_all, Pass, PassError};
+    use unibpf_object::BpfObject;
+
+    fn exec_object() -> Vec<u8> {
+        std::fs::read(unibpf_test_guests::guest("optional.bpf.o")).expect("test object")
+    }
+
+    #[test]
+    fn skipping_a_program_removes_it_from_the_object_and_nothing_else() {
+        let elf = exec_object();
+        let before = BpfObject::parse(&elf).expect("parses");
+        let victim = before.programs[0].clone();
+        let pass = Pass::SkipProgram {
+            program: victim.name.clone(),
+            sym_info_offset: victim.sym_info_offset,
+            why: "test".into(),
+        };
+        let prepared = apply_all(&elf, &[pass]).expect("applies");
+        assert_eq!(prepared.plan.skip_programs, vec![victim.name.clone()]);
+        let after = BpfObject::parse(&prepared.elf).expect("still parses");
+        assert!(after.programs.iter().all(|p| p.name != victim.name));
+        assert_eq!(after.programs.len(), before.programs.len() - 1);
+        assert_eq!(after.maps, before.maps);
+        // One byte changed.
+        let changed = elf
+            .iter()
+            .zip(&prepared.elf)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(changed, 1);
+    }
+
+    #[test]
+    fn a_skip_at_a_byte_that_is_no_function_symbol_is_refused() {
+        let elf = exec_object();
+        for offset in [0, elf.len() as u64 + 10] {
+            let pass = Pass::SkipProgram {
+                program: "x".into(),
+                sym_info_offset: offset,
+                why: "test".into(),
+            };
+            assert!(matches!(
+                apply_all(&elf, &[pass]),
+                Err(PassError::NotAFunction { .. })
+            ));
+        }
     }
 }

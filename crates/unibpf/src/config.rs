@@ -7,21 +7,23 @@ use unibpf_host::Mask;
 use unibpf_hostcall::Limits;
 use unibpf_select::BackendChoice;
 
-use crate::host_func::HostFunc;
-use crate::select::{ExplainSink, HostState, SelectConfig};
+use unibpf_pipeline::{ExplainSink, HostState, PipelineConfig};
 
-/// Creates the backend for one module instance (each instance gets its own).
+use crate::host_func::HostFunc;
+
+/// Creates a backend for one module instance (each instance gets its own).
 pub type BackendFactory = Arc<dyn Fn() -> Result<Box<dyn Backend>, BackendError> + Send + Sync>;
 
 /// Runtime-wide settings.
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) backend: BackendFactory,
+    /// The backends this runtime can load objects on, in order of preference.
+    pub(crate) backends: Vec<BackendFactory>,
     pub(crate) callbacks: CallbackNames,
     pub(crate) host_funcs: Vec<HostFunc>,
     pub(crate) grace: Duration,
     pub(crate) limits: Limits,
-    pub(crate) select: SelectConfig,
+    pub(crate) pipeline: PipelineConfig,
     pub(crate) host: Arc<HostState>,
 }
 
@@ -30,23 +32,31 @@ impl Default for Config {
     /// and [`Limits`] for untrusted modules.
     fn default() -> Self {
         Self {
-            backend: Arc::new(|| {
+            backends: vec![Arc::new(|| {
                 Ok(Box::new(unibpf_backend_kernel::KernelBackend::new()) as Box<dyn Backend>)
-            }),
+            })],
             callbacks: CallbackNames::default(),
             host_funcs: Vec::new(),
             grace: Duration::from_secs(1),
             limits: Limits::default(),
-            select: SelectConfig::default(),
+            pipeline: PipelineConfig::default(),
             host: Arc::new(HostState::default()),
         }
     }
 }
 
 impl Config {
-    /// Uses `factory` to create each instance's backend.
+    /// Runs every object on the backend `factory` makes (replacing the
+    /// default, the kernel).
     pub fn backend(mut self, factory: BackendFactory) -> Self {
-        self.backend = factory;
+        self.backends = vec![factory];
+        self
+    }
+
+    /// Adds a backend the selector may pick when the ones before it cannot
+    /// run an object (or when it is forced).
+    pub fn add_backend(mut self, factory: BackendFactory) -> Self {
+        self.backends.push(factory);
         self
     }
 
@@ -65,19 +75,19 @@ impl Config {
     /// Which backend runs programs: the first that can (`Auto`), or a
     /// forced one, which fails clearly where it cannot.
     pub fn backend_choice(mut self, choice: BackendChoice) -> Self {
-        self.select.choice = choice;
+        self.pipeline.choice = choice;
         self
     }
 
     /// Behave as if the host lacked these features (see `unibpf probe`).
     pub fn mask(mut self, mask: Mask) -> Self {
-        self.select.mask = mask;
+        self.pipeline.mask = mask;
         self
     }
 
     /// Receives one line per selector decision (`unibpf run --explain`).
     pub fn explain(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        self.select.explain = Some(Arc::new(sink) as ExplainSink);
+        self.pipeline.explain = Some(Arc::new(sink) as ExplainSink);
         self
     }
 

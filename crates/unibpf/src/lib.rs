@@ -33,7 +33,6 @@ mod host_func;
 mod limiter;
 mod output;
 mod run;
-mod select;
 
 pub use config::{BackendFactory, Config};
 pub use handle::{Exit, ModuleHandle};

@@ -7,6 +7,8 @@ use unibpf_hostcall::{call_guest, Control, Killed, Limit, LimitExceeded};
 use unibpf_wasi::{Input, Output, ProcExit, WasiConfig, WasiCtx, WasiView};
 use wasmi::{CompilationMode, Engine, Linker, Module, Store, TrapCode};
 
+use unibpf_pipeline::Pipeline;
+
 use crate::config::Config;
 use crate::handle::{Done, Exit, ModuleHandle};
 use crate::host_func::HostFuncContext;
@@ -220,16 +222,21 @@ fn run_module(
     let module = compile(engine, &spec.wasm)?;
     let linker = link(engine, config, &module)?;
 
-    let inner = (config.backend)().map_err(|e| RunError::Setup(e.to_string()))?;
-    let backend = Box::new(crate::select::SelectingBackend {
-        inner,
-        config: config.select.clone(),
-        host: config.host.clone(),
-    });
+    let backends = config
+        .backends
+        .iter()
+        .map(|make| make())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let pipeline = Box::new(Pipeline::new(
+        backends,
+        config.pipeline.clone(),
+        config.host.clone(),
+    ));
     let wasi =
         WasiCtx::new(spec.wasi, control.clone()).map_err(|e| RunError::Setup(e.to_string()))?;
     let limits = config.limits;
-    let bpf = BpfCtx::new(backend, control.clone(), config.callbacks.clone(), limits);
+    let bpf = BpfCtx::new(pipeline, control.clone(), config.callbacks.clone(), limits);
     let limiter = GuestLimiter::new(limits);
     let mut store = Store::new(engine, Instance { wasi, bpf, limiter });
     store.limiter(|i| &mut i.limiter);
