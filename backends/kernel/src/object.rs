@@ -164,7 +164,7 @@ impl LoadedObject for KernelObject {
         Ok(MapHandle {
             id,
             info,
-            ops: Rc::new(KernelMap::new(owned)),
+            ops: Rc::new(KernelMap::new(owned, &info)),
         })
     }
 

@@ -96,9 +96,11 @@ impl MapInfo {
     }
 }
 
-/// Element operations on one map. Slices have exactly the sizes [`MapInfo`] gives
-/// (`key_size` for keys, `value_buffer_size` for values); the caller checks that.
-/// Errors are plain errnos: this is the hot path and allocates nothing.
+/// Element operations on one map. Slices must have exactly the sizes
+/// [`MapInfo`] gives (`key_size` for keys, `value_buffer_size` for values);
+/// implementations check that themselves (`EFAULT` otherwise) before they
+/// hand a buffer to anything that trusts its size. Errors are plain errnos:
+/// this is the hot path and allocates nothing.
 pub trait MapOps {
     fn lookup(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), Errno>;
     fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno>;

@@ -297,10 +297,11 @@ fn watch_for_stop(
         if !stop {
             return;
         }
-        control.request_stop();
-        // Second signal or grace expiry: force.
-        let _ = rx.recv_timeout(grace);
-        control.kill();
+        // A second signal forces the stop before the grace period ends.
+        control.stop_within(grace, |grace| {
+            let _ = rx.recv_timeout(grace);
+            false
+        });
         std::thread::sleep(Duration::from_secs(3));
         tracing::error!("the module did not stop after being killed; detaching and exiting");
         unibpf_backend_kernel::emergency_detach_all();

@@ -130,6 +130,19 @@ impl Control {
         });
     }
 
+    /// The stop sequence: ask the guest to stop, give it `grace` to end, then
+    /// force it. `ended(grace)` waits up to `grace` and says whether the
+    /// guest ended; it may return early with false (a second Ctrl-C) to
+    /// force the stop at once. True when the stop was forced.
+    pub fn stop_within(&self, grace: Duration, ended: impl FnOnce(Duration) -> bool) -> bool {
+        self.request_stop();
+        if ended(grace) {
+            return false;
+        }
+        self.kill();
+        true
+    }
+
     /// Force the guest to stop at its next checkpoint.
     pub fn kill(&self) {
         self.transition(|_| Some(RunState::Killed));

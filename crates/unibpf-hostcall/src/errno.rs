@@ -1,67 +1,145 @@
-//! Errno numbering across the boundary.
+//! Errno numbering across the boundary: the one table of WASI errnos and of
+//! how Linux errnos map onto them.
 //!
 //! Guests are wasm32-wasi programs: their `errno.h` is WASI's, where `EINTR` is 27
 //! and `ENOENT` is 44, not Linux's 4 and 2. Every negative errno a host call
 //! returns is therefore translated, so that guest code like
 //! `if (err == -EINTR) break;` means what it says.
 
+use crate::GuestFault;
+
+/// A WASI errno (`__wasi_errno_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WasiErrno(pub u16);
+
+impl WasiErrno {
+    pub const SUCCESS: Self = Self(0);
+    pub const TOOBIG: Self = Self(1);
+    pub const ACCES: Self = Self(2);
+    pub const AGAIN: Self = Self(6);
+    pub const BADF: Self = Self(8);
+    pub const BUSY: Self = Self(10);
+    pub const CANCELED: Self = Self(11);
+    pub const CHILD: Self = Self(12);
+    pub const DEADLK: Self = Self(16);
+    pub const DOM: Self = Self(18);
+    pub const EXIST: Self = Self(20);
+    pub const FAULT: Self = Self(21);
+    pub const FBIG: Self = Self(22);
+    pub const ILSEQ: Self = Self(25);
+    pub const INTR: Self = Self(27);
+    pub const INVAL: Self = Self(28);
+    pub const IO: Self = Self(29);
+    pub const ISDIR: Self = Self(31);
+    pub const LOOP: Self = Self(32);
+    pub const MFILE: Self = Self(33);
+    pub const MLINK: Self = Self(34);
+    pub const NAMETOOLONG: Self = Self(37);
+    pub const NFILE: Self = Self(41);
+    pub const NODEV: Self = Self(43);
+    pub const NOENT: Self = Self(44);
+    pub const NOEXEC: Self = Self(45);
+    pub const NOLCK: Self = Self(46);
+    pub const NOMEM: Self = Self(48);
+    pub const NOSPC: Self = Self(51);
+    pub const NOSYS: Self = Self(52);
+    pub const NOTDIR: Self = Self(54);
+    pub const NOTEMPTY: Self = Self(55);
+    pub const NOTSUP: Self = Self(58);
+    pub const NOTTY: Self = Self(59);
+    pub const NXIO: Self = Self(60);
+    pub const OVERFLOW: Self = Self(61);
+    pub const PERM: Self = Self(63);
+    pub const PIPE: Self = Self(64);
+    pub const RANGE: Self = Self(68);
+    pub const ROFS: Self = Self(69);
+    pub const SPIPE: Self = Self(70);
+    pub const SRCH: Self = Self(71);
+    pub const TIMEDOUT: Self = Self(73);
+    pub const TXTBSY: Self = Self(74);
+    pub const XDEV: Self = Self(75);
+    pub const NOTCAPABLE: Self = Self(76);
+}
+
 /// The WASI errno for a Linux errno (`EIO` for anything WASI has no name for).
-pub fn linux_to_wasi(linux: i32) -> u16 {
+pub fn linux_to_wasi(linux: i32) -> WasiErrno {
+    use nix::libc::*;
     match linux.abs() {
-        0 => 0,
-        1 => 63,   // EPERM
-        2 => 44,   // ENOENT
-        3 => 71,   // ESRCH
-        4 => 27,   // EINTR
-        5 => 29,   // EIO
-        6 => 60,   // ENXIO
-        7 => 1,    // E2BIG
-        8 => 45,   // ENOEXEC
-        9 => 8,    // EBADF
-        10 => 12,  // ECHILD
-        11 => 6,   // EAGAIN
-        12 => 48,  // ENOMEM
-        13 => 2,   // EACCES
-        14 => 21,  // EFAULT
-        16 => 10,  // EBUSY
-        17 => 20,  // EEXIST
-        18 => 75,  // EXDEV
-        19 => 43,  // ENODEV
-        20 => 54,  // ENOTDIR
-        21 => 31,  // EISDIR
-        22 => 28,  // EINVAL
-        23 => 41,  // ENFILE
-        24 => 33,  // EMFILE
-        25 => 59,  // ENOTTY
-        26 => 74,  // ETXTBSY
-        27 => 22,  // EFBIG
-        28 => 51,  // ENOSPC
-        29 => 70,  // ESPIPE
-        30 => 69,  // EROFS
-        31 => 34,  // EMLINK
-        32 => 64,  // EPIPE
-        33 => 18,  // EDOM
-        34 => 68,  // ERANGE
-        35 => 16,  // EDEADLK
-        36 => 37,  // ENAMETOOLONG
-        37 => 46,  // ENOLCK
-        38 => 52,  // ENOSYS
-        39 => 55,  // ENOTEMPTY
-        40 => 32,  // ELOOP
-        75 => 61,  // EOVERFLOW
-        84 => 25,  // EILSEQ
-        95 => 58,  // EOPNOTSUPP
-        110 => 73, // ETIMEDOUT
-        125 => 11, // ECANCELED
-        // ENOTSUPP (kernel-internal 524) and anything else.
-        524 => 58,
-        _ => 29,
+        0 => WasiErrno::SUCCESS,
+        EPERM => WasiErrno::PERM,
+        ENOENT => WasiErrno::NOENT,
+        ESRCH => WasiErrno::SRCH,
+        EINTR => WasiErrno::INTR,
+        EIO => WasiErrno::IO,
+        ENXIO => WasiErrno::NXIO,
+        E2BIG => WasiErrno::TOOBIG,
+        ENOEXEC => WasiErrno::NOEXEC,
+        EBADF => WasiErrno::BADF,
+        ECHILD => WasiErrno::CHILD,
+        EAGAIN => WasiErrno::AGAIN,
+        ENOMEM => WasiErrno::NOMEM,
+        EACCES => WasiErrno::ACCES,
+        EFAULT => WasiErrno::FAULT,
+        EBUSY => WasiErrno::BUSY,
+        EEXIST => WasiErrno::EXIST,
+        EXDEV => WasiErrno::XDEV,
+        ENODEV => WasiErrno::NODEV,
+        ENOTDIR => WasiErrno::NOTDIR,
+        EISDIR => WasiErrno::ISDIR,
+        EINVAL => WasiErrno::INVAL,
+        ENFILE => WasiErrno::NFILE,
+        EMFILE => WasiErrno::MFILE,
+        ENOTTY => WasiErrno::NOTTY,
+        ETXTBSY => WasiErrno::TXTBSY,
+        EFBIG => WasiErrno::FBIG,
+        ENOSPC => WasiErrno::NOSPC,
+        ESPIPE => WasiErrno::SPIPE,
+        EROFS => WasiErrno::ROFS,
+        EMLINK => WasiErrno::MLINK,
+        EPIPE => WasiErrno::PIPE,
+        EDOM => WasiErrno::DOM,
+        ERANGE => WasiErrno::RANGE,
+        EDEADLK => WasiErrno::DEADLK,
+        ENAMETOOLONG => WasiErrno::NAMETOOLONG,
+        ENOLCK => WasiErrno::NOLCK,
+        ENOSYS => WasiErrno::NOSYS,
+        ENOTEMPTY => WasiErrno::NOTEMPTY,
+        ELOOP => WasiErrno::LOOP,
+        EOVERFLOW => WasiErrno::OVERFLOW,
+        EILSEQ => WasiErrno::ILSEQ,
+        EOPNOTSUPP => WasiErrno::NOTSUP,
+        ETIMEDOUT => WasiErrno::TIMEDOUT,
+        ECANCELED => WasiErrno::CANCELED,
+        // ENOTSUPP, the kernel-internal 524 libc has no name for.
+        524 => WasiErrno::NOTSUP,
+        _ => WasiErrno::IO,
     }
 }
 
 /// `-errno` in the guest's numbering, for a Linux errno.
 pub fn guest_errno(linux: i32) -> i32 {
-    -i32::from(linux_to_wasi(linux))
+    -i32::from(linux_to_wasi(linux).0)
+}
+
+impl From<nix::errno::Errno> for WasiErrno {
+    fn from(e: nix::errno::Errno) -> Self {
+        linux_to_wasi(e as i32)
+    }
+}
+
+impl From<std::io::Error> for WasiErrno {
+    fn from(e: std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(code) => linux_to_wasi(code),
+            None => Self::IO,
+        }
+    }
+}
+
+impl From<GuestFault> for WasiErrno {
+    fn from(_: GuestFault) -> Self {
+        Self::FAULT
+    }
 }
 
 #[cfg(test)]
@@ -77,5 +155,10 @@ mod tests {
         assert_eq!(guest_errno(nix::libc::EFAULT), -21);
         assert_eq!(guest_errno(nix::libc::EEXIST), -20);
         assert_eq!(guest_errno(nix::libc::EPERM), -63);
+        assert_eq!(guest_errno(nix::libc::EMFILE), -33);
+        assert_eq!(guest_errno(nix::libc::ELOOP), -32);
+        assert_eq!(guest_errno(nix::libc::EILSEQ), -25);
+        assert_eq!(guest_errno(524), -58);
+        assert_eq!(guest_errno(9999), -29);
     }
 }

@@ -17,6 +17,6 @@ pub mod memory;
 
 pub use call::call_guest;
 pub use control::{killed_trap, Control, Killed, RunState, SleepOutcome};
-pub use errno::{guest_errno, linux_to_wasi};
+pub use errno::{guest_errno, linux_to_wasi, WasiErrno};
 pub use limits::{Limit, LimitExceeded, LimitParseError, Limits};
 pub use memory::{GuestFault, GuestMemory, GuestMemoryMut};

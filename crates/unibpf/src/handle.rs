@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use unibpf_hostcall::{Control, RunState};
 
-use crate::run::RunError;
+use crate::error::RunError;
 
 /// How a module ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,10 +128,8 @@ impl ModuleHandle {
     /// Graceful stop, then a forced one if the guest has not ended within
     /// `grace`; returns how it ended. Everything it attached is detached.
     pub fn terminate(self, grace: Duration) -> Result<Exit, RunError> {
-        self.request_stop();
-        if !self.wait_timeout(grace) {
-            self.kill();
-        }
+        self.control
+            .stop_within(grace, |grace| self.done.wait(grace));
         self.join()
     }
 

@@ -28,17 +28,21 @@
 //! [`spawn`]: Runtime::spawn
 
 mod config;
+mod error;
 mod handle;
 mod host_func;
 mod limiter;
 mod output;
 mod run;
+mod spec;
 
 pub use config::{BackendFactory, Config};
+pub use error::RunError;
 pub use handle::{Exit, ModuleHandle};
 pub use host_func::{HostFunc, HostFuncContext, HostFuncError};
 pub use output::{OutputBuffer, OutputCallback};
-pub use run::{ModuleSpec, RunError, Runtime};
+pub use run::Runtime;
+pub use spec::ModuleSpec;
 
 pub use unibpf_abi::CallbackNames;
 pub use unibpf_backend::{one_line, Backend, BackendKind};

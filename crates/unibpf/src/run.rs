@@ -1,109 +1,19 @@
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use unibpf_abi::{BpfCtx, BpfView};
 use unibpf_hostcall::{call_guest, Control, Killed, Limit, LimitExceeded};
-use unibpf_wasi::{Input, Output, ProcExit, WasiConfig, WasiCtx, WasiView};
+use unibpf_wasi::{ProcExit, WasiCtx, WasiView};
 use wasmi::{CompilationMode, Engine, Linker, Module, Store, TrapCode};
 
 use unibpf_pipeline::Pipeline;
 
 use crate::config::Config;
+use crate::error::{Cause, RunError};
 use crate::handle::{Done, Exit, ModuleHandle};
 use crate::host_func::HostFuncContext;
 use crate::limiter::GuestLimiter;
-
-/// Why a module could not run to completion.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("not a WebAssembly module: it does not start with the \\0asm magic bytes; unibpf runs wasm32-wasi .wasm files")]
-    NotWasm,
-    #[error("not a valid WebAssembly module: {0}")]
-    InvalidModule(String),
-    #[error(transparent)]
-    Limit(#[from] LimitExceeded),
-    #[error("the module does not export its linear memory as `memory`")]
-    NoMemory,
-    #[error("the module has no `_start` function of type () -> (); is it a WASI command module?")]
-    NoStart,
-    #[error("the module cannot be linked: {0}")]
-    Link(String),
-    #[error("{0}")]
-    Setup(String),
-    #[error("the guest trapped: {0}")]
-    Trap(String),
-    #[error("the module's thread panicked")]
-    Panicked,
-}
-
-/// One module to run: its bytes, arguments and what it may touch.
-#[derive(Clone)]
-pub struct ModuleSpec {
-    pub(crate) name: String,
-    pub(crate) wasm: Arc<[u8]>,
-    pub(crate) wasi: WasiConfig,
-}
-
-impl ModuleSpec {
-    /// `name` becomes the guest's `argv[0]`.
-    pub fn new(name: impl Into<String>, wasm: impl Into<Arc<[u8]>>) -> Self {
-        let name = name.into();
-        Self {
-            wasi: WasiConfig {
-                args: vec![name.clone()],
-                ..WasiConfig::default()
-            },
-            name,
-            wasm: wasm.into(),
-        }
-    }
-
-    pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        self.wasi.args.push(arg.into());
-        self
-    }
-
-    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
-        self.wasi.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.wasi.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// Grants the host directory `host`, visible to the guest as `guest`.
-    pub fn dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
-        self.wasi.preopens.push((host.into(), guest.into()));
-        self
-    }
-
-    pub fn stdin(mut self, input: Input) -> Self {
-        self.wasi.stdin = input;
-        self
-    }
-
-    pub fn stdout(mut self, output: Output) -> Self {
-        self.wasi.stdout = output;
-        self
-    }
-
-    pub fn stderr(mut self, output: Output) -> Self {
-        self.wasi.stderr = output;
-        self
-    }
-
-    /// Whether the guest sees stdout as a terminal, so its libc flushes
-    /// every line (the default). Turning it off lets the guest's libc fill a
-    /// buffer before writing, which is faster for very chatty guests, but
-    /// what is still in that buffer is lost if the guest is force-stopped.
-    pub fn line_buffered(mut self, yes: bool) -> Self {
-        self.wasi.stdout_block_buffered = !yes;
-        self
-    }
-}
+use crate::spec::ModuleSpec;
 
 /// The store data of one instance.
 struct Instance {
@@ -180,7 +90,7 @@ impl Runtime {
         let slot = RunningSlot(self.running.clone());
         let control = Arc::new(
             Control::new()
-                .map_err(|e| RunError::Setup(format!("creating the control eventfd: {e}")))?,
+                .map_err(|e| RunError::setup("creating the control eventfd")(e.into()))?,
         );
         let done = Arc::new(Done::default());
         let engine = self.engine.clone();
@@ -198,7 +108,7 @@ impl Runtime {
                 d.set();
                 result
             })
-            .map_err(|e| RunError::Setup(format!("spawning the module thread: {e}")))?;
+            .map_err(|e| RunError::setup("spawning the module thread")(e.into()))?;
         Ok(ModuleHandle {
             control,
             done,
@@ -227,14 +137,14 @@ fn run_module(
         .iter()
         .map(|make| make())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| RunError::Setup(e.to_string()))?;
+        .map_err(|e| RunError::setup("creating the backends")(e.into()))?;
     let pipeline = Box::new(Pipeline::new(
         backends,
         config.pipeline.clone(),
         config.host.clone(),
     ));
-    let wasi =
-        WasiCtx::new(spec.wasi, control.clone()).map_err(|e| RunError::Setup(e.to_string()))?;
+    let wasi = WasiCtx::new(spec.wasi, control.clone())
+        .map_err(|e| RunError::setup("granting the module's directories")(e.into()))?;
     let limits = config.limits;
     let bpf = BpfCtx::new(pipeline, control.clone(), config.callbacks.clone(), limits);
     let limiter = GuestLimiter::new(limits);
@@ -244,7 +154,7 @@ fn run_module(
     // fuel is its whole budget.
     store
         .set_fuel(limits.start_fuel)
-        .map_err(|e| RunError::Setup(e.to_string()))?;
+        .map_err(|e| RunError::setup("setting the start function's fuel")(e.into()))?;
     let instance = match linker.instantiate_and_start(&mut store, &module) {
         Ok(instance) => instance,
         Err(e) => {
@@ -283,7 +193,7 @@ fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module, RunError> {
     if !wasm.starts_with(b"\0asm") {
         return Err(RunError::NotWasm);
     }
-    let module = Module::new(engine, wasm).map_err(|e| RunError::InvalidModule(one_line(&e)))?;
+    let module = Module::new(engine, wasm).map_err(RunError::InvalidModule)?;
     let start = module.exports().find(|e| e.name() == "_start");
     match start.map(|e| e.ty().clone()) {
         Some(wasmi::ExternType::Func(ty)) if ty.params().is_empty() && ty.results().is_empty() => {}
@@ -301,10 +211,11 @@ fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module, RunError> {
 /// A linker with WASI, the wasm_bpf ABI and the embedder's host functions.
 fn link(engine: &Engine, config: &Config, module: &Module) -> Result<Linker<Instance>, RunError> {
     let mut linker = Linker::<Instance>::new(engine);
-    let link = |e: &dyn std::fmt::Display| RunError::Link(e.to_string());
-    unibpf_wasi::add_to_linker(&mut linker).map_err(|e| link(&e))?;
-    unibpf_wasi::define_missing_as_enosys(&mut linker, module).map_err(|e| link(&e))?;
-    unibpf_abi::add_to_linker(&mut linker, module, &config.callbacks).map_err(|e| link(&e))?;
+    let link = |e: Cause| RunError::Link(e);
+    unibpf_wasi::add_to_linker(&mut linker).map_err(|e| link(e.into()))?;
+    unibpf_wasi::define_missing_as_enosys(&mut linker, module).map_err(|e| link(e.into()))?;
+    unibpf_abi::add_to_linker(&mut linker, module, &config.callbacks)
+        .map_err(|e| link(e.into()))?;
     for hf in &config.host_funcs {
         let func = hf.func.clone();
         linker
@@ -319,7 +230,7 @@ fn link(engine: &Engine, config: &Config, module: &Module) -> Result<Linker<Inst
                     func(&mut ctx, params, results).map_err(wasmi::Error::host)
                 },
             )
-            .map_err(|e| link(&e))?;
+            .map_err(|e| link(e.into()))?;
     }
     Ok(linker)
 }
@@ -356,13 +267,7 @@ fn instantiation_failure(
             other => other,
         });
     }
-    Err(RunError::Link(one_line(&err)))
-}
-
-/// Error text on one line: wasmi's can span several (hex dumps of bytes).
-fn one_line(err: &dyn std::fmt::Display) -> String {
-    let text = err.to_string();
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    Err(RunError::Link(err.into()))
 }
 
 fn classify(outcome: Result<(), wasmi::Error>, control: &Control) -> Result<Exit, RunError> {

@@ -244,7 +244,7 @@ fn a_module_importing_an_unknown_host_function_fails_to_link() {
     let err = runtime
         .run(spec("host_func.wasm").stdout(OutputBuffer::new().sink()))
         .expect_err("app.add is not offered");
-    let msg = err.to_string();
+    let msg = err.chain();
     assert!(msg.contains("app") && msg.contains("add"), "{msg}");
 }
 
