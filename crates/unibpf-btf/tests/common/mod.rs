@@ -251,7 +251,12 @@ pub fn other_kernel_btf() -> Vec<u8> {
 
 /// The `.BTF` of a BPF object: real BTF, but a program's, not a kernel's.
 pub fn object_btf() -> Vec<u8> {
-    let path = unibpf_test_guests::guest("exec.bpf.o");
+    object_btf_of("exec.bpf.o")
+}
+
+/// The `.BTF` of the test guests' BPF object `file`.
+pub fn object_btf_of(file: &str) -> Vec<u8> {
+    let path = unibpf_test_guests::guest(file);
     let bytes = std::fs::read(&path).expect("read object");
     let elf = goblin::elf::Elf::parse(&bytes).expect("ELF");
     let sh = elf
