@@ -2,9 +2,12 @@
 //!
 //! CO-RE needs the running kernel's BTF. Kernels built without
 //! `CONFIG_DEBUG_INFO_BTF` have no `/sys/kernel/btf/vmlinux`; for them,
-//! BTF comes bundled in the `.wasm` ([`bundle`]) or from the local
-//! [`Cache`] (in BTFHub's layout), filled from a BTFHub-archive mirror
-//! ([`fetch`]), verifying before caching ([`verify`]).
+//! [`locate`] looks, in order, at the file the user names, the kernel's
+//! own, BTF bundled in the `.wasm` ([`bundle`]), the local [`Cache`] (in
+//! BTFHub's layout), and finally downloads from a BTFHub-archive mirror
+//! ([`fetch`]), verifying before caching ([`verify`]). It knows nothing of
+//! unibpf's SDK: any module, built for upstream wasm-bpf or not, gets the
+//! same lookup.
 //!
 //! Errors print as one line that already names the cause and what to do
 //! (print them with `{}`); `source()` leads to the underlying error.
@@ -15,7 +18,9 @@ mod cache;
 mod download;
 mod fetch;
 mod kernel;
+mod locate;
 mod settings;
+mod status;
 pub mod verify;
 mod wasm;
 
@@ -25,8 +30,10 @@ pub use cache::{Cache, CacheEntry, CacheError, SYSTEM_CACHE_DIR};
 pub use download::{download, DownloadError, DownloadOptions};
 pub use fetch::{fetch, FetchError, Fetched};
 pub use kernel::{BtfArch, KernelId, KernelIdError};
+pub use locate::{locate, Attempt, Located, NotFound, Step};
 pub use settings::{
     Settings, DEFAULT_MIRROR, ENV_CACHE, ENV_FILE, ENV_MIRROR, KALLSYMS, KERNEL_BTF,
 };
+pub use status::{status, Status};
 pub use verify::{VerifiedBtf, VerifyError};
 pub use wasm::WasmError;
