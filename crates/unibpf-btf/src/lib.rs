@@ -35,5 +35,5 @@ pub use settings::{
     Settings, DEFAULT_MIRROR, ENV_CACHE, ENV_FILE, ENV_MIRROR, KALLSYMS, KERNEL_BTF,
 };
 pub use status::{status, Status};
-pub use verify::{VerifiedBtf, VerifyError};
+pub use verify::{KernelCheck, VerifiedBtf, VerifyError};
 pub use wasm::WasmError;

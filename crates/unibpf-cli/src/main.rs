@@ -1,6 +1,7 @@
 //! `unibpf`: the command-line front end. Parses flags, wires the library
 //! together, maps outcomes to exit statuses; no logic of its own worth testing.
 
+mod btf;
 mod log;
 mod matrix;
 mod probe;
@@ -42,6 +43,9 @@ enum Command {
     /// Generate guest code from a BPF object.
     #[command(subcommand)]
     Gen(GenCommand),
+    /// Where BTF comes from when the kernel has none: status, fetch, bundle, list.
+    #[command(subcommand)]
+    Btf(btf::BtfCommand),
 }
 
 #[derive(Subcommand)]
@@ -154,6 +158,7 @@ fn main() -> ExitCode {
         Command::Gen(cmd) => generate(cmd).map(|()| 0),
         Command::Probe(args) => probe::run(args).map(|()| 0),
         Command::Matrix(args) => matrix::run(args),
+        Command::Btf(cmd) => btf::run(cmd),
     };
     match result {
         Ok(status) => ExitCode::from(status),
