@@ -25,8 +25,12 @@ pub enum DownloadError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("cannot set up the HTTP client ({0})")]
-    Client(#[source] reqwest::Error),
+    #[error("cannot set up the HTTP client ({why}); for HTTPS it needs the system's CA certificates (or SSL_CERT_FILE / SSL_CERT_DIR)")]
+    Client {
+        why: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("{url}: 404 Not Found: the mirror has no BTF for this kernel (BTFHub covers kernels released without BTF); check the name with `unibpf btf status`, or give --btf FILE")]
     NotOnMirror { url: String },
     #[error("{url}: the mirror answered {status}; try again later or use another --btf-mirror")]
@@ -132,7 +136,10 @@ fn client(opts: &DownloadOptions) -> Result<reqwest::blocking::Client, DownloadE
         .timeout(opts.timeout)
         .user_agent(concat!("unibpf/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(DownloadError::Client)
+        .map_err(|source| DownloadError::Client {
+            why: innermost(&source),
+            source,
+        })
 }
 
 /// rustls needs one crypto provider for the process; ring builds with a C
