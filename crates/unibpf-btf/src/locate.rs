@@ -157,7 +157,7 @@ struct Lookup<'e> {
 
 impl Lookup<'_> {
     fn note(&mut self, a: Attempt) {
-        (self.explain)(&format!("BTF {a}"));
+        (self.explain)(&format!("BTF from {a}"));
         self.tried.push(a);
     }
 
