@@ -1,0 +1,108 @@
+//! The owned model of BTF types.
+
+/// A BTF type id; 0 is `void`.
+pub type TypeId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntEncoding {
+    Unsigned,
+    Signed,
+    Char,
+    Bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub ty: TypeId,
+    /// Offset from the start of the struct, in bits.
+    pub bit_offset: u32,
+    /// Width in bits when the member is a bitfield.
+    pub bitfield_size: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumValue {
+    pub name: String,
+    pub value: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    pub ty: TypeId,
+}
+
+/// One variable of a data section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecVar {
+    /// The `Var` type.
+    pub var: TypeId,
+    pub offset: u32,
+    pub size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Void,
+    Int {
+        size: u32,
+        encoding: IntEncoding,
+        bits: u32,
+    },
+    Ptr(TypeId),
+    Array {
+        elem: TypeId,
+        len: u32,
+    },
+    Struct {
+        size: u32,
+        members: Vec<Member>,
+    },
+    Union {
+        size: u32,
+        members: Vec<Member>,
+    },
+    Enum {
+        size: u32,
+        signed: bool,
+        values: Vec<EnumValue>,
+    },
+    Fwd {
+        union: bool,
+    },
+    Typedef(TypeId),
+    Volatile(TypeId),
+    Const(TypeId),
+    Restrict(TypeId),
+    Func {
+        proto: TypeId,
+        linkage: u32,
+    },
+    FuncProto {
+        ret: TypeId,
+        params: Vec<Param>,
+    },
+    Var {
+        ty: TypeId,
+        linkage: u32,
+    },
+    Datasec {
+        size: u32,
+        vars: Vec<SecVar>,
+    },
+    Float {
+        size: u32,
+    },
+    DeclTag {
+        ty: TypeId,
+        component: i32,
+    },
+    TypeTag(TypeId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Type {
+    pub name: String,
+    pub kind: Kind,
+}
