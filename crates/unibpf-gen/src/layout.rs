@@ -114,6 +114,7 @@ pub fn plan(btf: &Btf, only: Option<&[String]>) -> Result<Plan, GenError> {
                 size,
                 signed,
                 values,
+                ..
             } if seen_names.insert(("enum", t.name.clone())) => {
                 p.plan.enums.push(EnumDef {
                     name: t.name.clone(),
@@ -461,7 +462,7 @@ impl Planner<'_> {
     ) -> Result<(FieldType, Vec<u32>), GenError> {
         let mut dims = Vec::new();
         let mut id = self.btf.resolve(id);
-        while let Kind::Array { elem, len } = self.btf.ty(id).kind {
+        while let Kind::Array { elem, len, .. } = self.btf.ty(id).kind {
             dims.push(len);
             id = self.btf.resolve(elem);
             if dims.len() > 16 {
@@ -494,6 +495,7 @@ impl Planner<'_> {
                 size,
                 signed,
                 values,
+                ..
             } => FieldType::Enum {
                 name: t.name.clone(),
                 bytes: *size,

@@ -8,9 +8,11 @@ mod hide;
 mod parse;
 mod queries;
 mod types;
+mod write;
 
 pub use hide::hide_types;
 pub use types::{EnumValue, IntEncoding, Kind, Member, Param, SecVar, Type, TypeId};
+pub use write::write_btf;
 
 const MAGIC: u16 = 0xeb9f;
 const HEADER_MIN: usize = 24;

@@ -3,8 +3,8 @@
 use std::ops::Range;
 
 use super::{
-    le_u32, Btf, EnumValue, IntEncoding, Kind, Member, Param, SecVar, Type, TypeId, HEADER_MIN,
-    MAGIC, MAX_NAME,
+    le_u32, Btf, EnumValue, IntEncoding, Kind, Member, Param, SecVar, Type, HEADER_MIN, MAGIC,
+    MAX_NAME,
 };
 use crate::ObjectError;
 
@@ -152,26 +152,7 @@ impl Btf {
     fn check_references(&self) -> Result<(), ObjectError> {
         let n = self.types.len() as u32;
         for (id, t) in self.types.iter().enumerate() {
-            let refs: Vec<TypeId> = match &t.kind {
-                Kind::Ptr(x)
-                | Kind::Typedef(x)
-                | Kind::Volatile(x)
-                | Kind::Const(x)
-                | Kind::Restrict(x)
-                | Kind::TypeTag(x) => vec![*x],
-                Kind::Array { elem, .. } => vec![*elem],
-                Kind::Struct { members, .. } | Kind::Union { members, .. } => {
-                    members.iter().map(|m| m.ty).collect()
-                }
-                Kind::Func { proto, .. } => vec![*proto],
-                Kind::FuncProto { ret, params } => std::iter::once(*ret)
-                    .chain(params.iter().map(|p| p.ty))
-                    .collect(),
-                Kind::Var { ty, .. } | Kind::DeclTag { ty, .. } => vec![*ty],
-                Kind::Datasec { vars, .. } => vars.iter().map(|v| v.var).collect(),
-                _ => vec![],
-            };
-            if let Some(bad) = refs.into_iter().find(|&r| r >= n) {
+            if let Some(bad) = t.kind.refs().find(|&r| r >= n) {
                 return Err(ObjectError::Btf(format!(
                     "type {id} refers to type {bad}, which does not exist"
                 )));
@@ -189,9 +170,10 @@ fn record(r: &mut Reader<'_>, head: &Head) -> Result<Kind, ObjectError> {
         2 => Kind::Ptr(st),
         3 => {
             let elem = r.u32()?;
-            let _index = r.u32()?;
+            let index = r.u32()?;
             Kind::Array {
                 elem,
+                index,
                 len: r.u32()?,
             }
         }
@@ -207,6 +189,7 @@ fn record(r: &mut Reader<'_>, head: &Head) -> Result<Kind, ObjectError> {
             size: st,
             signed: head.kind_flag(),
             values: enum_values(r, head, k == 19)?,
+            wide: k == 19,
         },
         7 => Kind::Fwd {
             union: head.kind_flag(),

@@ -68,7 +68,9 @@ impl Btf {
             | Kind::Float { size }
             | Kind::Datasec { size, .. } => Some(u64::from(*size)),
             Kind::Ptr(_) => Some(8),
-            Kind::Array { elem, len } => Some(self.size_depth(*elem, depth + 1)? * u64::from(*len)),
+            Kind::Array { elem, len, .. } => {
+                Some(self.size_depth(*elem, depth + 1)? * u64::from(*len))
+            }
             Kind::Var { ty, .. } => self.size_depth(*ty, depth + 1),
             _ => None,
         }

@@ -36,7 +36,7 @@ pub(crate) fn raw_btf(types: &[(&str, u32, u32, &[u32])]) -> Vec<u8> {
     out
 }
 
-fn info(kind: u32, vlen: u32, flag: bool) -> u32 {
+pub(crate) fn info(kind: u32, vlen: u32, flag: bool) -> u32 {
     kind << 24 | vlen | (u32::from(flag) << 31)
 }
 

@@ -53,6 +53,9 @@ pub enum Kind {
     Ptr(TypeId),
     Array {
         elem: TypeId,
+        /// The index type (an int); only kept so the array can be written
+        /// back as it was.
+        index: TypeId,
         len: u32,
     },
     Struct {
@@ -67,6 +70,8 @@ pub enum Kind {
         size: u32,
         signed: bool,
         values: Vec<EnumValue>,
+        /// `BTF_KIND_ENUM64` (64-bit values) rather than `BTF_KIND_ENUM`.
+        wide: bool,
     },
     Fwd {
         union: bool,
@@ -105,4 +110,34 @@ pub enum Kind {
 pub struct Type {
     pub name: String,
     pub kind: Kind,
+}
+
+impl Kind {
+    /// The ids this kind refers to, in record order.
+    pub fn refs(&self) -> Box<dyn Iterator<Item = TypeId> + '_> {
+        match self {
+            Kind::Ptr(x)
+            | Kind::Typedef(x)
+            | Kind::Volatile(x)
+            | Kind::Const(x)
+            | Kind::Restrict(x)
+            | Kind::TypeTag(x)
+            | Kind::Var { ty: x, .. }
+            | Kind::DeclTag { ty: x, .. }
+            | Kind::Func { proto: x, .. } => Box::new(std::iter::once(*x)),
+            Kind::Array { elem, index, .. } => Box::new([*elem, *index].into_iter()),
+            Kind::Struct { members, .. } | Kind::Union { members, .. } => {
+                Box::new(members.iter().map(|m| m.ty))
+            }
+            Kind::FuncProto { ret, params } => {
+                Box::new(std::iter::once(*ret).chain(params.iter().map(|p| p.ty)))
+            }
+            Kind::Datasec { vars, .. } => Box::new(vars.iter().map(|v| v.var)),
+            Kind::Void
+            | Kind::Int { .. }
+            | Kind::Enum { .. }
+            | Kind::Fwd { .. }
+            | Kind::Float { .. } => Box::new(std::iter::empty()),
+        }
+    }
 }
