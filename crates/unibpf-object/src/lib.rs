@@ -5,6 +5,7 @@
 //! build on this; nothing here touches the kernel.
 
 pub mod btf;
+pub mod btf_ext;
 pub mod section;
 
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ pub enum ObjectError {
     Elf(String),
     #[error("corrupt BTF: {0}")]
     Btf(String),
+    #[error("corrupt .BTF.ext: {0}")]
+    BtfExt(String),
     #[error("the object has no BTF (.BTF section); compile it with clang -g")]
     NoBtf,
     #[error("program {program}: {error}")]
@@ -395,7 +398,7 @@ mod tests {
     /// A 64-bit little-endian BPF ELF with `sections` (indices from 1), then
     /// `.strtab` (section and symbol names) and `.symtab` holding `symbols`
     /// as (name, st_info, section index, value).
-    fn elf(sections: &[Sec<'_>], symbols: &[(&str, u8, u16, u64)]) -> Vec<u8> {
+    pub(crate) fn elf(sections: &[Sec<'_>], symbols: &[(&str, u8, u16, u64)]) -> Vec<u8> {
         let mut strtab = vec![0u8];
         let mut name = |n: &str| {
             let off = strtab.len() as u32;

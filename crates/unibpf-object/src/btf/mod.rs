@@ -31,6 +31,25 @@ pub struct Btf {
     record_offsets: Vec<usize>,
 }
 
+/// The string section of raw BTF, for strings that other sections refer
+/// to by offset (`.BTF.ext`'s section names and access strings).
+pub(crate) struct Strings<'a>(&'a [u8]);
+
+impl<'a> Strings<'a> {
+    /// Longest string read: section names hold paths (`uprobe//usr/...`),
+    /// which the kernel's limit on type names does not cover.
+    const MAX: usize = 4096;
+
+    pub(crate) fn of(raw: &'a [u8]) -> Result<Self, crate::ObjectError> {
+        let layout = parse::layout(raw)?;
+        Ok(Strings(&raw[layout.strings]))
+    }
+
+    pub(crate) fn get(&self, off: u32) -> Result<String, crate::ObjectError> {
+        parse::name_at(self.0, off, Self::MAX)
+    }
+}
+
 fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }

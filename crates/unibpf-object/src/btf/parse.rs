@@ -55,8 +55,9 @@ pub(super) fn layout(bytes: &[u8]) -> Result<Layout, ObjectError> {
     Ok(Layout { types, strings })
 }
 
-/// The NUL-terminated name at `off` in a string section.
-pub(crate) fn name_at(strings: &[u8], off: u32) -> Result<String, ObjectError> {
+/// The NUL-terminated name at `off` in a string section, at most `max`
+/// bytes long.
+pub(super) fn name_at(strings: &[u8], off: u32, max: usize) -> Result<String, ObjectError> {
     let rest = strings
         .get(off as usize..)
         .ok_or_else(|| bad("a name offset points past the string section"))?;
@@ -65,11 +66,11 @@ pub(crate) fn name_at(strings: &[u8], off: u32) -> Result<String, ObjectError> {
     // keeps that linear in the input.
     let end = rest
         .iter()
-        .take(MAX_NAME + 1)
+        .take(max + 1)
         .position(|&b| b == 0)
         .ok_or_else(|| {
-            if rest.len() > MAX_NAME {
-                bad("a name longer than the kernel's limit")
+            if rest.len() > max {
+                ObjectError::Btf(format!("a name longer than {max} bytes"))
             } else {
                 bad("an unterminated name")
             }
@@ -95,7 +96,7 @@ impl Reader<'_> {
 
     fn name(&mut self) -> Result<String, ObjectError> {
         let off = self.u32()?;
-        name_at(self.strings, off)
+        name_at(self.strings, off, MAX_NAME)
     }
 }
 
