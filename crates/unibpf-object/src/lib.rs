@@ -6,6 +6,7 @@
 
 pub mod btf;
 pub mod btf_ext;
+pub mod min_core;
 pub mod section;
 
 use std::collections::HashMap;
@@ -34,6 +35,8 @@ pub enum ObjectError {
     Btf(String),
     #[error("corrupt .BTF.ext: {0}")]
     BtfExt(String),
+    #[error("CO-RE relocation libbpf would refuse: {0}")]
+    CoreRelo(String),
     #[error("the object has no BTF (.BTF section); compile it with clang -g")]
     NoBtf,
     #[error("program {program}: {error}")]

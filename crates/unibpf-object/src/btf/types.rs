@@ -141,3 +141,86 @@ impl Kind {
         }
     }
 }
+
+impl Kind {
+    /// The same kind with every id it refers to passed through `f`.
+    pub fn map_refs<E>(&self, f: &impl Fn(TypeId) -> Result<TypeId, E>) -> Result<Kind, E> {
+        Ok(match self {
+            Kind::Ptr(x) => Kind::Ptr(f(*x)?),
+            Kind::Typedef(x) => Kind::Typedef(f(*x)?),
+            Kind::Volatile(x) => Kind::Volatile(f(*x)?),
+            Kind::Const(x) => Kind::Const(f(*x)?),
+            Kind::Restrict(x) => Kind::Restrict(f(*x)?),
+            Kind::TypeTag(x) => Kind::TypeTag(f(*x)?),
+            Kind::Array { elem, index, len } => Kind::Array {
+                elem: f(*elem)?,
+                index: f(*index)?,
+                len: *len,
+            },
+            Kind::Struct { size, members } => Kind::Struct {
+                size: *size,
+                members: map_members(members, f)?,
+            },
+            Kind::Union { size, members } => Kind::Union {
+                size: *size,
+                members: map_members(members, f)?,
+            },
+            Kind::Func { proto, linkage } => Kind::Func {
+                proto: f(*proto)?,
+                linkage: *linkage,
+            },
+            Kind::FuncProto { ret, params } => Kind::FuncProto {
+                ret: f(*ret)?,
+                params: params
+                    .iter()
+                    .map(|p| {
+                        Ok(Param {
+                            name: p.name.clone(),
+                            ty: f(p.ty)?,
+                        })
+                    })
+                    .collect::<Result<_, E>>()?,
+            },
+            Kind::Var { ty, linkage } => Kind::Var {
+                ty: f(*ty)?,
+                linkage: *linkage,
+            },
+            Kind::Datasec { size, vars } => Kind::Datasec {
+                size: *size,
+                vars: vars
+                    .iter()
+                    .map(|v| {
+                        Ok(SecVar {
+                            var: f(v.var)?,
+                            ..*v
+                        })
+                    })
+                    .collect::<Result<_, E>>()?,
+            },
+            Kind::DeclTag { ty, component } => Kind::DeclTag {
+                ty: f(*ty)?,
+                component: *component,
+            },
+            Kind::Void
+            | Kind::Int { .. }
+            | Kind::Enum { .. }
+            | Kind::Fwd { .. }
+            | Kind::Float { .. } => self.clone(),
+        })
+    }
+}
+
+fn map_members<E>(
+    members: &[Member],
+    f: &impl Fn(TypeId) -> Result<TypeId, E>,
+) -> Result<Vec<Member>, E> {
+    members
+        .iter()
+        .map(|m| {
+            Ok(Member {
+                ty: f(m.ty)?,
+                ..m.clone()
+            })
+        })
+        .collect()
+}
