@@ -1,8 +1,8 @@
 #!/bin/sh
 # Fuzzes the pure parsers and rewriting passes with cargo fuzz (fuzz/):
-# object_parse, btf_parse, btf_hide_types, gen_types and gen_skeleton, and
-# the wasm_bpf ABI under sequences of host calls against the fake backend
-# (abi_calls).
+# object_parse, btf_parse, btf_hide_types, min_core (against part of this
+# kernel's BTF), gen_types and gen_skeleton, and the wasm_bpf ABI under
+# sequences of host calls against the fake backend (abi_calls).
 #   scripts/fuzz.sh                  every target for 30 s: the bounded CI run
 #   scripts/fuzz.sh --long [SECONDS] every target for SECONDS (default 1800)
 #   scripts/fuzz.sh TARGET [SECONDS] one target (default 30 s)
@@ -24,7 +24,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-all_targets="object_parse btf_parse btf_hide_types gen_types gen_skeleton abi_calls"
+all_targets="object_parse btf_parse btf_hide_types min_core gen_types gen_skeleton abi_calls"
 seconds=${FUZZ_SECONDS:-30}
 targets=$all_targets
 case "${1:-}" in
