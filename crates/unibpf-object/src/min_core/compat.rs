@@ -5,7 +5,7 @@
 //! candidate of a type relocation, with all these comparisons look at);
 //! [`super::resolve`] uses them to report what each candidate gives.
 
-use super::matching::Matcher;
+use super::matching::{Matcher, MAX_WORK};
 use super::names::{essential, kinds_compatible};
 use crate::btf::{IntEncoding, Kind, Member, TypeId};
 
@@ -23,12 +23,21 @@ fn names_match(local: &str, target: &str) -> bool {
 
 impl Matcher<'_> {
     /// libbpf's `bpf_core_types_are_compat`; None when it gives up (too
-    /// deep).
+    /// deep, or [`MAX_WORK`] steps).
     pub(crate) fn types_compatible(&self, local: TypeId, target: TypeId) -> Option<bool> {
+        self.budget.set(MAX_WORK);
         self.compatible_at(local, target, LEVELS)
     }
 
+    /// One step of a comparison; None once the budget is spent.
+    fn spend(&self) -> Option<()> {
+        let left = self.budget.get().checked_sub(1)?;
+        self.budget.set(left);
+        Some(())
+    }
+
     fn compatible_at(&self, local: TypeId, target: TypeId, level: u32) -> Option<bool> {
+        self.spend()?;
         if !kinds_compatible(&self.local.ty(local).kind, &self.target.ty(target).kind) {
             return Some(false);
         }
@@ -79,7 +88,7 @@ impl Matcher<'_> {
         None
     }
 
-    /// libbpf's `bpf_core_types_match`; None when it gives up.
+    /// libbpf's `bpf_core_types_match`; None when it gives up (as above).
     pub(crate) fn types_match(&self, local: TypeId, target: TypeId) -> Option<bool> {
         self.match_at(local, target, false, LEVELS)
     }

@@ -5,6 +5,8 @@
 //!
 //! What a match touched in the target is what min-core keeps.
 
+use std::cell::Cell;
+
 use super::names::{essential, kinds_compatible};
 use super::spec::Access;
 use crate::btf::{Btf, Kind, Member, TypeId};
@@ -13,6 +15,11 @@ use crate::btf::{Btf, Kind, Member, TypeId};
 const MAX_SPEC_LEN: usize = 64;
 /// How deep libbpf's type comparisons go before giving up.
 const MAX_DEPTH: u32 = 32;
+/// Members one field search may visit, and steps one whole-type
+/// comparison may take. libbpf bounds only depth, so anonymous members
+/// that share types (or, in corrupt BTF, contain themselves) could make a
+/// search take 2^64 steps; a kernel's take at most a few hundred.
+pub(crate) const MAX_WORK: u32 = 1 << 16;
 
 /// A member of a struct or union: the composite's id and the index.
 pub(crate) type MemberRef = (TypeId, usize);
@@ -41,6 +48,8 @@ pub(crate) struct FieldMatch {
     pub end: FieldEnd,
     /// libbpf's count of steps (`raw_len`), which it bounds.
     steps: usize,
+    /// Members visited, which we bound.
+    visits: u32,
 }
 
 /// A failure libbpf reports as an error rather than as "no match".
@@ -50,15 +59,28 @@ pub(crate) enum MatchError {
     TooDeep,
     /// A type on the way has no size, or offsets overflow.
     NoSize,
+    /// The search took more than [`MAX_WORK`] steps (libbpf would go on).
+    TooMuchWork,
+}
+
+impl MatchError {
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            Self::TooDeep => "a path longer than libbpf follows",
+            Self::NoSize => "a type without a size on the path",
+            Self::TooMuchWork => "a search over 65536 members",
+        }
+    }
 }
 
 type Found<T> = Result<Option<T>, MatchError>;
 
 /// The two BTFs a match compares.
-#[derive(Clone, Copy)]
 pub(crate) struct Matcher<'a> {
     pub local: &'a Btf,
     pub target: &'a Btf,
+    /// Steps left for the whole-type comparison under way.
+    pub(super) budget: Cell<u32>,
 }
 
 fn members(kind: &Kind) -> Option<&[Member]> {
@@ -68,7 +90,15 @@ fn members(kind: &Kind) -> Option<&[Member]> {
     }
 }
 
-impl Matcher<'_> {
+impl<'a> Matcher<'a> {
+    pub(crate) fn new(local: &'a Btf, target: &'a Btf) -> Self {
+        Self {
+            local,
+            target,
+            budget: Cell::new(MAX_WORK),
+        }
+    }
+
     /// Follows `access` from the candidate `cand`.
     pub(crate) fn field(&self, cand: TypeId, access: &[Access]) -> Found<FieldMatch> {
         let mut m = FieldMatch {
@@ -77,6 +107,7 @@ impl Matcher<'_> {
             bit_offset: 0,
             end: FieldEnd::Element(cand),
             steps: 0,
+            visits: 0,
         };
         let mut id = cand;
         for (i, acc) in access.iter().enumerate() {
@@ -145,6 +176,10 @@ impl Matcher<'_> {
         for (i, member) in list.iter().enumerate() {
             if m.steps == MAX_SPEC_LEN {
                 return Err(MatchError::TooDeep);
+            }
+            m.visits += 1;
+            if m.visits > MAX_WORK {
+                return Err(MatchError::TooMuchWork);
             }
             m.bit_offset += u64::from(member.bit_offset);
             m.steps += 1;

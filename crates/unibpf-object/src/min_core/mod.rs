@@ -41,7 +41,7 @@ use crate::btf::{write_btf, Btf, TypeId};
 use crate::btf_ext::{CoreObject, CoreRelo, CoreReloKind};
 use crate::ObjectError;
 use keep::Keep;
-use matching::{FieldEnd, Matcher};
+use matching::{FieldEnd, MatchError, Matcher};
 use names::Candidates;
 use spec::{local_relo, LocalRelo, LocalSpec};
 
@@ -134,13 +134,16 @@ pub fn min_core_of(objects: &[CoreObject], target: &Btf) -> Result<MinCore, Obje
         ..MinCoreStats::default()
     };
     for (p, l) in locals() {
-        let m = Matcher {
-            local: &p.object.btf,
-            target,
-        };
+        let m = Matcher::new(&p.object.btf, target);
         let mut matched = false;
         for cand in cands.of(l.root_kind, l.root_name, target) {
-            matched |= keep_for(&mut keep, &m, l, cand);
+            matched |= keep_for(&mut keep, &m, l, cand).map_err(|e| {
+                relo_error(
+                    p.section,
+                    p.relo,
+                    &format!("candidate {cand}: {}", e.what()),
+                )
+            })?;
         }
         if matched {
             stats.matched += 1;
@@ -165,7 +168,14 @@ pub fn min_core_of(objects: &[CoreObject], target: &Btf) -> Result<MinCore, Obje
 }
 
 /// Keeps what relocation `l` needs of candidate `cand`; whether it matched.
-fn keep_for(keep: &mut Keep<'_>, m: &Matcher<'_>, l: &LocalRelo<'_>, cand: TypeId) -> bool {
+/// A search libbpf gives up on with an error fails its load: min-core
+/// fails too rather than emit BTF that would answer otherwise.
+fn keep_for(
+    keep: &mut Keep<'_>,
+    m: &Matcher<'_>,
+    l: &LocalRelo<'_>,
+    cand: TypeId,
+) -> Result<bool, MatchError> {
     match &l.spec {
         // All candidates, matching or not: the comparisons only look at
         // what Keep keeps, so they come out the same against the output.
@@ -173,14 +183,14 @@ fn keep_for(keep: &mut Keep<'_>, m: &Matcher<'_>, l: &LocalRelo<'_>, cand: TypeI
         LocalSpec::Type => keep.ty(cand),
         LocalSpec::Enumval { value } => {
             let Some((e, i)) = m.enumval(cand, value) else {
-                return false;
+                return Ok(false);
             };
             keep.ty(cand);
             keep.enumerator(e, i);
         }
         LocalSpec::Field { access } => {
-            let Ok(Some(f)) = m.field(cand, access) else {
-                return false;
+            let Some(f) = m.field(cand, access)? else {
+                return Ok(false);
             };
             keep.ty(cand);
             for member in f.path.iter().chain(f.detours.iter().flatten()) {
@@ -191,7 +201,7 @@ fn keep_for(keep: &mut Keep<'_>, m: &Matcher<'_>, l: &LocalRelo<'_>, cand: TypeI
             }
         }
     }
-    true
+    Ok(true)
 }
 
 /// A relocation with the object it is in, read locally (None for
@@ -211,14 +221,7 @@ pub(crate) fn prepare(objects: &[CoreObject]) -> Result<Vec<Prepared<'_>>, Objec
             let local = if relo.kind == CoreReloKind::TypeIdLocal {
                 None
             } else {
-                Some(local_relo(&object.btf, relo).map_err(|e| {
-                    ObjectError::CoreRelo(format!(
-                        "{section}, instruction {}: {} {}: {e}",
-                        relo.insn_off / 8,
-                        relo.kind.name(),
-                        relo.access_str
-                    ))
-                })?)
+                Some(local_relo(&object.btf, relo).map_err(|e| relo_error(section, relo, &e))?)
             };
             out.push(Prepared {
                 object,
@@ -229,6 +232,15 @@ pub(crate) fn prepare(objects: &[CoreObject]) -> Result<Vec<Prepared<'_>>, Objec
         }
     }
     Ok(out)
+}
+
+fn relo_error(section: &str, relo: &CoreRelo, why: &str) -> ObjectError {
+    ObjectError::CoreRelo(format!(
+        "{section}, instruction {}: {} {}: {why}",
+        relo.insn_off / 8,
+        relo.kind.name(),
+        relo.access_str
+    ))
 }
 
 #[cfg(test)]

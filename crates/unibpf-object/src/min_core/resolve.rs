@@ -77,10 +77,7 @@ fn results(
     cands: &Candidates,
     target: &Btf,
 ) -> Vec<CandidateResult> {
-    let m = Matcher {
-        local: &p.object.btf,
-        target,
-    };
+    let m = Matcher::new(&p.object.btf, target);
     cands
         .of(l.root_kind, l.root_name, target)
         .filter_map(|cand| candidate(&m, l, cand))

@@ -106,7 +106,8 @@ fn field_spec(btf: &Btf, relo: &CoreRelo) -> Result<LocalSpec, String> {
     if btf.size_of(relo.type_id).is_none() {
         return Err(format!("type {} has no size", relo.type_id));
     }
-    let mut access = vec![Access::Index(relo.access[0])];
+    let first = relo.access.first().ok_or("an empty access string")?;
+    let mut access = vec![Access::Index(*first)];
     let mut id = relo.type_id;
     let mut prev: Option<NamedMember> = None;
     for (i, &idx) in relo.access.iter().enumerate().skip(1) {

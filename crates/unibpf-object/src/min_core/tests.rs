@@ -345,4 +345,5 @@ fn relocations_libbpf_would_refuse_are_errors() {
     }
 }
 
+mod bounds;
 mod edges;

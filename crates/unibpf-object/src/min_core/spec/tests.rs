@@ -139,3 +139,13 @@ fn accesses_that_do_not_fit_the_types_are_refused() {
         assert!(spec(id, access, kind).is_err(), "{id} {access} {kind:?}");
     }
 }
+
+#[test]
+fn a_relocation_built_without_indices_is_refused_not_a_panic() {
+    // CoreRelo's fields are public: one can be made without going through
+    // parse_access, which never gives an empty list.
+    let b = btf(&local());
+    let mut r = relo(4, "0", CoreReloKind::FieldByteOffset);
+    r.access.clear();
+    assert!(local_relo(&b, &r).is_err());
+}
