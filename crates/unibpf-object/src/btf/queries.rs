@@ -51,7 +51,7 @@ impl Btf {
 
     /// Size in bytes on the BPF side (pointers are 8 bytes), or None for types
     /// without one (void, functions, forward declarations, loops, ids this
-    /// BTF does not have).
+    /// BTF does not have, sizes past 64 bits).
     pub fn size_of(&self, id: TypeId) -> Option<u64> {
         self.size_depth(id, 0)
     }
@@ -68,9 +68,9 @@ impl Btf {
             | Kind::Float { size }
             | Kind::Datasec { size, .. } => Some(u64::from(*size)),
             Kind::Ptr(_) => Some(8),
-            Kind::Array { elem, len, .. } => {
-                Some(self.size_depth(*elem, depth + 1)? * u64::from(*len))
-            }
+            Kind::Array { elem, len, .. } => self
+                .size_depth(*elem, depth + 1)?
+                .checked_mul(u64::from(*len)),
             Kind::Var { ty, .. } => self.size_depth(*ty, depth + 1),
             _ => None,
         }

@@ -179,3 +179,21 @@ fn alignment_of_nested_structs_takes_linear_time() {
     let looped = raw_btf(&[("s", info(4, 2, false), 8, &[0, 1, 0, 0, 1, 0])]);
     assert_eq!(Btf::parse(&looped).expect("parse").align_of(1), 1);
 }
+
+#[test]
+fn sizes_too_large_for_64_bits_have_no_size() {
+    // Found by reading: an array's size was its element's times its
+    // length, unchecked, so arrays of arrays of many elements overflowed
+    // (a panic where overflow is checked, as under cargo fuzz).
+    let max = u32::MAX;
+    let raw = raw_btf(&[
+        ("int", info(1, 0, false), 4, &[1 << 24 | 32]),
+        ("", info(3, 0, false), 0, &[1, 1, max]),
+        ("", info(3, 0, false), 0, &[2, 1, 1 << 20]),
+        ("", info(3, 0, false), 0, &[3, 1, 1 << 20]),
+    ]);
+    let btf = Btf::parse(&raw).expect("parse");
+    assert_eq!(btf.size_of(2), Some(4 * u64::from(max)));
+    assert_eq!(btf.size_of(3), Some((4 * u64::from(max)) << 20));
+    assert_eq!(btf.size_of(4), None, "2^74 bytes");
+}
