@@ -110,11 +110,11 @@ fn assert_same(object: &str, prog: &str, full: &[Insn], min: &[Insn]) {
     );
 }
 
-fn bpftool_min_core(object: &Path, out: &Path) -> u64 {
+fn bpftool_min_core(objects: &[PathBuf], out: &Path) -> u64 {
     let status = Command::new("bpftool")
         .args(["gen", "min_core_btf", VMLINUX])
         .arg(out)
-        .arg(object)
+        .args(objects)
         .output()
         .expect("running bpftool");
     assert!(
@@ -152,7 +152,10 @@ fn libbpf_relocates_the_suite_against_min_core_as_against_the_full_btf() {
         let ours = min_core::min_core_btf(&[&bytes], &kernel).expect("min-core");
         let ours_path = dir.path().join(format!("{name}.btf"));
         std::fs::write(&ours_path, &ours).expect("writing our min-core");
-        let theirs = bpftool_min_core(object, &dir.path().join(format!("{name}.bpftool.btf")));
+        let theirs = bpftool_min_core(
+            std::slice::from_ref(object),
+            &dir.path().join(format!("{name}.bpftool.btf")),
+        );
 
         let full = relocated(object, None);
         let min = relocated(object, Some(&ours_path));
@@ -185,4 +188,44 @@ fn libbpf_relocates_the_suite_against_min_core_as_against_the_full_btf() {
     }
     assert!(compared > 0, "no object of the suite has CO-RE relocations");
     println!("{compared} relocations relocated the same");
+}
+
+/// What an application ships: one min-core per kernel for all its
+/// objects, which each object must relocate against as against the full.
+#[test]
+fn one_min_core_serves_every_object_it_was_made_for() {
+    let kernel = std::fs::read(VMLINUX).expect("this test needs the kernel's BTF");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let objects = suite();
+    let bytes: Vec<Vec<u8>> = objects
+        .iter()
+        .map(|o| std::fs::read(o).expect("the object"))
+        .collect();
+    let all: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    let ours = min_core::min_core(&all, &kernel).expect("min-core");
+    let path = dir.path().join("all.btf");
+    std::fs::write(&path, &ours.btf).expect("writing our min-core");
+    let theirs = bpftool_min_core(objects, &dir.path().join("all.bpftool.btf"));
+    for object in objects {
+        let name = object.display().to_string();
+        let full = relocated(object, None);
+        let min = relocated(object, Some(&path));
+        for (prog, insns) in &full {
+            assert_same(&name, prog, insns, &min[prog]);
+        }
+    }
+    let s = &ours.stats;
+    println!(
+        "{} objects, {} relocations: ours {} bytes ({} types, {} members), bpftool {theirs}",
+        objects.len(),
+        s.relocations,
+        ours.btf.len(),
+        s.types_kept,
+        s.members_kept
+    );
+    assert_eq!(
+        s.unmatched, 0,
+        "every relocation of the suite resolves here"
+    );
+    assert!(ours.btf.len() as u64 <= 3 * theirs);
 }
