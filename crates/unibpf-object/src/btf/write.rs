@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{IntEncoding, Kind, Member, Type, MAGIC, MAX_NAME};
+use super::{EnumValue, IntEncoding, Kind, Member, Param, Type, TypeId, MAGIC, MAX_NAME};
 use crate::ObjectError;
 
 const HEADER_LEN: u32 = 24;
@@ -124,24 +124,7 @@ impl<'a> Writer<'a> {
                 signed,
                 values,
                 wide,
-            } => {
-                self.head(
-                    name,
-                    if *wide { 19 } else { 6 },
-                    values.len(),
-                    *signed,
-                    *size,
-                )?;
-                for v in values {
-                    let off = self.name(&v.name)?;
-                    self.word(off);
-                    // Narrow enums keep the low 32 bits, as they were read.
-                    self.word(v.value as u32);
-                    if *wide {
-                        self.word((v.value as u64 >> 32) as u32);
-                    }
-                }
-            }
+            } => self.enumeration(name, *size, *signed, values, *wide)?,
             Kind::Fwd { union } => self.head(name, 7, 0, *union, 0)?,
             Kind::Typedef(to) => self.head(name, 8, 0, false, *to)?,
             Kind::Volatile(to) => self.head(name, 9, 0, false, *to)?,
@@ -151,14 +134,7 @@ impl<'a> Writer<'a> {
                 // The linkage is the record's vlen.
                 self.head(name, 12, *linkage as usize, false, *proto)?
             }
-            Kind::FuncProto { ret, params } => {
-                self.head(name, 13, params.len(), false, *ret)?;
-                for p in params {
-                    let off = self.name(&p.name)?;
-                    self.word(off);
-                    self.word(p.ty);
-                }
-            }
+            Kind::FuncProto { ret, params } => self.proto(name, *ret, params)?,
             Kind::Var { ty, linkage } => {
                 self.head(name, 14, 0, false, *ty)?;
                 self.word(*linkage);
@@ -177,6 +153,37 @@ impl<'a> Writer<'a> {
                 self.word(*component as u32);
             }
             Kind::TypeTag(to) => self.head(name, 18, 0, false, *to)?,
+        }
+        Ok(())
+    }
+
+    fn enumeration(
+        &mut self,
+        name: &'a str,
+        size: u32,
+        signed: bool,
+        values: &'a [EnumValue],
+        wide: bool,
+    ) -> Result<(), String> {
+        self.head(name, if wide { 19 } else { 6 }, values.len(), signed, size)?;
+        for v in values {
+            let off = self.name(&v.name)?;
+            self.word(off);
+            // Narrow enums keep the low 32 bits, as they were read.
+            self.word(v.value as u32);
+            if wide {
+                self.word((v.value as u64 >> 32) as u32);
+            }
+        }
+        Ok(())
+    }
+
+    fn proto(&mut self, name: &'a str, ret: TypeId, params: &'a [Param]) -> Result<(), String> {
+        self.head(name, 13, params.len(), false, ret)?;
+        for p in params {
+            let off = self.name(&p.name)?;
+            self.word(off);
+            self.word(p.ty);
         }
         Ok(())
     }
@@ -252,7 +259,7 @@ impl super::Btf {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{info, raw_btf};
-    use super::super::{Btf, EnumValue, Param, SecVar, TypeId};
+    use super::super::{Btf, SecVar};
     use super::*;
 
     fn member(name: &str, ty: TypeId, bit_offset: u32, bitfield_size: Option<u32>) -> Member {
