@@ -63,6 +63,15 @@ impl Backend for KernelBackend {
         host: &dyn HostFeatures,
     ) -> std::result::Result<String, Unsupported> {
         let section = &program.section;
+        let checked_against_kernel_btf = matches!(
+            section.hook,
+            Hook::BtfTracepoint | Hook::Trampoline { .. } | Hook::Lsm { .. } | Hook::Iter { .. }
+        );
+        if checked_against_kernel_btf && !host.kernel_btf() {
+            return Err(Unsupported::NeedsKernelBtf {
+                hook: section.kind_word().to_string(),
+            });
+        }
         if let Some((category, name)) = section.tracepoint() {
             if host.tracepoint_exists(category, name) == Some(false) {
                 return Err(Unsupported::NoTracepoint {

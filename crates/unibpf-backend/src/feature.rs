@@ -170,6 +170,8 @@ pub trait HostFeatures {
     fn masked(&self, feature: Feature) -> bool;
     /// Whether tracepoint `category/name` exists; None when it cannot tell.
     fn tracepoint_exists(&self, category: &str, name: &str) -> Option<bool>;
+    /// Whether the kernel has its own BTF (`/sys/kernel/btf/vmlinux`).
+    fn kernel_btf(&self) -> bool;
 }
 
 #[cfg(test)]

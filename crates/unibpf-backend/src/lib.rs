@@ -93,6 +93,10 @@ pub enum Unsupported {
     /// The backend runs this kind of program, but the host lacks a feature.
     #[error("needs {} (kernel {}.{}+), which this host lacks: {why}", .feature.short_name(), .feature.min_kernel().0, .feature.min_kernel().1)]
     MissingFeature { feature: Feature, why: String },
+    /// The kernel verifies this kind of program against its own BTF, which
+    /// it lacks; BTF from anywhere else cannot stand in for it.
+    #[error("needs the kernel's own BTF (/sys/kernel/btf/vmlinux), which this kernel lacks: the kernel checks {hook} programs against it, so BTF from elsewhere cannot stand in")]
+    NeedsKernelBtf { hook: String },
     /// The tracepoint the section names does not exist on this host.
     #[error("tracepoint {category}/{name} does not exist on this host")]
     NoTracepoint { category: String, name: String },

@@ -1,7 +1,8 @@
 //! Is this BTF, and is it the BTF of the kernel it claims to describe?
 //!
 //! Nothing reaches the cache without passing [`verify`]. What can be told:
-//! - it parses as BTF (btf-rs reads the header, every type and the strings);
+//! - it parses as BTF (unibpf-object reads the header, every type and the
+//!   strings);
 //! - it holds the structs every kernel's BTF has (a BPF object's BTF or a
 //!   truncated file does not);
 //! - its `struct pt_regs` is the one of the kernel's architecture;
@@ -19,8 +20,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use fallible_iterator::FallibleIterator;
 use serde::Serialize;
+use unibpf_object::{Btf, Kind, ObjectError};
 
 use crate::kernel::{BtfArch, KernelId};
 
@@ -35,7 +36,7 @@ const MIN_FUNCS: usize = 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("not BTF: {0}")]
-    NotBtf(#[source] btf_rs::Error),
+    NotBtf(#[source] ObjectError),
     #[error("not a kernel's BTF: it has no struct {0}, which every kernel's BTF has (a BPF object's or a truncated BTF?)")]
     MissingCoreType(&'static str),
     #[error("BTF of a {found} kernel, not of a {expected} one")]
@@ -146,22 +147,19 @@ pub fn verify(
     kernel: &KernelId,
     against: Against<'_>,
 ) -> Result<VerifiedBtf, VerifyError> {
-    let btf = btf_rs::Btf::from_bytes(&bytes).map_err(VerifyError::NotBtf)?;
-    let mut types = 0;
-    let mut funcs = Vec::new();
-    let mut iter = btf.type_iter();
-    while let Some(ty) = iter.next().map_err(VerifyError::NotBtf)? {
-        types += 1;
-        if let btf_rs::Type::Func(f) = &ty {
-            funcs.push(btf.resolve_name(f).map_err(VerifyError::NotBtf)?);
-        }
-    }
+    let btf = Btf::parse(&bytes).map_err(VerifyError::NotBtf)?;
+    let types = btf.types().count();
+    let funcs: Vec<String> = btf
+        .types()
+        .filter(|(_, t)| matches!(t.kind, Kind::Func { .. }))
+        .map(|(_, t)| t.name.clone())
+        .collect();
     for name in CORE_STRUCTS {
-        if find_struct(&btf, name)?.is_none() {
+        if find_struct(&btf, name).is_none() {
             return Err(VerifyError::MissingCoreType(name));
         }
     }
-    if let Some(found) = pt_regs_arch(&btf)? {
+    if let Some(found) = pt_regs_arch(&btf) {
         if found != kernel.arch {
             return Err(VerifyError::WrongArch {
                 expected: kernel.arch,
@@ -188,9 +186,7 @@ pub fn verify(
 /// Parses as BTF, nothing more: for minimised BTF (bundles), which holds
 /// only what some objects need.
 pub fn check_format(bytes: &[u8]) -> Result<(), VerifyError> {
-    btf_rs::Btf::from_bytes(bytes)
-        .map(drop)
-        .map_err(VerifyError::NotBtf)
+    Btf::parse(bytes).map(drop).map_err(VerifyError::NotBtf)
 }
 
 /// A cheap look at a BTF header (its first 24 bytes) and the file's size:
@@ -221,32 +217,24 @@ pub fn header_fits(head: &[u8], size: u64) -> bool {
         && hdr_len + str_off + str_len <= size
 }
 
-fn find_struct(btf: &btf_rs::Btf, name: &str) -> Result<Option<btf_rs::Struct>, VerifyError> {
-    let types = btf
-        .resolve_types_by_name(name)
-        .map_err(VerifyError::NotBtf)?;
-    Ok(types.into_iter().find_map(|t| match t {
-        btf_rs::Type::Struct(s) => Some(s),
+/// The members of the struct called `name`, if there is one.
+fn find_struct<'b>(btf: &'b Btf, name: &str) -> Option<&'b [unibpf_object::btf::Member]> {
+    btf.types().find_map(|(_, t)| match &t.kind {
+        Kind::Struct { members, .. } if t.name == name => Some(members.as_slice()),
         _ => None,
-    }))
+    })
 }
 
 /// The architecture `struct pt_regs` is laid out for, when it says.
-fn pt_regs_arch(btf: &btf_rs::Btf) -> Result<Option<BtfArch>, VerifyError> {
-    let Some(regs) = find_struct(btf, "pt_regs")? else {
-        return Ok(None);
-    };
-    for member in &regs.members {
-        // Members of anonymous unions are not named here; these are not in one.
-        let arch = match btf.resolve_name(member).as_deref() {
-            Ok("r15") => BtfArch::X86_64,
-            Ok("orig_x0") => BtfArch::Arm64,
-            Ok("epc") => BtfArch::Riscv64,
-            _ => continue,
-        };
-        return Ok(Some(arch));
-    }
-    Ok(None)
+fn pt_regs_arch(btf: &Btf) -> Option<BtfArch> {
+    find_struct(btf, "pt_regs")?
+        .iter()
+        .find_map(|member| match member.name.as_str() {
+            "r15" => Some(BtfArch::X86_64),
+            "orig_x0" => Some(BtfArch::Arm64),
+            "epc" => Some(BtfArch::Riscv64),
+            _ => None,
+        })
 }
 
 fn compare(

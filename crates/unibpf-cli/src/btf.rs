@@ -35,7 +35,7 @@ pub struct Place {
 }
 
 impl Place {
-    fn settings(&self) -> Settings {
+    pub fn settings(&self) -> Settings {
         let mut s = Settings::from_env();
         if let Some(d) = &self.btf_cache {
             s.cache_dir = Some(d.clone());

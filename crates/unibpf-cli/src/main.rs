@@ -143,6 +143,14 @@ struct RunArgs {
     /// README's "Security model" lists them).
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     limits: Vec<String>,
+    /// Kernel BTF to resolve CO-RE against, before any other (env UNIBPF_BTF).
+    #[arg(long, value_name = "FILE")]
+    btf: Option<PathBuf>,
+    /// Never download BTF, even when nothing else has this kernel's.
+    #[arg(long)]
+    no_btf_download: bool,
+    #[command(flatten)]
+    btf_place: btf::Place,
     /// The module to run.
     module: PathBuf,
     /// Arguments for the module.
@@ -194,7 +202,13 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     for setting in &args.limits {
         limits.apply(setting).context("--limit")?;
     }
+    let mut btf = args.btf_place.settings();
+    if let Some(file) = args.btf {
+        btf.user_file = Some(file);
+    }
+    btf.download &= !args.no_btf_download;
     let mut config = Config::default()
+        .btf(btf)
         .limits(limits)
         .backend_choice(args.backend.choice())
         .mask(mask)

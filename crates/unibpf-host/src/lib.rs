@@ -155,6 +155,10 @@ impl HostFeatures for HostReport {
     fn tracepoint_exists(&self, category: &str, name: &str) -> Option<bool> {
         Some(tracefs::events_dir()?.join(category).join(name).is_dir())
     }
+
+    fn kernel_btf(&self) -> bool {
+        self.facts.btf.kernel_btf
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! memlock limit was raised.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use unibpf_host::{HostReport, KernelVersion, Mask};
@@ -14,8 +14,8 @@ const MEMCG_ACCOUNTING: KernelVersion = KernelVersion::new(5, 11, 0);
 #[derive(Default)]
 pub struct HostState {
     report: OnceLock<Arc<HostReport>>,
-    /// Masked copies of the kernel BTF, by the types they hide.
-    masked_btf: Mutex<Vec<(Vec<String>, tempfile::TempPath)>>,
+    /// Masked copies of kernel BTF, by their source and the types they hide.
+    masked_btf: Mutex<Vec<(PathBuf, Vec<String>, tempfile::TempPath)>>,
     memlock_raised: OnceLock<()>,
 }
 
@@ -27,14 +27,14 @@ impl HostState {
             .clone()
     }
 
-    /// A copy of the running kernel's BTF with `types` renamed away.
-    pub fn masked_btf(&self, types: &[String]) -> Result<PathBuf, String> {
+    /// A copy of the kernel BTF at `source` with `types` renamed away.
+    pub fn masked_btf(&self, source: &Path, types: &[String]) -> Result<PathBuf, String> {
         let mut cache = self.masked_btf.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, path)) = cache.iter().find(|(t, _)| t == types) {
+        if let Some((_, _, path)) = cache.iter().find(|(s, t, _)| s == source && t == types) {
             return Ok(path.to_path_buf());
         }
-        let source = "/sys/kernel/btf/vmlinux";
-        let bytes = std::fs::read(source).map_err(|e| format!("reading {source}: {e}"))?;
+        let bytes =
+            std::fs::read(source).map_err(|e| format!("reading {}: {e}", source.display()))?;
         let names: Vec<&str> = types.iter().map(String::as_str).collect();
         let hidden = unibpf_object::btf::hide_types(&bytes, &names).map_err(|e| e.to_string())?;
         let mut file = tempfile::Builder::new()
@@ -45,7 +45,7 @@ impl HostState {
             .map_err(|e| format!("writing the masked BTF: {e}"))?;
         let path = file.into_temp_path();
         let out = path.to_path_buf();
-        cache.push((types.to_vec(), path));
+        cache.push((source.to_path_buf(), types.to_vec(), path));
         Ok(out)
     }
 

@@ -8,12 +8,14 @@
 
 mod host;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use unibpf_backend::{
     Backend, BackendError, BackendKind, Errno, LoadRequest, Loaded, Loader, Result,
 };
 use unibpf_host::{HostReport, Mask};
+use unibpf_object::btf_ext::CoreObject;
 use unibpf_object::{BpfObject, Hook};
 use unibpf_select::{passes, BackendChoice, Selection};
 
@@ -28,28 +30,75 @@ pub struct PipelineConfig {
     pub choice: BackendChoice,
     pub mask: Mask,
     pub explain: Option<ExplainSink>,
+    /// Where kernel BTF comes from when the kernel has none.
+    pub btf: unibpf_btf::Settings,
 }
 
 /// One module's pipeline: its own backend instances, the runtime's
-/// settings and host knowledge.
+/// settings and host knowledge, and the module (for BTF it bundles).
 pub struct Pipeline {
     backends: Vec<Box<dyn Backend>>,
     config: PipelineConfig,
     host: Arc<HostState>,
+    wasm: Arc<[u8]>,
+    /// Where this module's kernel BTF came from, once looked up (a bundled
+    /// entry's file lives as long as this).
+    btf: Option<Result<unibpf_btf::Located, unibpf_btf::NotFound>>,
 }
 
 impl Pipeline {
     /// `backends` in order of preference (the selector takes the first that
-    /// can run an object).
+    /// can run an object); `wasm` is the module, which may bundle BTF.
     pub fn new(
         backends: Vec<Box<dyn Backend>>,
         config: PipelineConfig,
         host: Arc<HostState>,
+        wasm: Arc<[u8]>,
     ) -> Self {
         Self {
             backends,
             config,
             host,
+            wasm,
+            btf: None,
+        }
+    }
+
+    /// The kernel BTF CO-RE resolves against, as a path for libbpf: None
+    /// when the kernel's own will do (libbpf reads it itself). Looked up
+    /// once per module, in the order `unibpf btf status` shows; `required`
+    /// when the object has CO-RE relocations, which fail without it.
+    fn kernel_btf(&mut self, report: &HostReport, required: bool) -> Result<Option<PathBuf>> {
+        if self.config.btf.user_file.is_none() && report.facts.btf.kernel_btf {
+            return Ok(None);
+        }
+        if self.btf.is_none() {
+            let kernel = unibpf_btf::KernelId::of_this_host().ok();
+            let mut lines = Vec::new();
+            let found = unibpf_btf::locate(
+                &self.config.btf,
+                kernel.as_ref(),
+                Some(&self.wasm),
+                &mut |line| lines.push(line.to_string()),
+            );
+            for line in &lines {
+                self.explain(line);
+            }
+            if let Ok(located) = &found {
+                self.explain(&format!(
+                    "CO-RE: against BTF from {} ({})",
+                    located.step(),
+                    located.path().display()
+                ));
+            }
+            self.btf = Some(found);
+        }
+        match &self.btf {
+            Some(Ok(located)) => Ok(located.custom_path().map(Path::to_path_buf)),
+            Some(Err(not_found)) if required => {
+                Err(BackendError::new(Errno::ENOENT, not_found.to_string()))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -105,14 +154,30 @@ impl Loader for Pipeline {
         let selection = self.select(&object, &report)?;
         let mut prepared = passes::apply_all(elf, &selection.passes)
             .map_err(|e| BackendError::new(Errno::EINVAL, e.to_string()))?;
-        if !prepared.hide_kernel_types.is_empty() {
-            let path = self
-                .host
-                .masked_btf(&prepared.hide_kernel_types)
-                .map_err(|e| BackendError::new(Errno::EIO, format!("masking kernel BTF: {e}")))?;
-            prepared.plan.btf_custom_path = Some(path);
-        }
         if selection.backend == BackendKind::Kernel {
+            let core = CoreObject::parse(&prepared.elf)
+                .map(|c| c.relos().next().is_some())
+                .unwrap_or(false);
+            let masking = !prepared.hide_kernel_types.is_empty();
+            let custom = if core || masking {
+                self.kernel_btf(&report, core)?
+            } else {
+                None
+            };
+            prepared.plan.btf_custom_path = if masking {
+                let source = custom
+                    .as_deref()
+                    .unwrap_or(Path::new(unibpf_btf::KERNEL_BTF));
+                let path = self
+                    .host
+                    .masked_btf(source, &prepared.hide_kernel_types)
+                    .map_err(|e| {
+                        BackendError::new(Errno::EIO, format!("masking kernel BTF: {e}"))
+                    })?;
+                Some(path)
+            } else {
+                custom
+            };
             if let Some(line) = self.host.raise_memlock(&report) {
                 self.explain(&line);
             }

@@ -25,6 +25,9 @@ impl HostFeatures for FakeHost {
     fn tracepoint_exists(&self, category: &str, _name: &str) -> Option<bool> {
         Some(category != "missing")
     }
+    fn kernel_btf(&self) -> bool {
+        true
+    }
 }
 
 fn host(missing: &[(Feature, bool)]) -> FakeHost {

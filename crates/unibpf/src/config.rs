@@ -79,6 +79,13 @@ impl Config {
         self
     }
 
+    /// Where kernel BTF comes from when the kernel has none (see
+    /// `unibpf btf status`).
+    pub fn btf(mut self, settings: unibpf_btf::Settings) -> Self {
+        self.pipeline.btf = settings;
+        self
+    }
+
     /// Behave as if the host lacked these features (see `unibpf probe`).
     pub fn mask(mut self, mask: Mask) -> Self {
         self.pipeline.mask = mask;

@@ -142,6 +142,7 @@ fn run_module(
         backends,
         config.pipeline.clone(),
         config.host.clone(),
+        spec.wasm.clone(),
     ));
     let wasi = WasiCtx::new(spec.wasi, control.clone())
         .map_err(|e| RunError::setup("granting the module's directories")(e.into()))?;

@@ -69,10 +69,15 @@ pub fn start(args: &[&str]) -> Running {
 
 /// [`start`] with the given stdin (e.g. `Stdio::piped()` to talk to the guest).
 pub fn start_with_stdin(args: &[&str], stdin: Stdio) -> Running {
-    let mut child = unibpf()
-        .arg("run")
-        .args(args)
-        .stdin(stdin)
+    let mut cmd = unibpf();
+    cmd.arg("run").args(args).stdin(stdin);
+    spawn_running(cmd)
+}
+
+/// Starts `cmd` (a `unibpf run`, perhaps wrapped) with stdout and stderr
+/// read line by line.
+pub fn spawn_running(mut cmd: Command) -> Running {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

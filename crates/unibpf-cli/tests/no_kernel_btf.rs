@@ -1,0 +1,234 @@
+//! Programs that need CO-RE on a kernel without BTF: `/sys/kernel/btf` is
+//! hidden under an empty tmpfs in a private mount namespace (unshare -m),
+//! and unibpf must find this kernel's BTF elsewhere - a file named with
+//! --btf, BTF bundled in the .wasm, the cache, a download from a mirror on
+//! loopback - and the programs must show real events. Root.
+
+mod common;
+// The loopback BTFHub mirror and BTF makers of unibpf-btf's own tests.
+#[path = "../../unibpf-btf/tests/common/mod.rs"]
+mod btf;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use btf::{mirror_path, this_kernel, this_kernel_archive, vmlinux, Server};
+use common::*;
+
+/// `unibpf run ARGS` with the kernel's BTF hidden from it.
+fn run_without_kernel_btf(args: &[&str]) -> Running {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs unibpf-no-btf /sys/kernel/btf && exec "$0" run "$@""#)
+        .arg(env!("CARGO_BIN_EXE_unibpf"))
+        .args(args)
+        .stdin(Stdio::null());
+    spawn_running(cmd)
+}
+
+/// Runs `wasm` with `btf_args` and the kernel's BTF hidden, waits for
+/// `ready`, runs `workload`, stops it; its stdout. The explain lines must
+/// show where the BTF came from.
+fn observe_without_kernel_btf(
+    wasm: &Path,
+    btf_args: &[&str],
+    source: &str,
+    ready: &str,
+    workload: impl FnOnce(),
+) -> String {
+    let mut args = vec!["--explain", "--timeout", "60s", "--grace", "30s"];
+    args.extend_from_slice(btf_args);
+    args.push(wasm.to_str().unwrap());
+    let mut run = run_without_kernel_btf(&args);
+    run.wait_for_stderr(ready, Duration::from_secs(60));
+    workload();
+    run.signal("INT");
+    let (status, stdout, stderr, _) = run.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr}\n{stdout}");
+    let used = format!("unibpf: explain: CO-RE: against BTF from {source} (");
+    assert!(
+        stderr.lines().any(|l| l.starts_with(&used)),
+        "no {used:?} in:\n{stderr}"
+    );
+    stdout
+}
+
+/// bootstrap, execve and opensnoop, each with the checks their tests with
+/// kernel BTF apply (unibpf_matrix::cases::check).
+fn programs_see_events(btf_args: &[&str], source: &str, bootstrap: &Path) {
+    let mut sh = (0, 0);
+    let mut sleeper = (0, 0);
+    let out = observe_without_kernel_btf(bootstrap, btf_args, source, "tracing", || {
+        sh = spawn_wait("/bin/sh", &["-c", "exit 3"]);
+        sleeper = spawn_wait("/bin/sleep", &["0.3"]);
+    });
+    let facts = [
+        ("sh_pid", sh.0.to_string()),
+        ("sleep_pid", sleeper.0.to_string()),
+    ];
+    assert_case("bootstrap", &facts, &out);
+
+    let mut echo = (0, 0);
+    let out =
+        observe_without_kernel_btf(&program("execve.wasm"), btf_args, source, "tracing", || {
+            echo = spawn_wait("/bin/echo", &["first", "two words", ""]);
+        });
+    let facts = [
+        ("exec_pid", echo.0.to_string()),
+        ("argv0", "/bin/echo".to_string()),
+    ];
+    assert_case("execve", &facts, &out);
+
+    let dir = tempfile::tempdir().unwrap();
+    let present = dir.path().join("present.txt");
+    std::fs::write(&present, "x").unwrap();
+    let missing = dir.path().join("missing.txt");
+    let me = std::process::id().to_string();
+    let out = observe_without_kernel_btf(
+        &program("opensnoop.wasm"),
+        btf_args,
+        source,
+        "tracing opens",
+        || {
+            let _file = std::fs::File::open(&present).unwrap();
+            assert!(std::fs::File::open(&missing).is_err());
+        },
+    );
+    let facts = [
+        ("shell_pid", me),
+        ("present", present.display().to_string()),
+        ("missing", missing.display().to_string()),
+    ];
+    assert_case("opensnoop", &facts, &out);
+}
+
+#[test]
+fn without_any_btf_the_error_lists_every_place_tried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let wasm = program("bootstrap.wasm");
+    let run = run_without_kernel_btf(&[
+        "--no-btf-download",
+        "--btf-cache",
+        cache.to_str().unwrap(),
+        wasm.to_str().unwrap(),
+    ]);
+    let (status, _, stderr, _) = run.finish(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("unibpf: error: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
+    for place in [
+        "--btf",
+        "/sys/kernel/btf/vmlinux",
+        "bundle",
+        "cache",
+        "download",
+    ] {
+        assert!(line.contains(place), "{place} missing from: {line}");
+    }
+    assert!(line.contains("unibpf btf fetch"), "{line}");
+}
+
+#[test]
+fn a_btf_file_named_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("vmlinux.btf");
+    std::fs::write(&file, vmlinux()).unwrap();
+    programs_see_events(
+        &["--btf", file.to_str().unwrap()],
+        "--btf",
+        &program("bootstrap.wasm"),
+    );
+}
+
+#[test]
+fn btf_bundled_in_the_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    let entry = tree.join(this_kernel().relative_path());
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    std::fs::write(&entry, vmlinux()).unwrap();
+    let bundled = tmp.path().join("bootstrap.wasm");
+    let out = unibpf()
+        .args(["btf", "bundle"])
+        .arg(program("bootstrap.wasm"))
+        .arg("--from")
+        .arg(&tree)
+        .arg("-o")
+        .arg(&bundled)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cache = tmp.path().join("empty-cache");
+    let c = cache.to_str().unwrap();
+    // Only bootstrap carries the bundle; the others must not find one.
+    let mut sh = (0, 0);
+    let mut sleeper = (0, 0);
+    let args = ["--no-btf-download", "--btf-cache", c];
+    let out = observe_without_kernel_btf(&bundled, &args, "bundle", "tracing", || {
+        sh = spawn_wait("/bin/sh", &["-c", "exit 3"]);
+        sleeper = spawn_wait("/bin/sleep", &["0.3"]);
+    });
+    let facts = [
+        ("sh_pid", sh.0.to_string()),
+        ("sleep_pid", sleeper.0.to_string()),
+    ];
+    assert_case("bootstrap", &facts, &out);
+}
+
+#[test]
+fn btf_from_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let entry = cache.join(this_kernel().relative_path());
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    std::fs::write(&entry, vmlinux()).unwrap();
+    programs_see_events(
+        &["--no-btf-download", "--btf-cache", cache.to_str().unwrap()],
+        "cache",
+        &program("bootstrap.wasm"),
+    );
+}
+
+#[test]
+fn btf_downloaded_from_a_mirror_then_cached() {
+    let kernel = this_kernel();
+    let server = Server::serving(HashMap::from([(
+        mirror_path(&kernel),
+        this_kernel_archive().to_vec(),
+    )]));
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let (c, m) = (cache.to_str().unwrap(), server.url());
+    let args = ["--btf-cache", c, "--btf-mirror", &m];
+    let mut sh = (0, 0);
+    let mut sleeper = (0, 0);
+    let out = observe_without_kernel_btf(
+        &program("bootstrap.wasm"),
+        &args,
+        "download",
+        "tracing",
+        || {
+            sh = spawn_wait("/bin/sh", &["-c", "exit 3"]);
+            sleeper = spawn_wait("/bin/sleep", &["0.3"]);
+        },
+    );
+    let facts = [
+        ("sh_pid", sh.0.to_string()),
+        ("sleep_pid", sleeper.0.to_string()),
+    ];
+    assert_case("bootstrap", &facts, &out);
+    assert_eq!(server.requests(), 1);
+    assert!(cache.join(kernel.relative_path()).is_file());
+    // Later runs find it in the cache: the mirror sees no more requests.
+    programs_see_events(&args, "cache", &program("bootstrap.wasm"));
+    assert_eq!(server.requests(), 1);
+}
