@@ -85,8 +85,10 @@ pub(crate) fn errno_of(err: &libbpf_rs::Error) -> Errno {
         source = e.source();
     }
     // libbpf-rs keeps the io::Error it made from libbpf's return code out of
-    // the source chain; its text still ends with std's "(os error N)".
-    let text = err.to_string();
+    // the source chain, and its plain text shows only the outer context
+    // ("failed to open object from memory"); the alternate form prints the
+    // whole chain, which ends with std's "(os error N)".
+    let text = format!("{err:#}");
     if let Some(code) = text
         .rsplit_once("(os error ")
         .and_then(|(_, rest)| rest.split(')').next())
@@ -239,6 +241,18 @@ mod tests {
             let err = libbpf_rs::Error::from_raw_os_error(code);
             assert_eq!(errno_of(&err), Errno(code), "{err}");
         }
+    }
+
+    #[test]
+    fn the_errno_survives_a_context_layer() {
+        use libbpf_rs::ErrorExt as _;
+        // How libbpf-rs reports a failed bpf_object__open_mem: libbpf 1.7
+        // makes a placeholder memfd while opening, so EMFILE can come from
+        // open as well as from load.
+        let err = Err::<(), _>(libbpf_rs::Error::from_raw_os_error(24))
+            .context("failed to open object from memory")
+            .unwrap_err();
+        assert_eq!(errno_of(&err), Errno::EMFILE, "{err:#}");
     }
 
     #[test]

@@ -171,9 +171,25 @@ fn main() -> ExitCode {
     match result {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
-            tracing::error!("{e:#}");
+            tracing::error!("{e:#}{}", remedy(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// What to do about an error whose cause the user can fix from outside.
+fn remedy(e: &anyhow::Error) -> &'static str {
+    let errno = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>()?.raw_os_error());
+    match errno {
+        Some(libc::EMFILE) => {
+            ": this process is out of file descriptors; raise its limit (ulimit -n)"
+        }
+        Some(libc::ENFILE) => {
+            ": the system is out of file descriptors; close some, or raise fs.file-max"
+        }
+        _ => "",
     }
 }
 

@@ -166,6 +166,30 @@ fn without_privileges_the_error_names_privileges() {
 
 #[test]
 fn running_out_of_file_descriptors_is_named_as_such() {
+    // Each limit runs out at a different step: libbpf needs one descriptor
+    // to open an object (a placeholder memfd) and more to load it, and with
+    // very few the host facts (capabilities, sysctls) cannot be read. Any
+    // of them must be named EMFILE, never mistaken for a bad object or for
+    // missing privileges.
+    for limit in [8, 22, 23, 24] {
+        let (stdout, err, status) = run_many_with_fd_limit(limit);
+        assert_eq!(status, Some(0), "limit {limit}: {err}\n{stdout}");
+        let loaded: u32 = field(&stdout, "loaded").parse().unwrap();
+        assert!(loaded < 40, "the fd limit {limit} never bit: {stdout}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains("out of file descriptors (EMFILE)")),
+            "limit {limit}: {err}"
+        );
+        assert!(
+            !err.contains("not a valid BPF object"),
+            "limit {limit}: {err}"
+        );
+        assert!(!err.contains("needs root"), "limit {limit}: {err}");
+    }
+}
+
+fn run_many_with_fd_limit(limit: u64) -> (String, String, Option<i32>) {
     use std::os::unix::process::CommandExt;
     let mut cmd = unibpf();
     cmd.arg("run")
@@ -174,10 +198,10 @@ fn running_out_of_file_descriptors_is_named_as_such() {
         .stdin(Stdio::null());
     // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let limit = nix::libc::rlimit {
-                rlim_cur: 24,
-                rlim_max: 24,
+                rlim_cur: limit,
+                rlim_max: limit,
             };
             if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) != 0 {
                 return Err(std::io::Error::last_os_error());
@@ -186,17 +210,11 @@ fn running_out_of_file_descriptors_is_named_as_such() {
         });
     }
     let out = cmd.output().expect("running unibpf");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}\n{stdout}");
-    let loaded: u32 = field(&stdout, "loaded").parse().unwrap();
-    assert!(loaded < 40, "the fd limit never bit: {stdout}");
-    assert!(
-        err.lines()
-            .any(|l| l.contains("out of file descriptors (EMFILE)")),
-        "{err}"
-    );
-    assert!(!err.contains("not a valid BPF object"), "{err}");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
 }
 
 #[test]

@@ -293,11 +293,43 @@ impl Privileges {
     }
 }
 
+/// This thread's effective capability set, by the capget syscall.
+fn effective_capabilities() -> Option<u64> {
+    // _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set.
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: header and data are live, properly sized repr(C) values that
+    // match the kernel's v3 layout; the kernel writes at most two Data.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut Header,
+            data.as_mut_ptr(),
+        )
+    };
+    (rc == 0).then(|| u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
+}
+
 fn privileges() -> Privileges {
-    let capeff = procfs::process::Process::myself()
-        .and_then(|p| p.status())
-        .map(|s| s.capeff)
-        .unwrap_or(0);
+    // capget needs no file descriptor: reading /proc/self/status would fail
+    // when the process is out of them, and an unreadable set must not be
+    // mistaken for an empty one.
+    let capeff = effective_capabilities().unwrap_or(u64::MAX);
     let has = |bit: u32| capeff & (1u64 << bit) != 0;
     let read_trim = |p: &str| {
         std::fs::read_to_string(p)
@@ -351,6 +383,14 @@ fn mounts() -> Mounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capget_agrees_with_proc_status() {
+        let status = procfs::process::Process::myself()
+            .and_then(|p| p.status())
+            .expect("reading /proc/self/status");
+        assert_eq!(effective_capabilities(), Some(status.capeff));
+    }
 
     #[test]
     fn versions_parse_from_releases() {

@@ -152,7 +152,15 @@ pub(crate) fn probe_all() -> Vec<FeatureReport> {
     PROBES
         .iter()
         .map(|&(feature, probe)| {
-            let (available, detail) = run(probe, &btf);
+            nix::errno::Errno::clear();
+            let (available, detail) = match run(probe, &btf) {
+                (false, _) if starved() => (
+                    true,
+                    "not probed: this process is out of file descriptors; the load will decide"
+                        .to_string(),
+                ),
+                result => result,
+            };
             FeatureReport {
                 feature,
                 name: feature.name(),
@@ -164,6 +172,16 @@ pub(crate) fn probe_all() -> Vec<FeatureReport> {
             }
         })
         .collect()
+}
+
+/// Whether the probe that just failed failed for want of file descriptors,
+/// which says nothing about the kernel. Every probe fails through a syscall
+/// that leaves its errno behind.
+fn starved() -> bool {
+    matches!(
+        nix::errno::Errno::last(),
+        nix::errno::Errno::EMFILE | nix::errno::Errno::ENFILE
+    )
 }
 
 fn yes(how: &str) -> (bool, String) {
