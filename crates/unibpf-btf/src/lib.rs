@@ -19,6 +19,7 @@ mod download;
 mod fetch;
 mod kernel;
 mod locate;
+pub mod min;
 mod settings;
 mod status;
 pub mod verify;
@@ -31,6 +32,7 @@ pub use download::{download, DownloadError, DownloadOptions};
 pub use fetch::{fetch, FetchError, Fetched};
 pub use kernel::{BtfArch, KernelId, KernelIdError};
 pub use locate::{locate, Attempt, Located, NotFound, Step};
+pub use min::{kernel_btfs, minimise, read_objects, KernelBtfFile, MinError, MinObject, Minimised};
 pub use settings::{
     Settings, DEFAULT_MIRROR, ENV_CACHE, ENV_FILE, ENV_MIRROR, KALLSYMS, KERNEL_BTF,
 };

@@ -17,6 +17,9 @@ pub enum BtfCommand {
     Bundle(BundleArgs),
     /// The kernels a module bundles BTF for.
     List(ListArgs),
+    /// Min-core BTF: keep only what the objects' CO-RE relocations use of
+    /// each kernel's BTF, written in BTFHub's layout for `bundle`.
+    Min(MinArgs),
 }
 
 /// Where the cache is and where downloads come from.
@@ -96,12 +99,30 @@ pub struct ListArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+pub struct MinArgs {
+    /// BPF objects (.bpf.o), or modules whose data carries them.
+    #[arg(required = true, value_name = "OBJECT")]
+    objects: Vec<PathBuf>,
+    /// Kernel BTF: a BTFHub-layout tree (.btf or .btf.tar.xz files), one
+    /// such file, or /sys/kernel/btf/vmlinux for this host's.
+    #[arg(long, required = true, value_name = "KERNEL_BTF")]
+    from: Vec<PathBuf>,
+    /// Where to write ID/VERSION_ID/ARCH/RELEASE.btf files.
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run(cmd: BtfCommand) -> anyhow::Result<u8> {
     match cmd {
         BtfCommand::Status(a) => status(a),
         BtfCommand::Fetch(a) => fetch(a),
         BtfCommand::Bundle(a) => bundle(a),
         BtfCommand::List(a) => list(a),
+        BtfCommand::Min(a) => min(a),
     }
     .map(|()| 0)
 }
@@ -218,6 +239,80 @@ fn list(a: ListArgs) -> anyhow::Result<()> {
     }
     for e in &entries {
         println!("{}  {} bytes", e.kernel, e.size);
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct MinWritten {
+    kernel: KernelId,
+    path: PathBuf,
+    bytes: usize,
+    relocations: usize,
+    unmatched: usize,
+    types_kept: usize,
+    target_types: usize,
+}
+
+fn min(a: MinArgs) -> anyhow::Result<()> {
+    let mut objects = Vec::new();
+    for path in &a.objects {
+        objects.extend(unibpf_btf::read_objects(path).map_err(one_line)?);
+    }
+    let mut kernels = Vec::new();
+    for from in &a.from {
+        kernels.extend(unibpf_btf::kernel_btfs(from).map_err(one_line)?);
+    }
+    if !a.json {
+        for o in &objects {
+            let relos = o.core.relos().count();
+            println!("object {} ({relos} CO-RE relocations)", o.name);
+        }
+    }
+    let cores: Vec<_> = objects.into_iter().map(|o| o.core).collect();
+    let progress = indicatif::ProgressBar::new(kernels.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut written = Vec::new();
+    for file in &kernels {
+        progress.set_message(file.kernel.to_string());
+        let min = unibpf_btf::minimise(&cores, file).map_err(one_line)?;
+        let path = a.output.join(min.kernel.relative_path());
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(&path, &min.btf)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let w = MinWritten {
+            kernel: min.kernel,
+            path,
+            bytes: min.btf.len(),
+            relocations: min.stats.relocations,
+            unmatched: min.stats.unmatched,
+            types_kept: min.stats.types_kept,
+            target_types: min.stats.target_types,
+        };
+        progress.suspend(|| {
+            if !a.json {
+                println!(
+                    "{}: {} bytes, {} of {} types ({} relocations, {} unmatched)",
+                    w.path.display(),
+                    w.bytes,
+                    w.types_kept,
+                    w.target_types,
+                    w.relocations,
+                    w.unmatched
+                );
+            }
+        });
+        written.push(w);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    if a.json {
+        return json(&written);
     }
     Ok(())
 }

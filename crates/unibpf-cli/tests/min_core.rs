@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+mod common;
+// The BTFHub archive makers of unibpf-btf's own tests.
+#[path = "../../unibpf-btf/tests/common/mod.rs"]
+mod btf;
+
 use libbpf_rs::{AsRawLibbpf, ObjectBuilder};
 use unibpf_object::btf_ext::CoreObject;
 use unibpf_object::min_core;
@@ -192,19 +197,54 @@ fn libbpf_relocates_the_suite_against_min_core_as_against_the_full_btf() {
 
 /// What an application ships: one min-core per kernel for all its
 /// objects, which each object must relocate against as against the full.
+/// Made by `unibpf btf min` from the suite's modules (the objects are
+/// found in their data) and this kernel's BTF as a BTFHub archive.
 #[test]
 fn one_min_core_serves_every_object_it_was_made_for() {
-    let kernel = std::fs::read(VMLINUX).expect("this test needs the kernel's BTF");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let objects = suite();
-    let bytes: Vec<Vec<u8>> = objects
+    let modules: Vec<PathBuf> = objects
         .iter()
-        .map(|o| std::fs::read(o).expect("the object"))
+        .map(|o| PathBuf::from(o.to_string_lossy().replace(".bpf.o", ".wasm")))
         .collect();
-    let all: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-    let ours = min_core::min_core(&all, &kernel).expect("min-core");
-    let path = dir.path().join("all.btf");
-    std::fs::write(&path, &ours.btf).expect("writing our min-core");
+    let kernel = btf::this_kernel();
+    let archive = dir.path().join("from").join(btf::mirror_path(&kernel));
+    std::fs::create_dir_all(archive.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&archive, btf::this_kernel_archive()).expect("writing the archive");
+    let out = dir.path().join("min");
+    let run = common::unibpf()
+        .args(["btf", "min", "--json", "-o"])
+        .arg(&out)
+        .arg("--from")
+        .arg(dir.path().join("from"))
+        .args(&modules)
+        .output()
+        .expect("running unibpf btf min");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let written = &report[0];
+    let path = out.join(kernel.relative_path());
+    assert_eq!(written["path"], path.to_string_lossy().as_ref(), "{stdout}");
+    let bytes = std::fs::metadata(&path).expect("the min-core file").len();
+    assert_eq!(written["bytes"], bytes);
+    assert_eq!(written["unmatched"], 0, "every relocation resolves here");
+
+    // The objects the modules carry are the suite's objects, byte for byte:
+    // the same relocations as reading the .bpf.o files.
+    let relos: usize = objects
+        .iter()
+        .map(|o| {
+            let bytes = std::fs::read(o).expect("the object");
+            CoreObject::parse(&bytes).expect("parses").relos().count()
+        })
+        .sum();
+    assert_eq!(written["relocations"], relos, "{stdout}");
+
     let theirs = bpftool_min_core(objects, &dir.path().join("all.bpftool.btf"));
     for object in objects {
         let name = object.display().to_string();
@@ -214,18 +254,53 @@ fn one_min_core_serves_every_object_it_was_made_for() {
             assert_same(&name, prog, insns, &min[prog]);
         }
     }
-    let s = &ours.stats;
     println!(
-        "{} objects, {} relocations: ours {} bytes ({} types, {} members), bpftool {theirs}",
+        "{} objects, {relos} relocations: ours {bytes} bytes ({} types), bpftool {theirs}",
         objects.len(),
-        s.relocations,
-        ours.btf.len(),
-        s.types_kept,
-        s.members_kept
+        written["types_kept"],
     );
-    assert_eq!(
-        s.unmatched, 0,
-        "every relocation of the suite resolves here"
-    );
-    assert!(ours.btf.len() as u64 <= 3 * theirs);
+    assert!(bytes <= 3 * theirs);
+}
+
+#[test]
+fn btf_min_refuses_what_it_cannot_use_in_one_line() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let loose = dir.path().join("vmlinux.btf");
+    std::fs::write(&loose, b"whatever").expect("write");
+    let not_wasm_objects = dir.path().join("empty.wasm");
+    // A module with no data section: the header alone.
+    std::fs::write(&not_wasm_objects, b"\0asm\x01\0\0\0").expect("write");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let object = &suite()[0];
+    let cases: [(&[&std::ffi::OsStr], &str); 3] = [
+        (
+            &[object.as_os_str(), "--from".as_ref(), loose.as_os_str()],
+            "cannot tell which kernel this BTF is for",
+        ),
+        (
+            &[
+                not_wasm_objects.as_os_str(),
+                "--from".as_ref(),
+                VMLINUX.as_ref(),
+            ],
+            "no BPF objects in this module's data",
+        ),
+        (
+            &[object.as_os_str(), "--from".as_ref(), empty.as_os_str()],
+            "no kernel BTF under",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = common::unibpf()
+            .args(["btf", "min", "-o"])
+            .arg(dir.path().join("out"))
+            .args(args)
+            .output()
+            .expect("running unibpf btf min");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod btf;
 pub mod btf_ext;
+mod embedded;
 pub mod min_core;
 pub mod section;
 
@@ -17,6 +18,7 @@ use goblin::elf::Elf;
 
 use btf::Member;
 pub use btf::{Btf, Kind, Type, TypeId};
+pub use embedded::embedded_objects;
 pub use section::{Direction, Hook, ProgramSection, TargetError, Trampoline};
 
 /// Symbol prefix of the compat header's `UNIBPF_OPTIONAL(prog)` marks.
