@@ -15,6 +15,7 @@
 mod archive;
 pub mod bundle;
 mod cache;
+mod derived;
 mod download;
 mod fetch;
 mod kernel;
@@ -28,6 +29,7 @@ mod wasm;
 pub use archive::{unpack_btf, ArchiveError};
 pub use bundle::{bundle, bundled_btf, list, BundleError, Listed};
 pub use cache::{Cache, CacheEntry, CacheError, SYSTEM_CACHE_DIR};
+pub use derived::{derived_min_core, derived_path, DerivedError, DERIVED_DIR};
 pub use download::{download, DownloadError, DownloadOptions};
 pub use fetch::{fetch, FetchError, Fetched};
 pub use kernel::{BtfArch, KernelId, KernelIdError};

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use btf::{mirror_path, this_kernel, this_kernel_archive, vmlinux, Server};
+use btf::{files_under, mirror_path, this_kernel, this_kernel_archive, vmlinux, Server};
 use common::*;
 
 /// `unibpf run ARGS` with the kernel's BTF hidden from it.
@@ -191,11 +191,27 @@ fn btf_from_the_cache() {
     let entry = cache.join(this_kernel().relative_path());
     std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
     std::fs::write(&entry, vmlinux()).unwrap();
-    programs_see_events(
-        &["--no-btf-download", "--btf-cache", cache.to_str().unwrap()],
-        "cache",
-        &program("bootstrap.wasm"),
-    );
+    let args = ["--no-btf-download", "--btf-cache", cache.to_str().unwrap()];
+    programs_see_events(&args, "cache", &program("bootstrap.wasm"));
+    // Each object ran against its own min-core of the cached file, made on
+    // first use: three objects, three files, each a few KB at most.
+    let derived = || {
+        let mut files: Vec<_> = files_under(&cache.join("min-core"))
+            .into_iter()
+            .map(|p| {
+                let meta = std::fs::metadata(&p).unwrap();
+                (p, meta.len(), meta.modified().unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let first = derived();
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first.iter().all(|(_, len, _)| *len < 16 << 10), "{first:?}");
+    // The next runs use them as they are.
+    programs_see_events(&args, "cache", &program("bootstrap.wasm"));
+    assert_eq!(derived(), first);
 }
 
 #[test]

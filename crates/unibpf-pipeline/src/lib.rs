@@ -68,7 +68,7 @@ impl Pipeline {
     /// when the kernel's own will do (libbpf reads it itself). Looked up
     /// once per module, in the order `unibpf btf status` shows; `required`
     /// when the object has CO-RE relocations, which fail without it.
-    fn kernel_btf(&mut self, report: &HostReport, required: bool) -> Result<Option<PathBuf>> {
+    fn kernel_btf(&mut self, report: &HostReport, required: bool) -> Result<Option<CustomBtf>> {
         if self.config.btf.user_file.is_none() && report.facts.btf.kernel_btf {
             return Ok(None);
         }
@@ -94,11 +94,45 @@ impl Pipeline {
             self.btf = Some(found);
         }
         match &self.btf {
-            Some(Ok(located)) => Ok(located.custom_path().map(Path::to_path_buf)),
+            Some(Ok(located)) => Ok(located.custom_path().map(|p| CustomBtf {
+                path: p.to_path_buf(),
+                full_file_in_cache: matches!(
+                    located.step(),
+                    unibpf_btf::Step::Cache | unibpf_btf::Step::Download
+                ),
+            })),
             Some(Err(not_found)) if required => {
                 Err(BackendError::new(Errno::ENOENT, not_found.to_string()))
             }
             _ => Ok(None),
+        }
+    }
+
+    /// For a full kernel BTF from the cache (or just downloaded into it),
+    /// its min-core for this object, which libbpf reads far faster; the
+    /// full file when that cannot be made (the reason is logged).
+    fn min_core_of_cached(&self, custom: CustomBtf, elf: &[u8]) -> PathBuf {
+        if !custom.full_file_in_cache {
+            return custom.path;
+        }
+        let derived = unibpf_btf::Cache::open(self.config.btf.cache_dir.as_deref())
+            .map_err(|e| e.to_string())
+            .and_then(|cache| {
+                unibpf_btf::derived_min_core(cache.dir(), &custom.path, elf)
+                    .map_err(|e| e.to_string())
+            });
+        match derived {
+            Ok(path) => {
+                self.explain(&format!(
+                    "CO-RE: its min-core for this object ({})",
+                    path.display()
+                ));
+                path
+            }
+            Err(why) => {
+                tracing::debug!("no min-core of {}: {why}", custom.path.display());
+                custom.path
+            }
         }
     }
 
@@ -136,6 +170,13 @@ impl Pipeline {
     }
 }
 
+/// Kernel BTF for libbpf's `btf_custom_path`, and whether it is a full
+/// file in the cache, worth minimising per object.
+struct CustomBtf {
+    path: PathBuf,
+    full_file_in_cache: bool,
+}
+
 impl Loader for Pipeline {
     fn load(&mut self, elf: &[u8]) -> Result<Loaded> {
         // Only objects the runtime can read go anywhere: what it checks
@@ -166,8 +207,8 @@ impl Loader for Pipeline {
             };
             prepared.plan.btf_custom_path = if masking {
                 let source = custom
-                    .as_deref()
-                    .unwrap_or(Path::new(unibpf_btf::KERNEL_BTF));
+                    .as_ref()
+                    .map_or(Path::new(unibpf_btf::KERNEL_BTF), |c| c.path.as_path());
                 let path = self
                     .host
                     .masked_btf(source, &prepared.hide_kernel_types)
@@ -176,7 +217,7 @@ impl Loader for Pipeline {
                     })?;
                 Some(path)
             } else {
-                custom
+                custom.map(|c| self.min_core_of_cached(c, &prepared.elf))
             };
             if let Some(line) = self.host.raise_memlock(&report) {
                 self.explain(&line);
