@@ -7,11 +7,14 @@
 //!   kernel with BPF_PROG_TEST_RUN at fixed rates; the consumer's CPU time
 //!   and the latency per record at each rate, and its own cost per record on
 //!   a full buffer;
-//! - start-up of bootstrap to "attached", its peak RSS, and sizes.
+//! - start-up of bootstrap to "attached", its peak RSS, and sizes;
+//! - start-up when the kernel has no BTF: BTF from the bundle and from the
+//!   cache beside BTF from sysfs, and the bundle's size per kernel.
 //!
 //! Every guest checks what it got (map values, event sequence numbers), so a
 //! fast wrong answer fails instead of scoring.
 
+pub mod btf_startup;
 pub mod guest;
 pub mod measure;
 pub mod producer;
@@ -58,6 +61,8 @@ const STARTUP_MS: f64 = 50.0;
 const STARTUP_RATIO: f64 = 1.5;
 const PEAK_RSS_BYTES: f64 = 20e6;
 const BOOTSTRAP_WASM_BYTES: f64 = 72e3;
+/// BTF from a bundle or the cache adds at most 20% to start-up.
+const BTF_STARTUP_RATIO: f64 = 1.2;
 
 pub struct Config {
     pub guests: Guests,
@@ -68,8 +73,9 @@ pub struct Config {
 
 /// Steps `run` reports through its progress callback.
 pub fn steps(scale: &Scale) -> u64 {
-    // maps, ring, perf: two per round; start-up: four per round; memory.
-    (scale.rounds as u64) * (2 + 2 + 2 + 4) + 1
+    // maps, ring, perf: two per round; start-up: four per round; BTF
+    // start-up: one per round; memory.
+    (scale.rounds as u64) * (2 + 2 + 2 + 4 + 1) + 1
 }
 
 fn pair_row(measure: &str, unit: Unit, p: Pair, target: Target) -> Row {
@@ -141,6 +147,8 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Bench
             max_unibpf: Some(STARTUP_MS),
         },
     ));
+    let btf = btf_startup::measure(g, &cfg.scale, || progress("start-up without kernel BTF"))?;
+    btf_rows(&btf, &mut rows);
     progress("memory");
     let rss = measure::peak_rss(g, &cfg.scale)?;
     rows.push(pair_row(
@@ -186,6 +194,34 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Bench
         scale: cfg.scale_name,
         rows,
     })
+}
+
+/// Start-up with BTF from each source, the no-BTF ones against sysfs.
+fn btf_rows(btf: &btf_startup::BtfStartup, rows: &mut Vec<Row>) {
+    let ms = |want: btf_startup::Source| {
+        btf.ms
+            .iter()
+            .find(|(s, _)| *s == want)
+            .map_or(f64::NAN, |(_, v)| *v)
+    };
+    let sysfs = ms(btf_startup::Source::Sysfs);
+    for source in [btf_startup::Source::Bundle, btf_startup::Source::Cache] {
+        rows.push(Row::versus(
+            format!("bootstrap start-up, BTF from {}", source.label()),
+            Unit::Ms,
+            "BTF from sysfs",
+            sysfs,
+            ms(source),
+            Target::ratio(BTF_STARTUP_RATIO),
+        ));
+    }
+    rows.push(Row::new(
+        "bootstrap.wasm growth per bundled kernel (min-core, zstd)",
+        Unit::Bytes,
+        None,
+        btf.bundle_bytes_per_kernel as f64,
+        Target::NONE,
+    ));
 }
 
 /// Every .wasm in `dir`, by name.

@@ -85,7 +85,7 @@ impl Samples {
     }
 }
 
-fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -105,7 +105,7 @@ fn sides(round: usize) -> [Side; 2] {
     }
 }
 
-fn ended_cleanly(run: Running, what: &str) -> Result<u64, BenchError> {
+pub(crate) fn ended_cleanly(run: Running, what: &str) -> Result<u64, BenchError> {
     let exit = run.finish(Duration::from_secs(10))?;
     match exit.code {
         Some(0) => Ok(exit.max_rss_kib),
@@ -360,7 +360,7 @@ fn events_once(
 }
 
 /// Line bootstrap prints on stderr once everything is attached.
-const BOOTSTRAP_READY: &str = "bootstrap: tracing";
+pub(crate) const BOOTSTRAP_READY: &str = "bootstrap: tracing";
 
 /// Start-up: ms from spawning to "attached", per side.
 pub fn startup(g: &Guests, scale: &Scale, mut tick: impl FnMut()) -> Result<Pair, BenchError> {

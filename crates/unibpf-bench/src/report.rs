@@ -95,6 +95,10 @@ pub struct Row {
     pub unit: Unit,
     /// None where there is no native counterpart (the unibpf binary).
     pub native: Option<f64>,
+    /// What the `native` column holds when it is not the native libbpf
+    /// build: another unibpf configuration this row is compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<&'static str>,
     pub unibpf: f64,
     /// unibpf / native.
     pub ratio: Option<f64>,
@@ -125,10 +129,29 @@ impl Row {
             measure: measure.into(),
             unit,
             native,
+            baseline: None,
             unibpf,
             ratio,
             target,
             met,
+        }
+    }
+}
+
+impl Row {
+    /// A row comparing unibpf with itself in another configuration
+    /// (`baseline`, e.g. BTF from sysfs), shown in the native column.
+    pub fn versus(
+        measure: impl Into<String>,
+        unit: Unit,
+        baseline: &'static str,
+        baseline_value: f64,
+        unibpf: f64,
+        target: Target,
+    ) -> Self {
+        Self {
+            baseline: Some(baseline),
+            ..Self::new(measure, unit, Some(baseline_value), unibpf, target)
         }
     }
 }
@@ -172,7 +195,11 @@ impl Report {
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---|");
         for r in &self.rows {
-            let native = r.native.map_or("-".to_string(), |v| r.unit.render(v));
+            let native = match (r.native, r.baseline) {
+                (Some(v), Some(label)) => format!("{} (unibpf, {label})", r.unit.render(v)),
+                (Some(v), None) => r.unit.render(v),
+                (None, _) => "-".to_string(),
+            };
             let ratio = r.ratio.map_or("-".to_string(), |v| format!("{v:.2}x"));
             let target = match r.met {
                 None => String::new(),
