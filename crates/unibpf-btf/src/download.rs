@@ -128,9 +128,17 @@ pub fn download(url: &str, opts: &DownloadOptions) -> Result<Vec<u8>, DownloadEr
     Ok(body)
 }
 
-fn client(opts: &DownloadOptions) -> Result<reqwest::blocking::Client, DownloadError> {
+/// A blocking reqwest client builder that can speak TLS. The workspace's
+/// reqwest has no crypto provider of its own (`rustls-no-provider`): a
+/// client built without one panics on its first request, so every client
+/// in the workspace starts here.
+pub fn http_client_builder() -> reqwest::blocking::ClientBuilder {
     install_crypto_provider();
     reqwest::blocking::Client::builder()
+}
+
+fn client(opts: &DownloadOptions) -> Result<reqwest::blocking::Client, DownloadError> {
+    http_client_builder()
         .connect_timeout(opts.timeout)
         // The blocking client applies this to each wait: connect, headers, every read.
         .timeout(opts.timeout)

@@ -30,7 +30,7 @@ pub use archive::{unpack_btf, ArchiveError};
 pub use bundle::{bundle, bundled_btf, list, BundleError, Listed};
 pub use cache::{Cache, CacheEntry, CacheError, SYSTEM_CACHE_DIR};
 pub use derived::{derived_min_core, derived_path, DerivedError, DERIVED_DIR};
-pub use download::{download, DownloadError, DownloadOptions};
+pub use download::{download, http_client_builder, DownloadError, DownloadOptions};
 pub use fetch::{fetch, FetchError, Fetched};
 pub use kernel::{BtfArch, KernelId, KernelIdError};
 pub use locate::{locate, Attempt, Located, NotFound, Step};

@@ -9,7 +9,7 @@ use crate::cases::{self, CaseOutput, Runner};
 use crate::hosts::{Host, HostKind};
 use crate::report::{Cell, HostRun, Outcome, Results, Status};
 use crate::vm::{self, Payload};
-use crate::{kernels, modules, MatrixError};
+use crate::{btf, kernels, modules, MatrixError};
 
 pub struct MatrixConfig {
     pub hosts: Vec<Host>,
@@ -44,12 +44,16 @@ fn host_arch_of_this_machine() -> String {
     }
 }
 
-/// Runs every host of `cfg` and returns the results, in host order.
-pub fn run(cfg: &MatrixConfig) -> Result<Results, MatrixError> {
-    let client = reqwest::blocking::Client::builder()
+fn http_client() -> Result<reqwest::blocking::Client, MatrixError> {
+    unibpf_btf::http_client_builder()
         .timeout(Duration::from_secs(600))
         .build()
-        .map_err(|e| MatrixError::Download("client".into(), e.to_string()))?;
+        .map_err(|e| MatrixError::Download("client".into(), e.to_string()))
+}
+
+/// Runs every host of `cfg` and returns the results, in host order.
+pub fn run(cfg: &MatrixConfig) -> Result<Results, MatrixError> {
+    let client = http_client()?;
     let bar = indicatif::ProgressBar::new(cfg.hosts.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("matrix {bar:30} {pos}/{len} hosts {msg}")
@@ -189,16 +193,26 @@ fn boot_host(
                 built.push(arch.clone());
             }
         }
-        // This kernel's modules, appended as a second archive.
-        let initrd = match modules::archive(&kernel.root, &kernel.release)? {
-            Some(extra) => {
-                let path = cfg.cache.join(format!("initramfs-{}.cpio", host.name));
-                let mut bytes = std::fs::read(&base).map_err(|e| MatrixError::io(&base, e))?;
-                bytes.extend_from_slice(&extra);
-                std::fs::write(&path, bytes).map_err(|e| MatrixError::io(&path, e))?;
-                path
-            }
-            None => base,
+        // This kernel's modules and, for a kernel without BTF, the suite's
+        // min-core BTF in the VM's cache, appended as more archives.
+        let mut extra = modules::archive(&kernel.root, &kernel.release)?.unwrap_or_default();
+        if let Some(full) = btf::detached_btf(&kernel.root, &kernel.release) {
+            extra.extend(btf::cache_archive(
+                &cfg.repo,
+                &cfg.programs_dir,
+                &arch,
+                &kernel.release,
+                &full,
+            )?);
+        }
+        let initrd = if extra.is_empty() {
+            base
+        } else {
+            let path = cfg.cache.join(format!("initramfs-{}.cpio", host.name));
+            let mut bytes = std::fs::read(&base).map_err(|e| MatrixError::io(&base, e))?;
+            bytes.extend_from_slice(&extra);
+            std::fs::write(&path, bytes).map_err(|e| MatrixError::io(&path, e))?;
+            path
         };
         let log = vm::boot(&arch, &kernel.vmlinuz, &initrd, deadline)?;
         std::fs::write(
@@ -273,4 +287,15 @@ fn decisions(c: &CaseOutput) -> Vec<String> {
         .filter_map(|l| l.strip_prefix("unibpf: explain: "))
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The workspace's reqwest brings no TLS crypto provider: a client
+    /// built without one panics (the matrix did, once unibpf-btf chose
+    /// rustls-no-provider).
+    #[test]
+    fn the_http_client_builds() {
+        assert!(super::http_client().is_ok());
+    }
 }
