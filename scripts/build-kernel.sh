@@ -9,6 +9,9 @@
 # configuration is `make tinyconfig` with FRAGMENT merged over it; every
 # option the fragment sets must survive `olddefconfig`, or the build stops
 # naming the ones that did not. The image lands in OUT_DIR/boot/vmlinuz-REL.
+# When the fragment turns DWARF on and BTF off, pahole turns the DWARF into
+# detached BTF, OUT_DIR/boot/vmlinux-REL.btf: the kernel has no
+# /sys/kernel/btf, and that file is what BTFHub would publish for it.
 # The source is unpacked once next to the .deb and shared by both arches.
 set -eu
 [ $# -eq 4 ] || { echo "usage: $0 SOURCE_DEB ARCH FRAGMENT OUT_DIR" >&2; exit 2; }
@@ -64,4 +67,10 @@ mkdir -p "$out/boot"
 rm -f "$out"/boot/vmlinuz-*
 cp "$obj/$image" "$out/boot/vmlinuz-$release"
 cp "$obj/.config" "$out/boot/config-$release"
+rm -f "$out"/boot/vmlinux-*.btf
+if grep -q '^CONFIG_DEBUG_INFO=y' "$obj/.config"; then
+	command -v pahole >/dev/null ||
+		{ echo "build-kernel: pahole is missing; run scripts/install-matrix-deps.sh" >&2; exit 1; }
+	pahole --btf_encode_detached="$out/boot/vmlinux-$release.btf" "$obj/vmlinux"
+fi
 echo "$out/boot/vmlinuz-$release"

@@ -28,7 +28,8 @@ Dir::State::Lists "$apt_dir/lists";
 CONF
 if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-aarch64 >/dev/null &&
 	command -v busybox >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null &&
-	command -v flex >/dev/null && command -v bison >/dev/null && command -v bc >/dev/null; then
+	command -v flex >/dev/null && command -v bison >/dev/null && command -v bc >/dev/null &&
+	command -v pahole >/dev/null; then
 	exit 0
 fi
 APT_CONFIG="$apt_dir/apt.conf" apt-get update -qq
@@ -36,4 +37,4 @@ APT_CONFIG="$apt_dir/apt.conf" apt-get install -y -qq -o DPkg::Lock::Timeout=600
 	-t bookworm-backports qemu-system-x86 qemu-system-arm >/dev/null
 apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
 	busybox-static xz-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-	flex bison bc libelf-dev >/dev/null
+	flex bison bc libelf-dev dwarves >/dev/null

@@ -8,6 +8,7 @@
 //! (booting), [`cases`] (what each case printed and the checks), [`report`]
 //! (JSON, Markdown, SVG).
 
+pub mod btf;
 pub mod cases;
 pub mod debian;
 pub mod hosts;

@@ -145,6 +145,12 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
         let path = p.matrix_dir.join(name);
         std::fs::read(&path).map_err(|e| MatrixError::io(&path, e))
     };
+    c.dirs("/etc", &mut made);
+    c.file(
+        "/etc/os-release",
+        crate::btf::os_release().as_bytes(),
+        false,
+    );
     c.file("/init", &read("init.sh")?, true);
     c.file("/cases.sh", &read("cases.sh")?, false);
     c.file("/cases.list", p.cases.join(" ").as_bytes(), false);
