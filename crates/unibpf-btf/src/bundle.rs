@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::kernel::{KernelId, KernelIdError};
+use crate::tree::{btf_files, TreeError};
 use crate::verify::{check_format, VerifyError};
 use crate::wasm::{custom_section, sections, WasmError};
 
@@ -140,40 +141,21 @@ pub fn list(wasm: &[u8]) -> Result<Vec<Listed>, BundleError> {
 
 /// Every `.btf` under `dir`, a BTFHub-layout tree, with its kernel.
 pub fn read_tree(dir: &Path) -> Result<Vec<(KernelId, Vec<u8>)>, BundleError> {
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    if out.is_empty() {
+    let is_raw = |p: &Path| p.extension().is_some_and(|e| e == "btf");
+    let files = btf_files(dir, is_raw).map_err(|e| match e {
+        TreeError::Io { path, source } => BundleError::Io { path, source },
+        TreeError::Layout { path, source } => BundleError::Layout { path, source },
+    })?;
+    if files.is_empty() {
         return Err(BundleError::NoEntries(dir.to_path_buf()));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(KernelId, Vec<u8>)>) -> Result<(), BundleError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BundleError::Io { path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let path = entry.map_err(io(dir))?.path();
-        if path.is_dir() {
-            walk(root, &path, out)?;
-            continue;
-        }
-        if path.extension().is_none_or(|e| e != "btf") {
-            continue;
-        }
-        let rel = path.strip_prefix(root).unwrap_or(&path);
-        let kernel = KernelId::from_relative_path(&rel.to_string_lossy()).map_err(|source| {
-            BundleError::Layout {
-                path: path.clone(),
-                source,
-            }
-        })?;
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
-        out.push((kernel, bytes));
-    }
-    Ok(())
+    files
+        .into_iter()
+        .map(|(kernel, path)| match std::fs::read(&path) {
+            Ok(bytes) => Ok((kernel, bytes)),
+            Err(source) => Err(BundleError::Io { path, source }),
+        })
+        .collect()
 }
 
 fn is_bundle(s: &crate::wasm::Section<'_>) -> bool {

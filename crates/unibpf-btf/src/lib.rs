@@ -23,6 +23,7 @@ mod locate;
 pub mod min;
 mod settings;
 mod status;
+mod tree;
 pub mod verify;
 mod wasm;
 

@@ -15,6 +15,7 @@ use unibpf_object::{embedded_objects, Btf, ObjectError};
 use crate::archive::{unpack_btf, ArchiveError};
 use crate::kernel::{KernelId, KernelIdError};
 use crate::settings::KERNEL_BTF;
+use crate::tree::{btf_files, kernel_of, layout_stem, TreeError};
 use crate::wasm::{sections, WasmError};
 
 /// The most one kernel BTF may unpack to (vmlinux BTF is 2-10 MB).
@@ -135,13 +136,14 @@ pub struct KernelBtfFile {
 /// the kernel), or [`KERNEL_BTF`], which is this host's.
 pub fn kernel_btfs(from: &Path) -> Result<Vec<KernelBtfFile>, MinError> {
     if from.is_dir() {
-        let mut out = Vec::new();
-        walk(from, from, &mut out)?;
-        if out.is_empty() {
+        let files = btf_files(from, |_| true).map_err(tree_error)?;
+        if files.is_empty() {
             return Err(MinError::NoKernels(from.to_path_buf()));
         }
-        out.sort_by(|a, b| a.kernel.cmp(&b.kernel));
-        return Ok(out);
+        return Ok(files
+            .into_iter()
+            .map(|(kernel, path)| KernelBtfFile { kernel, path })
+            .collect());
     }
     if from == Path::new(KERNEL_BTF) {
         let kernel = KernelId::of_this_host().map_err(MinError::ThisHost)?;
@@ -155,45 +157,18 @@ pub fn kernel_btfs(from: &Path) -> Result<Vec<KernelBtfFile>, MinError> {
         return Err(MinError::UnknownKernel(from.to_path_buf()));
     }
     let rel: PathBuf = tail.into_iter().rev().collect();
-    let file = file_in_tree(from, &rel).map_err(|_| MinError::UnknownKernel(from.to_path_buf()))?;
-    Ok(vec![file])
-}
-
-/// `RELEASE` of `…/RELEASE.btf` or `…/RELEASE.btf.tar.xz`.
-fn layout_stem(path: &Path) -> Option<&str> {
-    let name = path.file_name()?.to_str()?;
-    name.strip_suffix(".btf.tar.xz")
-        .or_else(|| name.strip_suffix(".btf"))
-}
-
-fn file_in_tree(path: &Path, rel: &Path) -> Result<KernelBtfFile, MinError> {
-    let rel = rel.to_string_lossy();
-    let rel = rel.strip_suffix(".tar.xz").unwrap_or(&rel);
-    let kernel = KernelId::from_relative_path(rel).map_err(|source| MinError::Layout {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(KernelBtfFile {
+    let kernel = kernel_of(from, &rel).map_err(|_| MinError::UnknownKernel(from.to_path_buf()))?;
+    Ok(vec![KernelBtfFile {
         kernel,
-        path: path.to_path_buf(),
-    })
+        path: from.to_path_buf(),
+    }])
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<KernelBtfFile>) -> Result<(), MinError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MinError::Io { path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let path = entry.map_err(io(dir))?.path();
-        if path.is_dir() {
-            walk(root, &path, out)?;
-        } else if layout_stem(&path).is_some() {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            out.push(file_in_tree(&path, rel)?);
-        }
+fn tree_error(e: TreeError) -> MinError {
+    match e {
+        TreeError::Io { path, source } => MinError::Io { path, source },
+        TreeError::Layout { path, source } => MinError::Layout { path, source },
     }
-    Ok(())
 }
 
 /// The raw BTF of `file`, unpacked when it is a BTFHub archive.

@@ -36,10 +36,7 @@ fn bundled_guest(kernel: &KernelId, btf: &[u8]) -> Vec<u8> {
 #[test]
 fn a_users_file_wins_over_everything() {
     let kernel = this_kernel();
-    let server = Server::serving(HashMap::from([(
-        mirror_path(&kernel),
-        this_kernel_archive().to_vec(),
-    )]));
+    let server = Server::serving_this_kernel();
     let tmp = tempfile::tempdir().unwrap();
     let mine = tmp.path().join("mine.btf");
     std::fs::write(&mine, object_btf()).unwrap();
@@ -95,10 +92,7 @@ fn the_kernels_own_btf_needs_nothing_else() {
 #[test]
 fn bundle_beats_cache_beats_download() {
     let kernel = this_kernel();
-    let server = Server::serving(HashMap::from([(
-        mirror_path(&kernel),
-        this_kernel_archive().to_vec(),
-    )]));
+    let server = Server::serving_this_kernel();
     let tmp = tempfile::tempdir().unwrap();
     let s = settings(tmp.path(), &server.url());
     let cached = put_in_cache(&s, &kernel, vmlinux());

@@ -8,7 +8,7 @@ mod btf;
 
 use std::collections::HashMap;
 
-use btf::{files_under, mirror_path, object_btf, this_kernel, this_kernel_archive, Server};
+use btf::{files_under, object_btf, this_kernel, Server};
 use common::unibpf;
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -23,10 +23,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn fetch_then_fetch_again_asks_once() {
     let kernel = this_kernel();
-    let server = Server::serving(HashMap::from([(
-        mirror_path(&kernel),
-        this_kernel_archive().to_vec(),
-    )]));
+    let server = Server::serving_this_kernel();
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let (k, c, m) = (kernel.to_string(), cache.to_str().unwrap(), server.url());

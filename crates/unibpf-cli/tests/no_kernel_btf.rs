@@ -9,12 +9,11 @@ mod common;
 #[path = "../../unibpf-btf/tests/common/mod.rs"]
 mod btf;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use btf::{files_under, mirror_path, this_kernel, this_kernel_archive, vmlinux, Server};
+use btf::{files_under, this_kernel, vmlinux, Server};
 use common::*;
 
 /// `unibpf run ARGS` with the kernel's BTF hidden from it.
@@ -55,12 +54,12 @@ fn observe_without_kernel_btf(
     stdout
 }
 
-/// bootstrap, execve and opensnoop, each with the checks their tests with
-/// kernel BTF apply (unibpf_matrix::cases::check).
-fn programs_see_events(btf_args: &[&str], source: &str, bootstrap: &Path) {
+/// bootstrap (`wasm`: plain or bundled) sees a shell and a sleep start
+/// and exit.
+fn bootstrap_sees_events(wasm: &Path, btf_args: &[&str], source: &str) {
     let mut sh = (0, 0);
     let mut sleeper = (0, 0);
-    let out = observe_without_kernel_btf(bootstrap, btf_args, source, "tracing", || {
+    let out = observe_without_kernel_btf(wasm, btf_args, source, "tracing", || {
         sh = spawn_wait("/bin/sh", &["-c", "exit 3"]);
         sleeper = spawn_wait("/bin/sleep", &["0.3"]);
     });
@@ -69,6 +68,12 @@ fn programs_see_events(btf_args: &[&str], source: &str, bootstrap: &Path) {
         ("sleep_pid", sleeper.0.to_string()),
     ];
     assert_case("bootstrap", &facts, &out);
+}
+
+/// bootstrap, execve and opensnoop, each with the checks their tests with
+/// kernel BTF apply (unibpf_matrix::cases::check).
+fn programs_see_events(btf_args: &[&str], source: &str, bootstrap: &Path) {
+    bootstrap_sees_events(bootstrap, btf_args, source);
 
     let mut echo = (0, 0);
     let out =
@@ -170,18 +175,8 @@ fn btf_bundled_in_the_module() {
     let cache = tmp.path().join("empty-cache");
     let c = cache.to_str().unwrap();
     // Only bootstrap carries the bundle; the others must not find one.
-    let mut sh = (0, 0);
-    let mut sleeper = (0, 0);
     let args = ["--no-btf-download", "--btf-cache", c];
-    let out = observe_without_kernel_btf(&bundled, &args, "bundle", "tracing", || {
-        sh = spawn_wait("/bin/sh", &["-c", "exit 3"]);
-        sleeper = spawn_wait("/bin/sleep", &["0.3"]);
-    });
-    let facts = [
-        ("sh_pid", sh.0.to_string()),
-        ("sleep_pid", sleeper.0.to_string()),
-    ];
-    assert_case("bootstrap", &facts, &out);
+    bootstrap_sees_events(&bundled, &args, "bundle");
 }
 
 #[test]
@@ -217,31 +212,12 @@ fn btf_from_the_cache() {
 #[test]
 fn btf_downloaded_from_a_mirror_then_cached() {
     let kernel = this_kernel();
-    let server = Server::serving(HashMap::from([(
-        mirror_path(&kernel),
-        this_kernel_archive().to_vec(),
-    )]));
+    let server = Server::serving_this_kernel();
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let (c, m) = (cache.to_str().unwrap(), server.url());
     let args = ["--btf-cache", c, "--btf-mirror", &m];
-    let mut sh = (0, 0);
-    let mut sleeper = (0, 0);
-    let out = observe_without_kernel_btf(
-        &program("bootstrap.wasm"),
-        &args,
-        "download",
-        "tracing",
-        || {
-            sh = spawn_wait("/bin/sh", &["-c", "exit 3"]);
-            sleeper = spawn_wait("/bin/sleep", &["0.3"]);
-        },
-    );
-    let facts = [
-        ("sh_pid", sh.0.to_string()),
-        ("sleep_pid", sleeper.0.to_string()),
-    ];
-    assert_case("bootstrap", &facts, &out);
+    bootstrap_sees_events(&program("bootstrap.wasm"), &args, "download");
     assert_eq!(server.requests(), 1);
     assert!(cache.join(kernel.relative_path()).is_file());
     // Later runs find it in the cache: the mirror sees no more requests.

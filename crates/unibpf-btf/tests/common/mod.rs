@@ -38,6 +38,14 @@ impl Server {
     }
 
     /// Accepts connections and stalls on each.
+    /// A mirror with this kernel's archive and nothing else.
+    pub fn serving_this_kernel() -> Self {
+        Self::serving(HashMap::from([(
+            mirror_path(&this_kernel()),
+            this_kernel_archive().to_vec(),
+        )]))
+    }
+
     pub fn stalling() -> Self {
         Self::start(Mode::Stall)
     }
