@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::kernel::{KernelId, KernelIdError};
+use crate::kernel::{BtfArch, KernelId, KernelIdError};
 use crate::tree::{btf_files, TreeError};
 use crate::verify::{check_format, VerifyError};
 use crate::wasm::{custom_section, sections, WasmError};
@@ -124,6 +124,30 @@ pub fn bundled_btf(wasm: &[u8], kernel: &KernelId) -> Result<Option<Vec<u8>>, Bu
         Ok(())
     })?;
     Ok(found)
+}
+
+/// For a host with no distribution name (no `/etc/os-release`): the
+/// bundled BTF whose architecture and release are the host's, when exactly
+/// one entry has them. The release names the kernel build; two entries of
+/// different distributions with one release would make it a guess.
+pub fn bundled_btf_by_release(
+    wasm: &[u8],
+    arch: BtfArch,
+    release: &str,
+) -> Result<Option<(KernelId, Vec<u8>)>, BundleError> {
+    let mut found = Vec::new();
+    for_each_entry(wasm, |k, read| {
+        if k.arch == arch && k.release == release {
+            let mut bytes = Vec::new();
+            read.read_to_end(&mut bytes)?;
+            found.push((k.clone(), bytes));
+        }
+        Ok(())
+    })?;
+    Ok(match found.len() {
+        1 => found.pop(),
+        _ => None,
+    })
 }
 
 /// Every kernel the module bundles BTF for (empty: no bundle).

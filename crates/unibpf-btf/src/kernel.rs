@@ -126,6 +126,14 @@ impl KernelId {
         Self::new(&id, &version_id, arch, &release)
     }
 
+    /// The running kernel's architecture and release, which `uname` gives
+    /// even where there is no `/etc/os-release`.
+    pub fn host_arch_release() -> Result<(BtfArch, String), KernelIdError> {
+        let (machine, release) = uname()?;
+        let arch = BtfArch::from_machine(&machine).ok_or(KernelIdError::Arch(machine))?;
+        Ok((arch, release))
+    }
+
     /// Whether this names the running kernel (release and architecture: the
     /// distribution does not change what the kernel is).
     pub fn is_this_host(&self) -> bool {

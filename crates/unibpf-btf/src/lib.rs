@@ -28,7 +28,7 @@ pub mod verify;
 mod wasm;
 
 pub use archive::{unpack_btf, ArchiveError};
-pub use bundle::{bundle, bundled_btf, list, BundleError, Listed};
+pub use bundle::{bundle, bundled_btf, bundled_btf_by_release, list, BundleError, Listed};
 pub use cache::{Cache, CacheEntry, CacheError, SYSTEM_CACHE_DIR};
 pub use derived::{derived_min_core, derived_path, DerivedError, DERIVED_DIR};
 pub use download::{download, http_client_builder, DownloadError, DownloadOptions};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::bundle::bundled_btf;
+use crate::bundle::{bundled_btf, bundled_btf_by_release};
 use crate::cache::{Cache, CacheEntry};
 use crate::fetch::fetch;
 use crate::kernel::KernelId;
@@ -179,13 +179,7 @@ impl Lookup<'_> {
             return Some(located(Step::Kernel, path, None));
         }
         let Some(kernel) = kernel else {
-            self.note(Attempt::new(
-                Step::Bundle,
-                false,
-                None,
-                "skipped: this host's kernel has no BTFHub name (see `unibpf btf status`)",
-            ));
-            return None;
+            return self.bundled_by_release(wasm);
         };
         if let Some(found) = self.bundled(kernel, wasm) {
             return Some(found);
@@ -202,7 +196,57 @@ impl Lookup<'_> {
     fn bundled(&mut self, kernel: &KernelId, wasm: Option<&[u8]>) -> Option<Located> {
         let (attempt, hit) = bundle(kernel, wasm);
         self.note(attempt);
-        match to_temp_file(&hit?) {
+        self.bundled_to_file(&hit?)
+    }
+
+    /// The bundle step for a host without a BTFHub name (no
+    /// `/etc/os-release`): the one entry with its architecture and release.
+    /// The cache and the mirror are keyed by the full name: skipped.
+    fn bundled_by_release(&mut self, wasm: Option<&[u8]>) -> Option<Located> {
+        let no_name = "this host's kernel has no BTFHub name (see `unibpf btf status`)";
+        let (attempt, hit) = match (wasm, KernelId::host_arch_release()) {
+            (None, _) => (
+                Attempt::new(Step::Bundle, false, None, "no module to look in"),
+                None,
+            ),
+            (Some(_), Err(e)) => (Attempt::new(Step::Bundle, false, None, e.to_string()), None),
+            (Some(wasm), Ok((arch, release))) => match bundled_btf_by_release(wasm, arch, &release)
+            {
+                Ok(Some((kernel, btf))) if check_format(&btf).is_ok() => {
+                    let detail = format!(
+                        "{no_name}; the module bundles {} bytes of BTF for {kernel}, the one entry for {arch}/{release}",
+                        btf.len()
+                    );
+                    (Attempt::new(Step::Bundle, true, None, detail), Some(btf))
+                }
+                Ok(Some((kernel, _))) => {
+                    let detail = format!("the module's BTF for {kernel} is damaged");
+                    (Attempt::new(Step::Bundle, false, None, detail), None)
+                }
+                Ok(None) => {
+                    let detail = format!(
+                        "{no_name}, and the module bundles no single entry for {arch}/{release}"
+                    );
+                    (Attempt::new(Step::Bundle, false, None, detail), None)
+                }
+                Err(e) => (Attempt::new(Step::Bundle, false, None, e.to_string()), None),
+            },
+        };
+        self.note(attempt);
+        if let Some(btf) = hit {
+            return self.bundled_to_file(&btf);
+        }
+        self.note(Attempt::new(
+            Step::Cache,
+            false,
+            None,
+            format!("skipped: {no_name}"),
+        ));
+        None
+    }
+
+    fn bundled_to_file(&mut self, btf: &[u8]) -> Option<Located> {
+        match to_temp_file(btf) {
             Ok(temp) => Some(located(Step::Bundle, temp.to_path_buf(), Some(temp))),
             Err(e) => {
                 let why = format!("cannot write it to a temporary file: {e}");

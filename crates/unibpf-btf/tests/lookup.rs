@@ -205,3 +205,38 @@ fn status_reports_each_step_without_downloading() {
         Some(Step::Kernel)
     );
 }
+
+/// A host without /etc/os-release has no BTFHub name: the bundle's one
+/// entry for its architecture and release serves, under any distribution
+/// name; two such entries are a guess, and nothing is taken.
+#[test]
+fn without_a_distribution_name_the_bundle_matches_by_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = settings(tmp.path(), &closed_port_url());
+    let (arch, release) = KernelId::host_arch_release().unwrap();
+    let other_distro = KernelId::new("somedistro", "9", arch, &release).unwrap();
+    let wasm = bundled_guest(&other_distro, vmlinux());
+    let (found, lines) = run(&s, None, Some(&wasm));
+    let found = found.expect("the bundle's entry for this release");
+    assert_eq!(found.step(), Step::Bundle);
+    assert_eq!(std::fs::read(found.path()).unwrap(), vmlinux());
+    assert!(
+        lines.iter().any(|l| l.contains("the one entry for")),
+        "{lines:?}"
+    );
+
+    let third = KernelId::new("otherdistro", "1", arch, &release).unwrap();
+    let guest = std::fs::read(unibpf_test_guests::guest("execsnoop.wasm")).unwrap();
+    let two = bundle(
+        &guest,
+        &[
+            (other_distro, vmlinux().to_vec()),
+            (third, vmlinux().to_vec()),
+        ],
+    )
+    .unwrap();
+    let (r, _) = run(&s, None, Some(&two));
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("no single entry for"), "{e}");
+    assert!(e.contains("cache: skipped"), "{e}");
+}
