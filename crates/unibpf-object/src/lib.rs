@@ -8,26 +8,12 @@ pub mod btf;
 pub mod btf_ext;
 mod embedded;
 pub mod min_core;
+mod parse;
 pub mod section;
 
-use std::collections::HashMap;
-
-use goblin::elf::section_header::{SHF_EXECINSTR, SHT_NOBITS};
-use goblin::elf::sym::{STB_GLOBAL, STT_FUNC, STT_OBJECT};
-use goblin::elf::Elf;
-
-use btf::Member;
 pub use btf::{Btf, Kind, Type, TypeId};
 pub use embedded::embedded_objects;
 pub use section::{Direction, Hook, ProgramSection, TargetError, Trampoline};
-
-/// Symbol prefix of the compat header's `UNIBPF_OPTIONAL(prog)` marks.
-const OPTIONAL_MARK: &str = "unibpf_optional__";
-
-/// Size of one `Elf64_Sym`.
-const SYM_SIZE: u64 = 24;
-/// Offset of `st_info` inside `Elf64_Sym`.
-const SYM_INFO_OFFSET: u64 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
@@ -100,166 +86,7 @@ pub struct BpfObject {
     pub btf: Option<Btf>,
 }
 
-fn is_data_section(name: &str) -> bool {
-    [".rodata", ".data", ".bss"]
-        .iter()
-        .any(|p| name == *p || name.starts_with(&format!("{p}.")))
-}
-
 impl BpfObject {
-    pub fn parse(bytes: &[u8]) -> Result<Self, ObjectError> {
-        let elf = Elf::parse(bytes).map_err(|e| ObjectError::Elf(e.to_string()))?;
-        if elf.header.e_machine != goblin::elf::header::EM_BPF {
-            return Err(ObjectError::Elf(format!(
-                "machine type {} is not BPF (247)",
-                elf.header.e_machine
-            )));
-        }
-        if !elf.is_64 || !elf.little_endian {
-            return Err(ObjectError::Elf(
-                "only 64-bit little-endian BPF objects are supported".into(),
-            ));
-        }
-        let sec_name = |idx: usize| -> Option<&str> {
-            let sh = elf.section_headers.get(idx)?;
-            elf.shdr_strtab.get_at(sh.sh_name)
-        };
-        let section_bytes = |idx: usize| -> Result<&[u8], ObjectError> {
-            let sh = &elf.section_headers[idx];
-            let start = sh.sh_offset as usize;
-            start
-                .checked_add(sh.sh_size as usize)
-                .and_then(|end| bytes.get(start..end))
-                .ok_or_else(|| {
-                    ObjectError::Elf(format!(
-                        "section {} runs past the end of the file",
-                        sec_name(idx).unwrap_or("?")
-                    ))
-                })
-        };
-
-        // The last .BTF section, which is the one libbpf loads. Parsing every
-        // one would let thousands of headers for the same bytes multiply the
-        // work.
-        let btf_idx = (0..elf.section_headers.len())
-            .rev()
-            .find(|&idx| sec_name(idx) == Some(".BTF"));
-        let mut btf = match btf_idx {
-            Some(idx) => Some(Btf::parse(section_bytes(idx)?)?),
-            None => None,
-        };
-
-        // goblin reads `elf.syms` from the last symbol table and
-        // sym_info_offset counts from the first: with two, a program's offset
-        // would patch another symbol. libbpf refuses such objects too.
-        let mut symtabs = elf
-            .section_headers
-            .iter()
-            .filter(|sh| sh.sh_type == goblin::elf::section_header::SHT_SYMTAB);
-        let symtab_offset = symtabs.next().map(|sh| sh.sh_offset);
-        if symtabs.next().is_some() {
-            return Err(ObjectError::Elf("more than one symbol table".into()));
-        }
-        let mut programs = Vec::new();
-        let mut maps = Vec::new();
-        // Data symbols' values by section and name (the first of a name), for
-        // the BTF offset fix-up below.
-        let mut data_symbols: HashMap<(usize, &str), u64> = HashMap::new();
-        let mut optional_programs = Vec::new();
-        for (i, sym) in elf.syms.iter().enumerate() {
-            let Some(name) = elf.strtab.get_at(sym.st_name) else {
-                continue;
-            };
-            let Some(section) = sec_name(sym.st_shndx) else {
-                continue;
-            };
-            let sh = &elf.section_headers[sym.st_shndx];
-            if sym.st_type() == STT_FUNC
-                && sym.st_bind() == STB_GLOBAL
-                && sh.sh_flags & u64::from(SHF_EXECINSTR) != 0
-                && section != ".text"
-            {
-                let section =
-                    ProgramSection::parse(section).map_err(|error| ObjectError::Section {
-                        program: name.to_string(),
-                        error,
-                    })?;
-                programs.push(Program {
-                    name: name.to_string(),
-                    section,
-                    sym_info_offset: symtab_offset.unwrap_or(0)
-                        + i as u64 * SYM_SIZE
-                        + SYM_INFO_OFFSET,
-                });
-            } else if section == ".maps" && sym.st_type() == STT_OBJECT {
-                maps.push(Map {
-                    name: name.to_string(),
-                    map_type: None,
-                    max_entries: None,
-                    key_size: None,
-                    value_size: None,
-                    pinning: None,
-                });
-            } else if is_data_section(section) && sym.st_type() == STT_OBJECT {
-                if let Some(prog) = name.strip_prefix(OPTIONAL_MARK) {
-                    optional_programs.push(prog.to_string());
-                }
-                data_symbols
-                    .entry((sym.st_shndx, name))
-                    .or_insert(sym.st_value);
-            }
-        }
-
-        // Each name's first DATASEC, found once rather than per section.
-        let mut datasecs: HashMap<String, TypeId> = HashMap::new();
-        for (id, t) in btf.iter().flat_map(|b| b.types()) {
-            if matches!(t.kind, Kind::Datasec { .. }) {
-                datasecs.entry(t.name.clone()).or_insert(id);
-            }
-        }
-        let mut data_sections = Vec::new();
-        for (idx, sh) in elf.section_headers.iter().enumerate() {
-            let Some(name) = sec_name(idx) else { continue };
-            if !is_data_section(name) || sh.sh_flags & u64::from(SHF_EXECINSTR) != 0 {
-                continue;
-            }
-            let nobits = sh.sh_type == SHT_NOBITS;
-            if !nobits {
-                section_bytes(idx)?;
-            }
-            let btf_id = btf.as_mut().and_then(|b: &mut Btf| {
-                let id = *datasecs.get(name)?;
-                fix_up_datasec(b, id, sh.sh_size, idx, &data_symbols);
-                Some(id)
-            });
-            data_sections.push(DataSection {
-                name: name.to_string(),
-                file_offset: (!nobits).then_some(sh.sh_offset),
-                size: sh.sh_size,
-                btf: btf_id,
-            });
-        }
-        if let Some(b) = &btf {
-            let defs = btf_map_defs(b);
-            for m in &mut maps {
-                if let Some(Some(def)) = defs.get(m.name.as_str()) {
-                    m.map_type = def.map_type;
-                    m.max_entries = def.max_entries;
-                    m.key_size = def.key_size;
-                    m.value_size = def.value_size;
-                    m.pinning = def.pinning;
-                }
-            }
-        }
-        Ok(Self {
-            programs,
-            optional_programs,
-            maps,
-            data_sections,
-            btf,
-        })
-    }
-
     /// The compat header's per-CPU heap maps: one-entry per-CPU arrays that
     /// it marks with an explicit `pinning` of `LIBBPF_PIN_NONE`.
     pub fn compat_heaps(&self) -> impl Iterator<Item = &Map> {
@@ -291,111 +118,13 @@ impl BpfObject {
     }
 }
 
-/// clang leaves a `DATASEC`'s size and its variables' offsets as zero in
-/// object files; the ELF symbol table has the real values (libbpf fixes them
-/// up the same way before loading).
-fn fix_up_datasec(
-    btf: &mut Btf,
-    id: TypeId,
-    size: u64,
-    shndx: usize,
-    symbols: &HashMap<(usize, &str), u64>,
-) {
-    let offsets: Vec<Option<u64>> = match &btf.ty(id).kind {
-        Kind::Datasec { vars, .. } => vars
-            .iter()
-            .map(|v| symbols.get(&(shndx, btf.ty(v.var).name.as_str())).copied())
-            .collect(),
-        _ => return,
-    };
-    if let Kind::Datasec { size: sz, vars } = btf.kind_mut(id) {
-        *sz = size as u32;
-        for (v, off) in vars.iter_mut().zip(offsets) {
-            if let Some(off) = off {
-                v.offset = off as u32;
-            }
-        }
-    }
-}
-
-/// A BTF-defined map's `type` and `max_entries`: `__uint(type, N)` is a member
-/// `type` of pointer-to-array-of-N type.
-#[derive(Clone, Copy)]
-struct MapDef {
-    map_type: Option<u32>,
-    max_entries: Option<u32>,
-    key_size: Option<u32>,
-    value_size: Option<u32>,
-    pinning: Option<u32>,
-}
-
-/// The definitions of the maps in `.maps`, by name (the first variable of a
-/// name, as libbpf takes); each struct type's members are read once however
-/// many maps share it.
-fn btf_map_defs(btf: &Btf) -> HashMap<&str, Option<MapDef>> {
-    let mut defs = HashMap::new();
-    let Some(maps) = btf.datasec(".maps") else {
-        return defs;
-    };
-    let Kind::Datasec { vars, .. } = &btf.ty(maps).kind else {
-        return defs;
-    };
-    let mut by_struct: HashMap<TypeId, MapDef> = HashMap::new();
-    for v in vars {
-        let var = btf.ty(v.var);
-        if defs.contains_key(var.name.as_str()) {
-            continue;
-        }
-        let def = match var.kind {
-            Kind::Var { ty, .. } => {
-                let id = btf.resolve(ty);
-                match &btf.ty(id).kind {
-                    Kind::Struct { members, .. } => {
-                        Some(*by_struct.entry(id).or_insert_with(|| map_def(btf, members)))
-                    }
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        defs.insert(var.name.as_str(), def);
-    }
-    defs
-}
-
-fn map_def(btf: &Btf, members: &[Member]) -> MapDef {
-    let uint = |field: &str| -> Option<u32> {
-        let m = members.iter().find(|m| m.name == field)?;
-        let Kind::Ptr(arr) = btf.ty(btf.resolve(m.ty)).kind else {
-            return None;
-        };
-        match btf.ty(btf.resolve(arr)).kind {
-            Kind::Array { len, .. } => Some(len),
-            _ => None,
-        }
-    };
-    // `__type(key, T)` is a member `key` of pointer-to-T type.
-    let size_of_pointee = |field: &str| -> Option<u32> {
-        let m = members.iter().find(|m| m.name == field)?;
-        let Kind::Ptr(target) = btf.ty(btf.resolve(m.ty)).kind else {
-            return None;
-        };
-        btf.size_of(target).and_then(|s| u32::try_from(s).ok())
-    };
-    MapDef {
-        map_type: uint("type"),
-        max_entries: uint("max_entries"),
-        key_size: uint("key_size").or_else(|| size_of_pointee("key")),
-        value_size: uint("value_size").or_else(|| size_of_pointee("value")),
-        pinning: uint("pinning"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use goblin::elf::section_header::{SHF_ALLOC, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB};
+    use goblin::elf::section_header::{
+        SHF_ALLOC, SHF_EXECINSTR, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB,
+    };
 
     /// A section of a test object: name, type, flags, contents.
     type Sec<'a> = (&'a str, u32, u64, Vec<u8>);
