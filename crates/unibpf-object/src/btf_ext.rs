@@ -192,6 +192,18 @@ fn le_u32(b: &[u8], at: usize) -> Option<u32> {
 /// strings are offsets into the string section of `raw_btf`, the object's
 /// `.BTF`. No CO-RE part (an older header) means no relocations.
 pub fn parse_core_relos(ext: &[u8], raw_btf: &[u8]) -> Result<Vec<CoreReloSection>, ObjectError> {
+    Ok(parse_core_relos_at(ext, raw_btf)?
+        .into_iter()
+        .map(|(section, _)| section)
+        .collect())
+}
+
+/// [`parse_core_relos`] with where each record starts in `ext`, for
+/// passes that edit records in place.
+pub(crate) fn parse_core_relos_at(
+    ext: &[u8],
+    raw_btf: &[u8],
+) -> Result<Vec<(CoreReloSection, Vec<usize>)>, ObjectError> {
     let strings = btf::Strings::of(raw_btf)?;
     if ext.len() < 8 {
         return Err(bad("shorter than its header"));
@@ -212,19 +224,31 @@ pub fn parse_core_relos(ext: &[u8], raw_btf: &[u8]) -> Result<Vec<CoreReloSectio
     if len == 0 {
         return Ok(Vec::new());
     }
-    let data = hdr_len
+    let start = hdr_len
         .checked_add(off as usize)
-        .and_then(|start| ext.get(start..start.checked_add(len as usize)?))
+        .filter(|start| {
+            start
+                .checked_add(len as usize)
+                .is_some_and(|end| end <= ext.len())
+        })
         .ok_or_else(|| bad("the CO-RE relocation part runs past the end"))?;
-    info_sections(data, &strings)
+    let data = &ext[start..start + len as usize];
+    let mut sections = info_sections(data, &strings)?;
+    for (_, positions) in &mut sections {
+        for pos in positions {
+            *pos += start;
+        }
+    }
+    Ok(sections)
 }
 
 /// The CO-RE part: a record size, then per section its name, a count and
-/// that many records.
+/// that many records. Each section comes with where its records start in
+/// `data`.
 fn info_sections(
     data: &[u8],
     strings: &btf::Strings<'_>,
-) -> Result<Vec<CoreReloSection>, ObjectError> {
+) -> Result<Vec<(CoreReloSection, Vec<usize>)>, ObjectError> {
     let record_size = le_u32(data, 0).ok_or_else(|| bad("no record size"))? as usize;
     // Later versions may append fields; we read the ones we know.
     if record_size < RELO_SIZE || record_size % 4 != 0 {
@@ -247,13 +271,14 @@ fn info_sections(
             .checked_mul(record_size)
             .and_then(|n| data.get(pos..pos.checked_add(n)?))
             .ok_or_else(|| bad(format!("the records of {section} run past the end")))?;
+        let positions = (0..count as usize).map(|i| pos + i * record_size).collect();
         pos += bytes.len();
         let relos = bytes
             .chunks_exact(record_size)
             .map(|r| record(r, strings))
             .collect::<Result<_, _>>()
             .map_err(|e| bad(format!("{section}: {e}")))?;
-        sections.push(CoreReloSection { section, relos });
+        sections.push((CoreReloSection { section, relos }, positions));
     }
     Ok(sections)
 }

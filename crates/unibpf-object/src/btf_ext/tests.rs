@@ -174,3 +174,25 @@ fn an_objects_relocations_are_read_from_its_sections() {
     assert_eq!(relos[0].0, "tp/x");
     assert_eq!((relos[0].1.insn_off, relos[0].1.type_id), (16, 3));
 }
+
+#[test]
+fn record_positions_point_at_each_records_first_word() {
+    let (btf, s) = strings_btf(&["tp/x", "0:0", "kprobe/f"]);
+    let core = ext(&[
+        20, s[0], 2, 8, 3, s[1], 2, 0, 16, 3, s[1], 0, 0, s[2], 1, 24, 4, s[1], 1, 0,
+    ]);
+    let sections = parse_core_relos_at(&core, &btf).expect("parse");
+    let positions: Vec<usize> = sections.iter().flat_map(|(_, p)| p.clone()).collect();
+    // After the 32-byte header: the record size, a section head, 20-byte
+    // records, another section head.
+    assert_eq!(positions, [32 + 12, 32 + 32, 32 + 60]);
+    for ((section, at), want) in sections.iter().zip([vec![8, 16], vec![24]]) {
+        let got: Vec<u32> = at
+            .iter()
+            .map(|&p| u32::from_le_bytes(core[p..p + 4].try_into().expect("4 bytes")))
+            .collect();
+        assert_eq!(got, want);
+        let insns: Vec<u32> = section.relos.iter().map(|r| r.insn_off).collect();
+        assert_eq!(insns, want);
+    }
+}
