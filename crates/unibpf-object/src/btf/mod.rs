@@ -4,12 +4,14 @@
 //! Every type is kept, in id order, with its name resolved; `resolve` walks
 //! typedefs and qualifiers; `size_of` follows the layout rules BTF encodes.
 
+mod append;
 mod hide;
 mod parse;
 mod queries;
 mod types;
 mod write;
 
+pub use append::Appender;
 pub use hide::hide_types;
 pub use types::{EnumValue, IntEncoding, Kind, Member, Param, SecVar, Type, TypeId};
 pub use write::write_btf;

@@ -28,11 +28,7 @@ fn bad(m: String) -> ObjectError {
 /// the last id, names with a NUL or longer than the kernel allows, more
 /// members than a record can count, bitfields that do not fit the record.
 pub fn write_btf(types: &[Type]) -> Result<Vec<u8>, ObjectError> {
-    let mut w = Writer {
-        types: Vec::new(),
-        strings: vec![0],
-        offsets: HashMap::new(),
-    };
+    let mut w = Writer::over(vec![0]);
     let count = types.len() as u64;
     for (i, t) in types.iter().enumerate() {
         let id = i as u64 + 1;
@@ -47,14 +43,24 @@ pub fn write_btf(types: &[Type]) -> Result<Vec<u8>, ObjectError> {
     w.finish()
 }
 
-struct Writer<'a> {
-    types: Vec<u8>,
-    strings: Vec<u8>,
+pub(super) struct Writer<'a> {
+    pub(super) types: Vec<u8>,
+    pub(super) strings: Vec<u8>,
     /// Where each name already written starts: one copy per name.
     offsets: HashMap<&'a str, u32>,
 }
 
 impl<'a> Writer<'a> {
+    /// A writer whose string section starts as `strings` (which must hold
+    /// the empty name at offset 0); names it adds go after them.
+    pub(super) fn over(strings: Vec<u8>) -> Self {
+        Writer {
+            types: Vec::new(),
+            strings,
+            offsets: HashMap::new(),
+        }
+    }
+
     fn word(&mut self, w: u32) {
         self.types.extend_from_slice(&w.to_le_bytes());
     }
@@ -95,7 +101,7 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    fn record(&mut self, t: &'a Type) -> Result<(), String> {
+    pub(super) fn record(&mut self, t: &'a Type) -> Result<(), String> {
         let name = t.name.as_str();
         match &t.kind {
             Kind::Void => return Err("void is implicit, not a record".into()),
