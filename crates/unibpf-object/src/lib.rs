@@ -9,6 +9,7 @@ pub mod btf_ext;
 mod embedded;
 pub mod min_core;
 mod parse;
+pub mod pt_regs;
 pub mod section;
 
 pub use btf::{Btf, Kind, Type, TypeId};
@@ -25,6 +26,8 @@ pub enum ObjectError {
     BtfExt(String),
     #[error("CO-RE relocation libbpf would refuse: {0}")]
     CoreRelo(String),
+    #[error("cannot point pt_regs reads at the host's registers: {0}")]
+    PtRegs(String),
     #[error("the object has no BTF (.BTF section); compile it with clang -g")]
     NoBtf,
     #[error("program {program}: {error}")]

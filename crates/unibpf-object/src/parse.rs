@@ -48,7 +48,7 @@ impl BpfObject {
 
 /// The ELF file, checked to be what the rest of parsing assumes: a BPF
 /// object, 64-bit and little-endian.
-fn read_elf(bytes: &[u8]) -> Result<Elf<'_>, ObjectError> {
+pub(crate) fn read_elf(bytes: &[u8]) -> Result<Elf<'_>, ObjectError> {
     let elf = Elf::parse(bytes).map_err(|e| ObjectError::Elf(e.to_string()))?;
     if elf.header.e_machine != goblin::elf::header::EM_BPF {
         return Err(ObjectError::Elf(format!(

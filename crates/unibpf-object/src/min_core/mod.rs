@@ -31,7 +31,7 @@ mod compat;
 mod emit;
 mod keep;
 mod matching;
-mod names;
+pub(crate) mod names;
 mod resolve;
 mod spec;
 
