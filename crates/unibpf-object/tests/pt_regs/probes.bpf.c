@@ -20,7 +20,15 @@
 #define PARM6(ctx) (REGS(ctx)->a5)
 #define PARM7(ctx) (REGS(ctx)->a6)
 #define PARM8(ctx) (REGS(ctx)->a7)
+#ifdef __PT_PARM1_SYSCALL_REG
+#define SYSCALL_ARG0(ctx) PT_REGS_PARM1_CORE_SYSCALL(ctx)
+#else
+/* What newer libbpf declares and reads for the syscall's first argument. */
+struct pt_regs___riscv {
+	unsigned long orig_a0;
+} CORE;
 #define SYSCALL_ARG0(ctx) BPF_CORE_READ((struct pt_regs___riscv *)(ctx), orig_a0)
+#endif
 #endif
 
 __u64 out[16];

@@ -41,10 +41,6 @@ struct user_regs_struct {
 	unsigned long s2, s3, s4, s5, s6, s7, s8, s9, s10, s11;
 	unsigned long t3, t4, t5, t6;
 } CORE;
-/* What newer libbpf declares for the syscall's first argument. */
-struct pt_regs___riscv {
-	unsigned long orig_a0;
-} CORE;
 #else
 #error "set __TARGET_ARCH_x86, __TARGET_ARCH_arm64 or __TARGET_ARCH_riscv"
 #endif
