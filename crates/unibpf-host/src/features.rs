@@ -147,31 +147,60 @@ pub fn min_kernel(feature: Feature) -> KernelVersion {
     KernelVersion::new(major, minor, 0)
 }
 
-pub(crate) fn probe_all() -> Vec<FeatureReport> {
+/// Which probes run now: all of them, or all but those that attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    All,
+    /// Leave out the probes that create and tear down a link (tcx on lo,
+    /// fentry, LSM): each costs tens of milliseconds of RCU grace periods,
+    /// which every start-up would pay for features most objects never use.
+    WithoutAttaching,
+}
+
+/// Whether probing `feature` attaches something.
+pub(crate) fn attaches(feature: Feature) -> bool {
+    PROBES.iter().any(|&(f, probe)| {
+        f == feature
+            && matches!(
+                probe,
+                Probe::TcxLink | Probe::Fentry { attach: true } | Probe::Lsm { attach: true }
+            )
+    })
+}
+
+pub(crate) fn probe_all(which: Which) -> Vec<FeatureReport> {
     let btf = VmlinuxBtf::load();
     PROBES
         .iter()
-        .map(|&(feature, probe)| {
-            nix::errno::Errno::clear();
-            let (available, detail) = match run(probe, &btf) {
-                (false, _) if starved() => (
-                    true,
-                    "not probed: this process is out of file descriptors; the load will decide"
-                        .to_string(),
-                ),
-                result => result,
-            };
-            FeatureReport {
-                feature,
-                name: feature.name(),
-                group: feature.group(),
-                available,
-                detail,
-                min_kernel: min_kernel(feature),
-                masked: false,
-            }
-        })
+        .filter(|&&(feature, _)| which == Which::All || !attaches(feature))
+        .map(|&(feature, probe)| report(feature, probe, &btf))
         .collect()
+}
+
+/// Probes one feature on its own (a deferred one, on first ask).
+pub(crate) fn probe_one(feature: Feature) -> Option<FeatureReport> {
+    let &(_, probe) = PROBES.iter().find(|(f, _)| *f == feature)?;
+    Some(report(feature, probe, &VmlinuxBtf::load()))
+}
+
+fn report(feature: Feature, probe: Probe, btf: &VmlinuxBtf) -> FeatureReport {
+    nix::errno::Errno::clear();
+    let (available, detail) = match run(probe, btf) {
+        (false, _) if starved() => (
+            true,
+            "not probed: this process is out of file descriptors; the load will decide".to_string(),
+        ),
+        result => result,
+    };
+    FeatureReport {
+        feature,
+        name: feature.name(),
+        group: feature.group(),
+        available,
+        detail,
+        min_kernel: min_kernel(feature),
+        masked: false,
+    }
 }
 
 /// Whether the probe that just failed failed for want of file descriptors,

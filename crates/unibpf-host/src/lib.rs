@@ -10,6 +10,7 @@ mod facts;
 mod features;
 pub mod tracefs;
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -97,6 +98,12 @@ pub struct HostReport {
     pub assumed_kernel: Option<KernelVersion>,
     /// How long probing took.
     pub probe_ms: u64,
+    /// Features left out of `features` by [`HostReport::probe_lazily`],
+    /// probed on first ask.
+    #[serde(skip)]
+    deferred: Vec<(Feature, OnceLock<FeatureReport>)>,
+    #[serde(skip)]
+    mask: Mask,
 }
 
 impl HostReport {
@@ -104,9 +111,26 @@ impl HostReport {
     /// missing. Needs the privileges BPF itself needs (root, or CAP_BPF with
     /// CAP_PERFMON) for the feature probes to mean anything.
     pub fn probe(mask: &Mask) -> Self {
+        Self::probe_which(mask, features::Which::All)
+    }
+
+    /// [`HostReport::probe`] for a runtime: the probes that attach
+    /// something (tcx, fentry and LSM attachment) run only when a program
+    /// needs to know, which spares every start-up their RCU waits.
+    pub fn probe_lazily(mask: &Mask) -> Self {
+        Self::probe_which(mask, features::Which::WithoutAttaching)
+    }
+
+    fn probe_which(mask: &Mask, which: features::Which) -> Self {
         let started = Instant::now();
         let facts = facts::read();
-        let mut features = features::probe_all();
+        let mut features = features::probe_all(which);
+        let deferred = Feature::ALL
+            .iter()
+            .copied()
+            .filter(|f| features::attaches(*f) && !features.iter().any(|r| r.feature == *f))
+            .map(|f| (f, OnceLock::new()))
+            .collect();
         for f in &mut features {
             mask.apply(f);
         }
@@ -121,12 +145,32 @@ impl HostReport {
             features,
             assumed_kernel: mask.assume_kernel,
             probe_ms: started.elapsed().as_millis() as u64,
+            deferred,
+            mask: mask.clone(),
         }
     }
 
-    /// What the probe found for `feature` (every feature is probed).
+    /// What the probe found for `feature` (a deferred feature is probed
+    /// now, once).
     pub fn feature(&self, feature: Feature) -> Option<&FeatureReport> {
-        self.features.iter().find(|f| f.feature == feature)
+        if let Some(f) = self.features.iter().find(|f| f.feature == feature) {
+            return Some(f);
+        }
+        let (_, cell) = self.deferred.iter().find(|(f, _)| *f == feature)?;
+        let report = cell.get_or_init(|| {
+            let mut report = features::probe_one(feature).unwrap_or_else(|| FeatureReport {
+                feature,
+                name: feature.name(),
+                group: feature.group(),
+                available: false,
+                detail: "not probed".into(),
+                min_kernel: min_kernel(feature),
+                masked: false,
+            });
+            self.mask.apply(&mut report);
+            report
+        });
+        Some(report)
     }
 
     pub fn has(&self, feature: Feature) -> bool {
@@ -158,6 +202,10 @@ impl HostFeatures for HostReport {
 
     fn kernel_btf(&self) -> bool {
         self.facts.btf.kernel_btf
+    }
+
+    fn machine(&self) -> String {
+        self.facts.arch.machine.clone()
     }
 }
 
@@ -206,5 +254,34 @@ mod tests {
         };
         m.apply(&mut old);
         assert!(old.available);
+    }
+}
+
+#[cfg(test)]
+mod lazy_tests {
+    use super::*;
+
+    /// A runtime's report leaves out the probes that attach, so start-up
+    /// does not wait for their RCU grace periods, and answers for them on
+    /// first ask exactly as the full probe does.
+    #[test]
+    fn attaching_probes_wait_until_asked() {
+        let mask = Mask::default();
+        let lazy = HostReport::probe_lazily(&mask);
+        let full = HostReport::probe(&mask);
+        for f in [
+            Feature::AttachTcx,
+            Feature::AttachFentry,
+            Feature::AttachLsm,
+        ] {
+            assert!(
+                !lazy.features.iter().any(|r| r.feature == f),
+                "{f:?} was probed up front"
+            );
+            assert!(full.features.iter().any(|r| r.feature == f));
+            assert_eq!(lazy.has(f), full.has(f), "{f:?}");
+        }
+        // Everything else is there from the start.
+        assert_eq!(lazy.features.len() + 3, full.features.len());
     }
 }

@@ -23,7 +23,7 @@ impl HostState {
     /// The host report, probed on first use (with `mask` applied).
     pub fn report(&self, mask: &Mask) -> Arc<HostReport> {
         self.report
-            .get_or_init(|| Arc::new(HostReport::probe(mask)))
+            .get_or_init(|| Arc::new(HostReport::probe_lazily(mask)))
             .clone()
     }
 
