@@ -172,6 +172,10 @@ pub trait HostFeatures {
     fn tracepoint_exists(&self, category: &str, name: &str) -> Option<bool>;
     /// Whether the kernel has its own BTF (`/sys/kernel/btf/vmlinux`).
     fn kernel_btf(&self) -> bool;
+    /// The machine, as `uname -m` says (`x86_64`, `aarch64`, `riscv64`).
+    fn machine(&self) -> String {
+        std::env::consts::ARCH.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use unibpf_object::btf_ext::CoreObject;
 use unibpf_object::min_core::{min_core_of, MinCoreStats};
+use unibpf_object::pt_regs::{self, RegsArch};
 use unibpf_object::{embedded_objects, Btf, ObjectError};
 
 use crate::archive::{unpack_btf, ArchiveError};
@@ -79,6 +80,7 @@ pub enum MinError {
 pub struct MinObject {
     /// `path`, or `path#N` for the Nth object in a module.
     pub name: String,
+    pub elf: Vec<u8>,
     pub core: CoreObject,
 }
 
@@ -91,7 +93,11 @@ pub fn read_objects(path: &Path) -> Result<Vec<MinObject>, MinError> {
     })?;
     let parse = |name: String, elf: &[u8]| {
         CoreObject::parse(elf)
-            .map(|core| MinObject { name, core })
+            .map(|core| MinObject {
+                name,
+                elf: elf.to_vec(),
+                core,
+            })
             .map_err(|source| MinError::Object {
                 path: path.to_path_buf(),
                 source,
@@ -195,14 +201,43 @@ pub struct Minimised {
     pub stats: MinCoreStats,
 }
 
-/// The min-core BTF of `file` for `objects`.
-pub fn minimise(objects: &[CoreObject], file: &KernelBtfFile) -> Result<Minimised, MinError> {
+/// The objects as the runtime loads them on `kernel`'s architecture: with
+/// their reads of another architecture's `struct pt_regs` pointed at this
+/// one's registers (`unibpf_object::pt_regs`), so the min-core keeps the
+/// registers they will read there.
+fn as_loaded_on(objects: &[MinObject], kernel: &KernelId) -> Result<Vec<CoreObject>, MinError> {
+    let Some(arch) = RegsArch::from_machine(kernel.arch.as_str()) else {
+        return Ok(objects.iter().map(|o| o.core.clone()).collect());
+    };
+    objects
+        .iter()
+        .map(|o| {
+            let foreign = pt_regs::source_arches(&o.elf)
+                .unwrap_or_default()
+                .iter()
+                .any(|a| *a != arch);
+            if !foreign {
+                return Ok(o.core.clone());
+            }
+            let object_error = |source| MinError::Object {
+                path: PathBuf::from(&o.name),
+                source,
+            };
+            let retargeted = pt_regs::retarget(&o.elf, arch).map_err(object_error)?;
+            CoreObject::parse(&retargeted.elf).map_err(object_error)
+        })
+        .collect()
+}
+
+/// The min-core BTF of `file` for `objects`, as they load on its kernel.
+pub fn minimise(objects: &[MinObject], file: &KernelBtfFile) -> Result<Minimised, MinError> {
+    let objects = as_loaded_on(objects, &file.kernel)?;
     let raw = read_kernel_btf(file)?;
     let target = Btf::parse(&raw).map_err(|source| MinError::NotBtf {
         path: file.path.clone(),
         source,
     })?;
-    let min = min_core_of(objects, &target).map_err(|source| MinError::Minimise {
+    let min = min_core_of(&objects, &target).map_err(|source| MinError::Minimise {
         kernel: Box::new(file.kernel.clone()),
         source,
     })?;

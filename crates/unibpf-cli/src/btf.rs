@@ -269,7 +269,6 @@ fn min(a: MinArgs) -> anyhow::Result<()> {
             println!("object {} ({relos} CO-RE relocations)", o.name);
         }
     }
-    let cores: Vec<_> = objects.into_iter().map(|o| o.core).collect();
     let progress = indicatif::ProgressBar::new(kernels.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -277,7 +276,7 @@ fn min(a: MinArgs) -> anyhow::Result<()> {
     let mut written = Vec::new();
     for file in &kernels {
         progress.set_message(file.kernel.to_string());
-        let min = unibpf_btf::minimise(&cores, file).map_err(one_line)?;
+        let min = unibpf_btf::minimise(&objects, file).map_err(one_line)?;
         let path = a.output.join(min.kernel.relative_path());
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)

@@ -59,7 +59,7 @@ pub fn cache_archive(
     let mut objects = Vec::new();
     for path in &modules {
         let found = unibpf_btf::read_objects(path).map_err(|e| btf_error(&e))?;
-        objects.extend(found.into_iter().map(|o| o.core));
+        objects.extend(found);
     }
     let file = KernelBtfFile {
         kernel: kernel.clone(),

@@ -87,6 +87,10 @@ pub struct BpfObject {
     pub maps: Vec<Map>,
     pub data_sections: Vec<DataSection>,
     pub btf: Option<Btf>,
+    /// The architectures whose `struct pt_regs` the programs read through
+    /// CO-RE (empty: none, or relocations the pass cannot read, which it
+    /// then reports itself if it runs).
+    pub regs_arches: Vec<pt_regs::RegsArch>,
 }
 
 impl BpfObject {

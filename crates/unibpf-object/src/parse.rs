@@ -42,6 +42,7 @@ impl BpfObject {
             maps,
             data_sections,
             btf,
+            regs_arches: crate::pt_regs::source_arches(bytes).unwrap_or_default(),
         })
     }
 }

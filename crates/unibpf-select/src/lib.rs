@@ -6,6 +6,7 @@
 pub mod passes;
 
 use unibpf_backend::{Backend, BackendKind, Feature, HostFeatures, TcAttach, Unsupported};
+use unibpf_object::pt_regs::RegsArch;
 use unibpf_object::{BpfObject, Hook, MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_RINGBUF};
 
 pub use passes::{Pass, Prepared};
@@ -177,6 +178,7 @@ fn adapt(
     let mut how = fit.how;
     if backend == BackendKind::Kernel {
         kernel_events(object, host, &mut passes, &mut events)?;
+        passes.extend(retarget_pt_regs(object, host));
         let tc = object
             .programs
             .iter()
@@ -218,6 +220,19 @@ fn adapt(
         passes,
         explain,
     })
+}
+
+/// The pt_regs pass, when the object reads another architecture's
+/// registers than the host's (an object built for x86_64 on arm64).
+fn retarget_pt_regs(object: &BpfObject, host: &dyn HostFeatures) -> Option<Pass> {
+    let to = RegsArch::from_machine(&host.machine())?;
+    let from: Vec<RegsArch> = object
+        .regs_arches
+        .iter()
+        .copied()
+        .filter(|a| *a != to)
+        .collect();
+    (!from.is_empty()).then_some(Pass::RetargetPtRegs { from, to })
 }
 
 /// Event maps on the kernel: ring buffers where the host has them, else the

@@ -11,6 +11,7 @@
 //! consistent; rewriting all three in the ELF would gain nothing).
 
 use unibpf_backend::{LoadPlan, TcAttach};
+use unibpf_object::pt_regs::RegsArch;
 
 /// `STT_FUNC` and `STT_NOTYPE` in an ELF symbol's `st_info` low nibble.
 const STT_FUNC: u8 = 2;
@@ -38,6 +39,10 @@ pub enum Pass {
     HideKernelTypes { types: Vec<String>, why: String },
     /// How tc classifiers attach (said in their own explain line).
     TcAttach(TcAttach),
+    /// Point the programs' CO-RE reads of another architecture's
+    /// `struct pt_regs` at the host's registers for the same roles
+    /// (`unibpf_object::pt_regs`).
+    RetargetPtRegs { from: Vec<RegsArch>, to: RegsArch },
 }
 
 /// An object after the passes: its bytes, what the backend must change as
@@ -50,7 +55,7 @@ pub struct Prepared {
 }
 
 /// A pass that cannot apply to these bytes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum PassError {
     #[error(
         "leaving program {program} out: its symbol at offset {offset} is {found}, not a function"
@@ -60,6 +65,8 @@ pub enum PassError {
         offset: u64,
         found: String,
     },
+    #[error("{0}")]
+    PtRegs(#[source] unibpf_object::ObjectError),
 }
 
 impl Pass {
@@ -76,6 +83,11 @@ impl Pass {
                 types.join(", struct ")
             )),
             Pass::TcAttach(_) => None,
+            Pass::RetargetPtRegs { from, to } => Some(format!(
+                "pt_regs: the object reads {} registers; its CO-RE reads are pointed at {}'s for the same roles",
+                from.iter().map(|a| a.name()).collect::<Vec<_>>().join(" and "),
+                to.name()
+            )),
         }
     }
 
@@ -105,6 +117,13 @@ impl Pass {
                 object.hide_kernel_types.extend(types.iter().cloned())
             }
             Pass::TcAttach(mode) => object.plan.tc_attach = *mode,
+            Pass::RetargetPtRegs { to, .. } => {
+                // Symbols and sections keep their offsets (only .BTF moves
+                // to the end), so byte passes before or after still fit.
+                let out = unibpf_object::pt_regs::retarget(&object.elf, *to)
+                    .map_err(PassError::PtRegs)?;
+                object.elf = out.elf;
+            }
         }
         Ok(())
     }

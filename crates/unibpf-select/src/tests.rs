@@ -109,6 +109,7 @@ fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
             .collect(),
         data_sections: vec![],
         btf: None,
+        regs_arches: Vec::new(),
         optional_programs: vec![],
     }
 }
@@ -360,5 +361,59 @@ mod pass_bytes {
                 Err(PassError::NotAFunction { .. })
             ));
         }
+    }
+}
+
+/// `FakeHost` on another machine.
+struct OnMachine(FakeHost, &'static str);
+
+impl HostFeatures for OnMachine {
+    fn missing(&self, f: Feature) -> Option<String> {
+        self.0.missing(f)
+    }
+    fn masked(&self, f: Feature) -> bool {
+        self.0.masked(f)
+    }
+    fn tracepoint_exists(&self, category: &str, name: &str) -> Option<bool> {
+        self.0.tracepoint_exists(category, name)
+    }
+    fn kernel_btf(&self) -> bool {
+        true
+    }
+    fn machine(&self) -> String {
+        self.1.to_string()
+    }
+}
+
+#[test]
+fn objects_reading_another_architectures_registers_are_retargeted() {
+    use unibpf_object::pt_regs::RegsArch;
+    let mut obj = object(&[("enter", "kprobe/do_unlinkat")], &[]);
+    obj.regs_arches = vec![RegsArch::X86_64];
+    let on_arm64 = OnMachine(host(&[]), "aarch64");
+    let sel = select(&obj, &on_arm64, BackendChoice::Auto, &[&KERNEL]).expect("select");
+    assert_eq!(
+        sel.passes,
+        vec![Pass::RetargetPtRegs {
+            from: vec![RegsArch::X86_64],
+            to: RegsArch::Arm64
+        }]
+    );
+    assert!(
+        sel.explain.iter().any(|l| l
+            == "pt_regs: the object reads x86_64 registers; its CO-RE reads are pointed at arm64's for the same roles"),
+        "{:?}",
+        sel.explain
+    );
+    // On its own architecture, or one the pass does not know: nothing.
+    for machine in ["x86_64", "s390x"] {
+        let sel = select(
+            &obj,
+            &OnMachine(host(&[]), machine),
+            BackendChoice::Auto,
+            &[&KERNEL],
+        )
+        .expect("select");
+        assert!(sel.passes.is_empty(), "{machine}: {:?}", sel.passes);
     }
 }
