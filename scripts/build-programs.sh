@@ -103,6 +103,24 @@ for dir in $(for s in $sources; do ls -d "$s"/*/; done); do
 	fi
 	# A native workload binary the program observes (uprobe targets), and
 	# an arm64 build of it for the matrix's arm64 VMs.
+	# Programs listing architectures in cross-arch are also built as if for
+	# them (foreign_regs.h declares their register structs): the same
+	# control plane with that object, in for-ARCH/, for the pt_regs tests.
+	if [ -f "$dir/cross-arch" ] && [ -f "$dir/$name.c" ]; then
+		for arch in $(cat "$dir/cross-arch"); do
+			mkdir -p "$out/for-$arch"
+			clang -g -O2 -target bpf -D__TARGET_ARCH_$arch -Wall -Werror \
+				-include "$root/sdk/c/include/unibpf/foreign_regs.h" \
+				-I"$out" -I"$dir" -I"$root/sdk/c/include" \
+				-c "$dir/$name.bpf.c" -o "$out/for-$arch/$name.bpf.o"
+			llvm-strip -g "$out/for-$arch/$name.bpf.o"
+			"$UNIBPF" gen skeleton "$out/for-$arch/$name.bpf.o" >"$out/for-$arch/$name.skel.h"
+			clang --target=wasm32-wasi -O2 -Wall -Werror \
+				-I"$root/sdk/c/include" -I"$out/for-$arch" -I"$out" -I"$dir" \
+				-Wl,--export-table -Wl,--strip-all \
+				-o "$out/for-$arch/$name.wasm" "$dir/$name.c"
+		done
+	fi
 	if [ -f "$dir/$name.target.c" ]; then
 		cc -O1 -g -o "$out/$name.target" "$dir/$name.target.c"
 		if [ -n "$sysroot" ]; then

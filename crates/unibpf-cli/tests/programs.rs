@@ -188,6 +188,25 @@ fn runqlat_counts_wakeups_of_the_target_in_its_histogram() {
 
 #[test]
 fn uprobe_reports_arguments_and_return_values_of_the_target() {
+    uprobe_sees_the_target("uprobe.wasm");
+}
+
+/// The same uprobe object built for arm64 and for riscv64 (reading
+/// `struct user_pt_regs` / `user_regs_struct`): unibpf points its register
+/// reads at x86_64's, and the values are the same. Without that pass
+/// libbpf poisons every read and the object does not load.
+#[test]
+fn uprobe_objects_built_for_other_architectures_read_the_right_registers() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: the foreign builds are arm64 and riscv64 objects run on x86_64");
+        return;
+    }
+    for wasm in ["for-arm64/uprobe.wasm", "for-riscv/uprobe.wasm"] {
+        uprobe_sees_the_target(wasm);
+    }
+}
+
+fn uprobe_sees_the_target(wasm: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let binary = program("uprobe.target");
@@ -198,20 +217,15 @@ fn uprobe_reports_arguments_and_return_values_of_the_target() {
         .spawn()
         .expect("spawning the target");
     let pid = target.id().to_string();
-    let out = observe(
-        "uprobe.wasm",
-        &[binary.to_str().unwrap()],
-        "probing",
-        || {
-            target
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(b"x")
-                .expect("starting the target");
-            assert!(target.wait().expect("target").success());
-        },
-    );
+    let out = observe(wasm, &[binary.to_str().unwrap()], "probing", || {
+        target
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"x")
+            .expect("starting the target");
+        assert!(target.wait().expect("target").success());
+    });
     assert_case("uprobe", &[("target_pid", pid)], &out);
 }
 
