@@ -23,6 +23,7 @@ use unibpf_host::tracefs;
 use unibpf_object::{Direction as Way, Hook, ProgramSection};
 
 use crate::diagnose::{errno_of, hint};
+use crate::ksym;
 use crate::tc::{self, Direction, TcAttachment};
 
 /// Something attached on behalf of an object, held only so that dropping it
@@ -33,6 +34,42 @@ pub(crate) enum Attachment {
     Tc(TcAttachment),
     /// A packet socket carrying a socket filter; closing it detaches.
     Socket(OwnedFd),
+}
+
+/// The kernel function a kprobe of program `name` attaches to for `wanted`
+/// (`FUNC` or `FUNC+OFFSET`): as it is, this kernel's syscall wrapper for
+/// another architecture's, or an error naming the closest functions.
+fn kprobe_function(name: &str, wanted: &str) -> Result<String> {
+    let (function, offset) = match wanted.split_once('+') {
+        Some((f, o)) => (f, format!("+{o}")),
+        None => (wanted, String::new()),
+    };
+    match ksym::resolve(function) {
+        ksym::Resolved::AsIs => Ok(wanted.to_string()),
+        ksym::Resolved::Renamed(to) => {
+            tracing::info!(
+                "program {}: kprobe on {} attaches to {to}, this kernel's syscall wrapper",
+                Escaped(name),
+                Escaped(function)
+            );
+            Ok(format!("{to}{offset}"))
+        }
+        ksym::Resolved::Missing { closest } => {
+            let near = if closest.is_empty() {
+                String::new()
+            } else {
+                format!("; the closest it has: {}", closest.join(", "))
+            };
+            Err(BackendError::new(
+                Errno::ENOENT,
+                format!(
+                    "program {}: kernel function {} is not in this kernel (/proc/kallsyms){near}; attach to a function it has, or mark the program optional",
+                    Escaped(name),
+                    Escaped(function)
+                ),
+            ))
+        }
+    }
 }
 
 /// Attaches `prog`, whose section the pipeline read as `section`; `tc` says
@@ -52,6 +89,15 @@ pub(crate) fn attach(
         }
         BackendError::new(errno, msg)
     };
+    if let (AttachTarget::Auto, Hook::Kprobe { ret, multi: false }) = (&target, &section.hook) {
+        if let Some(function) = section.name.split_once('/').map(|(_, f)| f) {
+            let function = kprobe_function(&name, function)?;
+            return prog
+                .attach_kprobe(*ret, &function)
+                .map(Attachment::Link)
+                .map_err(|e| fail(e, format!("kprobe to {function}")));
+        }
+    }
     let target = match target {
         AttachTarget::Auto => {
             // The section was checked when the object was read; libbpf
@@ -129,16 +175,21 @@ pub(crate) fn attach(
                 .map(Attachment::Link)
                 .map_err(|e| fail(e, format!("uprobe to {target}")))
         }
-        ProgramType::Kprobe => prog
-            .attach_kprobe(
+        ProgramType::Kprobe => {
+            let function = match section.hook {
+                Hook::Kprobe { multi: false, .. } => kprobe_function(&name, target)?,
+                _ => target.to_string(),
+            };
+            prog.attach_kprobe(
                 matches!(
                     section.hook,
                     Hook::Kprobe { ret: true, .. } | Hook::Ksyscall { ret: true }
                 ),
-                target,
+                &function,
             )
             .map(Attachment::Link)
-            .map_err(|e| fail(e, format!("kprobe to {target}"))),
+            .map_err(|e| fail(e, format!("kprobe to {function}")))
+        }
         ProgramType::Tracepoint => {
             let (cat, tp) = target.split_once(['/', ':']).ok_or_else(|| {
                 BackendError::new(

@@ -4,6 +4,7 @@
 
 mod attach;
 mod diagnose;
+mod ksym;
 mod map;
 mod object;
 mod poll;
