@@ -235,3 +235,30 @@ fn a_required_program_on_a_missing_tracepoint_fails_the_load_clearly() {
     );
     assert_eq!(field(&out, "load"), "0");
 }
+
+#[test]
+fn another_architectures_registers_read_at_fixed_offsets_are_refused_in_one_line() {
+    if std::env::consts::ARCH == "aarch64" {
+        eprintln!("skipped: the test object is built for arm64's registers");
+        return;
+    }
+    let host = std::env::consts::ARCH;
+    let out = assert_fails_with(
+        &[guest("fixed_regs.wasm").to_str().unwrap()],
+        &format!(
+            "unibpf: error: program unibpf_t_fixed: reads arm64 registers at fixed offsets \
+             (struct pt_regs without CO-RE; instruction 0, offset 0), which cannot be pointed \
+             at {host}'s; rebuild it with vmlinux.h and BPF_KPROBE/BPF_UPROBE or PT_REGS_PARMn \
+             (CO-RE reads), or build it for {host}"
+        ),
+    );
+    assert_eq!(field(&out, "load"), "0");
+    // Refused before anything reached the kernel: no such program exists.
+    let progs = std::process::Command::new("bpftool")
+        .args(["prog", "show"])
+        .output();
+    if let Ok(progs) = progs {
+        let listed = String::from_utf8_lossy(&progs.stdout);
+        assert!(!listed.contains("unibpf_t_fixed"), "{listed}");
+    }
+}

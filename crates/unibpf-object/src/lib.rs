@@ -91,6 +91,9 @@ pub struct BpfObject {
     /// CO-RE (empty: none, or relocations the pass cannot read, which it
     /// then reports itself if it runs).
     pub regs_arches: Vec<pt_regs::RegsArch>,
+    /// Probe programs that read a register struct of a known architecture
+    /// at fixed offsets, without CO-RE.
+    pub fixed_regs_reads: Vec<pt_regs::FixedRegsRead>,
 }
 
 impl BpfObject {

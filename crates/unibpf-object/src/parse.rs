@@ -43,6 +43,7 @@ impl BpfObject {
             data_sections,
             btf,
             regs_arches: crate::pt_regs::source_arches(bytes).unwrap_or_default(),
+            fixed_regs_reads: crate::pt_regs::fixed_reads(bytes).unwrap_or_default(),
         })
     }
 }

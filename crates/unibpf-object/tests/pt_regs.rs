@@ -18,7 +18,7 @@ use goblin::elf::Elf;
 use libbpf_rs::{AsRawLibbpf, ObjectBuilder};
 use unibpf_object::btf::{write_btf, IntEncoding, Kind, Member, Type};
 use unibpf_object::btf_ext::{CoreObject, CoreReloKind};
-use unibpf_object::pt_regs::{retarget, source_arches, RegsArch};
+use unibpf_object::pt_regs::{fixed_reads, retarget, source_arches, RegsArch};
 
 /// The immediate libbpf writes where a relocation cannot be resolved.
 const POISON_IMM: i32 = 0xbad2310;
@@ -30,6 +30,12 @@ type Insn = (u8, i16, i32);
 /// The test object for `arch` (with `rest`: the programs x86_64 cannot
 /// run), or None when clang or libbpf's headers are missing.
 fn object(arch: RegsArch, rest: bool) -> Option<Vec<u8>> {
+    build(arch, rest, true)
+}
+
+/// The same, with `core` false: the register structs lose
+/// `preserve_access_index`, so reads are at fixed offsets.
+fn build(arch: RegsArch, rest: bool, core: bool) -> Option<Vec<u8>> {
     if !Path::new("/usr/include/bpf/bpf_tracing.h").exists() {
         eprintln!("skipped: libbpf's headers (libbpf-dev) are not installed");
         return None;
@@ -41,8 +47,9 @@ fn object(arch: RegsArch, rest: bool) -> Option<Vec<u8>> {
         RegsArch::Riscv64 => "riscv",
     };
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "pt_regs-{arch}{}.bpf.o",
-        if rest { "-rest" } else { "" }
+        "pt_regs-{arch}{}{}.bpf.o",
+        if rest { "-rest" } else { "" },
+        if core { "" } else { "-fixed" }
     ));
     let mut clang = Command::new("clang");
     clang
@@ -56,6 +63,9 @@ fn object(arch: RegsArch, rest: bool) -> Option<Vec<u8>> {
         .arg(&out);
     if rest {
         clang.arg("-DONLY_NOT_ON_X86");
+    }
+    if !core {
+        clang.arg("-DCORE=");
     }
     let built = match clang.output() {
         Ok(built) => built,
@@ -354,4 +364,36 @@ fn arguments_past_the_sixth_and_the_return_address_move_between_arm64_and_riscv6
             assert!(err.contains(part), "{part:?} is not in: {err}");
         }
     }
+}
+
+#[test]
+fn reads_at_fixed_offsets_are_found_with_their_architecture_and_co_re_reads_are_not() {
+    for arch in RegsArch::ALL {
+        let (Some(core), Some(fixed)) = (object(arch, false), build(arch, false, false)) else {
+            return;
+        };
+        assert_eq!(fixed_reads(&core).expect("fixed reads"), []);
+        let found = fixed_reads(&fixed).expect("fixed reads");
+        // Every program reads one register; the syscall ones read it
+        // through BPF_CORE_READ, which relocates whatever the struct says.
+        let programs = relocated_programs(&fixed);
+        assert!(
+            found.len() + 3 >= programs && found.len() >= 8,
+            "{arch}: {} of {programs} programs found: {found:?}",
+            found.len()
+        );
+        for f in &found {
+            assert_eq!(f.arch, arch, "{f:?}");
+            assert!(f.offset >= 0 && f.offset % 8 == 0, "{f:?}");
+        }
+    }
+}
+
+/// How many programs an object has.
+fn relocated_programs(object: &[u8]) -> usize {
+    let elf = Elf::parse(object).expect("an ELF object");
+    elf.syms
+        .iter()
+        .filter(|s| s.st_type() == goblin::elf::sym::STT_FUNC)
+        .count()
 }

@@ -32,6 +32,14 @@ pub enum SelectError {
         program: String,
         backend: BackendKind,
     },
+    #[error("program {program}: reads {arch} registers at fixed offsets (struct pt_regs without CO-RE; instruction {insn}, offset {offset}), which cannot be pointed at {host}'s; rebuild it with vmlinux.h and BPF_KPROBE/BPF_UPROBE or PT_REGS_PARMn (CO-RE reads), or build it for {host}")]
+    FixedRegsRead {
+        program: String,
+        arch: RegsArch,
+        host: RegsArch,
+        insn: u32,
+        offset: i64,
+    },
     #[error("map {map}: a ring buffer, which this host lacks (kernel 5.8+): {why}; build the object with <unibpf/compat.bpf.h> so it falls back to a perf buffer")]
     RingbufWithoutCompat { map: String, why: String },
 }
@@ -125,6 +133,7 @@ pub fn select(
     choice: BackendChoice,
     backends: &[&dyn Backend],
 ) -> Result<Selection, SelectError> {
+    refuse_fixed_regs_reads(object, host)?;
     let candidates: Vec<&dyn Backend> = match choice {
         BackendChoice::Auto => backends.to_vec(),
         BackendChoice::Forced(kind) => backends
@@ -220,6 +229,24 @@ fn adapt(
         passes,
         explain,
     })
+}
+
+/// A program reading another architecture's registers at fixed offsets
+/// would read the wrong ones here, whichever backend runs it.
+fn refuse_fixed_regs_reads(object: &BpfObject, host: &dyn HostFeatures) -> Result<(), SelectError> {
+    let Some(to) = RegsArch::from_machine(&host.machine()) else {
+        return Ok(());
+    };
+    match object.fixed_regs_reads.iter().find(|r| r.arch != to) {
+        Some(r) => Err(SelectError::FixedRegsRead {
+            program: r.program.clone(),
+            arch: r.arch,
+            host: to,
+            insn: r.insn,
+            offset: r.offset,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The pt_regs pass, when the object reads another architecture's

@@ -110,6 +110,7 @@ fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
         data_sections: vec![],
         btf: None,
         regs_arches: Vec::new(),
+        fixed_regs_reads: Vec::new(),
         optional_programs: vec![],
     }
 }
@@ -415,5 +416,41 @@ fn objects_reading_another_architectures_registers_are_retargeted() {
         )
         .expect("select");
         assert!(sel.passes.is_empty(), "{machine}: {:?}", sel.passes);
+    }
+}
+
+#[test]
+fn fixed_offset_reads_of_another_architectures_registers_are_refused() {
+    use unibpf_object::pt_regs::{FixedRegsRead, RegsArch};
+    let mut obj = object(&[("enter", "uprobe")], &[]);
+    obj.fixed_regs_reads = vec![FixedRegsRead {
+        program: "enter".into(),
+        arch: RegsArch::Arm64,
+        insn: 3,
+        offset: 8,
+    }];
+    let err = select(
+        &obj,
+        &OnMachine(host(&[]), "x86_64"),
+        BackendChoice::Auto,
+        &[&KERNEL],
+    )
+    .expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "program enter: reads arm64 registers at fixed offsets (struct pt_regs without CO-RE; \
+         instruction 3, offset 8), which cannot be pointed at x86_64's; rebuild it with \
+         vmlinux.h and BPF_KPROBE/BPF_UPROBE or PT_REGS_PARMn (CO-RE reads), or build it for x86_64"
+    );
+    // Where they are the host's registers, or on an architecture the pass
+    // does not know, the object runs as it is.
+    for machine in ["aarch64", "s390x"] {
+        select(
+            &obj,
+            &OnMachine(host(&[]), machine),
+            BackendChoice::Auto,
+            &[&KERNEL],
+        )
+        .unwrap_or_else(|e| panic!("{machine}: {e}"));
     }
 }

@@ -31,11 +31,14 @@
 //! the grown `.BTF` goes to the end of the file; nothing else moves.
 
 mod arch;
+mod ctx;
 mod plan;
+mod probes;
 mod read;
 mod write;
 
 pub use arch::RegsArch;
+pub use probes::{fixed_reads, FixedRegsRead};
 
 use crate::btf_ext::CoreReloKind;
 use crate::ObjectError;

@@ -169,19 +169,23 @@ fn file_range(elf: &Elf<'_>, bytes: &[u8], index: usize) -> Result<Range<usize>,
 
 /// What a root type's member names say about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub(crate) enum Class {
     /// Names only this architecture's register structs have.
     Known(RegsArch),
     /// Only names several architectures have (`sp`, `pc`).
     Shared,
 }
 
+/// Whether a struct of this name (flavors aside) holds registers.
+pub(crate) fn is_regs_struct(name: &str) -> bool {
+    REGS_STRUCTS.contains(&essential(name))
+}
+
 /// Whether `root` is a register struct, and of which architecture: by its
 /// name, then by its members' names, anonymous members' included. None
 /// for other types and for names of several architectures at once.
-fn classify(btf: &Btf, root: TypeId) -> Option<Class> {
-    let name = &btf.get(root)?.name;
-    if !REGS_STRUCTS.contains(&essential(name)) {
+pub(crate) fn classify(btf: &Btf, root: TypeId) -> Option<Class> {
+    if !is_regs_struct(&btf.get(root)?.name) {
         return None;
     }
     let mut marks = HashSet::new();

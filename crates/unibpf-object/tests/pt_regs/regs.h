@@ -15,7 +15,10 @@ typedef __u16 __be16;
 typedef __u32 __be32;
 typedef __u32 __wsum;
 
+/* -DCORE= builds the same programs reading registers at fixed offsets. */
+#ifndef CORE
 #define CORE __attribute__((preserve_access_index))
+#endif
 
 #if defined(__TARGET_ARCH_x86)
 /* arch/x86/include/asm/ptrace.h (cs and ss are unions in newer kernels) */
