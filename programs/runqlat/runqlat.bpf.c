@@ -1,9 +1,12 @@
 // runqlat: how long woken tasks wait on the run queue before they run, as a
-// log2 histogram in microseconds. BTF-typed tracepoints (tp_btf) read the
-// task structs directly. target_tgid (.rodata) limits it to one process.
+// log2 histogram in microseconds, from BTF-typed tracepoints (tp_btf) and,
+// on kernels without BTF of their own, raw tracepoints as alternatives.
+// target_tgid (.rodata) limits it to one process.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <unibpf/compat.bpf.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -39,11 +42,13 @@ static u32 log2_slot(u64 v)
 	return r;
 }
 
+/* Tasks are read through CO-RE: tp_btf hands typed pointers, raw
+ * tracepoints plain ones, and CO-RE reads serve both. */
 static int record_wakeup(struct task_struct *p)
 {
-	if (target_tgid && p->tgid != target_tgid)
+	if (target_tgid && BPF_CORE_READ(p, tgid) != target_tgid)
 		return 0;
-	u32 tid = p->pid;
+	u32 tid = BPF_CORE_READ(p, pid);
 	u64 now = bpf_ktime_get_ns();
 	bpf_map_update_elem(&woken, &tid, &now, BPF_ANY);
 	return 0;
@@ -61,10 +66,9 @@ int BPF_PROG(on_wakeup_new, struct task_struct *p)
 	return record_wakeup(p);
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+static int record_switch(struct task_struct *next)
 {
-	u32 tid = next->pid;
+	u32 tid = BPF_CORE_READ(next, pid);
 	u64 *since = bpf_map_lookup_elem(&woken, &tid);
 	if (!since)
 		return 0;
@@ -81,3 +85,31 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		bpf_map_update_elem(&hist, &slot, &one, BPF_NOEXIST);
 	return 0;
 }
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return record_switch(next);
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(on_wakeup_raw, struct task_struct *p)
+{
+	return record_wakeup(p);
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(on_wakeup_new_raw, struct task_struct *p)
+{
+	return record_wakeup(p);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(on_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return record_switch(next);
+}
+
+UNIBPF_ALTERNATIVE(on_wakeup, on_wakeup_raw);
+UNIBPF_ALTERNATIVE(on_wakeup_new, on_wakeup_new_raw);
+UNIBPF_ALTERNATIVE(on_switch, on_switch_raw);

@@ -29,6 +29,7 @@ fn names_that_are_not_utf8_reach_the_log_without_aborting() {
     let object = BpfObject {
         programs: vec![],
         optional_programs: vec![],
+        alternatives: vec![],
         maps: vec![],
         data_sections: vec![],
         btf: None,

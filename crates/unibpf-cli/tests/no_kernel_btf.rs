@@ -37,9 +37,22 @@ fn observe_without_kernel_btf(
     ready: &str,
     workload: impl FnOnce(),
 ) -> String {
+    observe_module_without_kernel_btf(wasm, &[], btf_args, source, ready, workload).0
+}
+
+/// The same with `module_args` after the module; its stdout and stderr.
+fn observe_module_without_kernel_btf(
+    wasm: &Path,
+    module_args: &[&str],
+    btf_args: &[&str],
+    source: &str,
+    ready: &str,
+    workload: impl FnOnce(),
+) -> (String, String) {
     let mut args = vec!["--explain", "--timeout", "60s", "--grace", "30s"];
     args.extend_from_slice(btf_args);
     args.push(wasm.to_str().unwrap());
+    args.extend_from_slice(module_args);
     let mut run = run_without_kernel_btf(&args);
     run.wait_for_stderr(ready, Duration::from_secs(60));
     workload();
@@ -51,7 +64,7 @@ fn observe_without_kernel_btf(
         stderr.lines().any(|l| l.starts_with(&used)),
         "no {used:?} in:\n{stderr}"
     );
-    stdout
+    (stdout, stderr)
 }
 
 /// bootstrap (`wasm`: plain or bundled) sees a shell and a sleep start
@@ -223,4 +236,56 @@ fn btf_downloaded_from_a_mirror_then_cached() {
     // Later runs find it in the cache: the mirror sees no more requests.
     programs_see_events(&args, "cache", &program("bootstrap.wasm"));
     assert_eq!(server.requests(), 1);
+}
+
+#[test]
+fn runqlat_runs_on_its_raw_tracepoint_alternatives_without_kernel_btf() {
+    use std::io::Write;
+    const SLEEPS: u64 = 25;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("vmlinux.btf");
+    std::fs::write(&file, vmlinux()).unwrap();
+    let mut target = Command::new(program("runqlat.target"))
+        .arg(SLEEPS.to_string())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawning the workload");
+    let pid = target.id().to_string();
+    let (out, err) = observe_module_without_kernel_btf(
+        &program("runqlat.wasm"),
+        &["-p", &pid],
+        &["--btf", file.to_str().unwrap()],
+        "--btf",
+        "sampling",
+        || {
+            target.stdin.take().unwrap().write_all(b"x").unwrap();
+            assert!(target.wait().expect("workload").success());
+        },
+    );
+    assert_case(
+        "runqlat",
+        &[("target_pid", pid), ("sleeps", SLEEPS.to_string())],
+        &out,
+    );
+    // tp_btf needs the kernel's own BTF: each program's raw tracepoint
+    // alternative ran instead, and --explain said so.
+    for (typed, raw) in [
+        ("on_wakeup", "on_wakeup_raw"),
+        ("on_wakeup_new", "on_wakeup_new_raw"),
+        ("on_switch", "on_switch_raw"),
+    ] {
+        let skipped = format!("unibpf: explain: {typed}: skipped: needs the kernel's own BTF");
+        let instead = format!("alternative {raw} runs instead");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&skipped) && l.ends_with(&instead)),
+            "no {skipped:?} ... {instead:?} in:\n{err}"
+        );
+        let chosen = format!("unibpf: explain: {raw}: kernel, raw tracepoint");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&chosen) && l.contains(&format!("(alternative to {typed})"))),
+            "no {chosen:?} in:\n{err}"
+        );
+    }
 }

@@ -316,22 +316,31 @@ fn first_missing(features: &[&str]) -> Option<(String, String, String)> {
     })
 }
 
+/// What the selector says of a program needing the first of `features`
+/// the host lacks, if it lacks one.
+fn lacks(features: &[&str]) -> Option<String> {
+    let (feature, min, why) = first_missing(features)?;
+    Some(format!(
+        "needs {feature} (kernel {min}+), which this host lacks: {why}"
+    ))
+}
+
 /// Where the host lacks one of `features`: the run fails with the selector's
 /// one line for `bpf_program` (true). Otherwise false: the caller runs it.
 fn refused_for_missing(wasm: &str, args: &[&str], bpf_program: &str, features: &[&str]) -> bool {
-    let Some((feature, min, why)) = first_missing(features) else {
+    let Some(why) = lacks(features) else {
         return false;
     };
+    refused(wasm, args, &format!("program {bpf_program}: {why}"));
+    true
+}
+
+/// Runs `wasm` with `args`, which must fail with `error`.
+fn refused(wasm: &str, args: &[&str], error: &str) {
     let path = program(wasm);
     let mut all = vec!["--timeout", "20s", path.to_str().unwrap()];
     all.extend_from_slice(args);
-    assert_fails_with(
-        &all,
-        &format!(
-            "unibpf: error: program {bpf_program}: needs {feature} (kernel {min}+), which this host lacks: {why}"
-        ),
-    );
-    true
+    assert_fails_with(&all, &format!("unibpf: error: {error}"));
 }
 
 #[test]
@@ -388,13 +397,18 @@ fn lsm_runs_where_bpf_lsm_is_active_and_fails_clearly_elsewhere() {
 }
 
 #[test]
-fn tcpconnlat_runs_where_fentry_exists_and_fails_clearly_elsewhere() {
-    if refused_for_missing(
-        "tcpconnlat.wasm",
-        &[],
-        "on_connect",
-        &["prog.fentry", "attach.fentry"],
-    ) {
+fn tcpconnlat_runs_through_fentry_or_its_kprobe_alternative_and_fails_clearly_elsewhere() {
+    let fentry = lacks(&["prog.fentry", "attach.fentry"]);
+    let kprobe = lacks(&["prog.kprobe", "attach.kprobe"]);
+    if let (Some(fentry), Some(kprobe)) = (&fentry, &kprobe) {
+        refused(
+            "tcpconnlat.wasm",
+            &[],
+            &format!(
+                "program on_connect: {fentry}, and its alternatives cannot run either \
+                 (on_connect_kprobe: {kprobe})"
+            ),
+        );
         return;
     }
     // The sockops workload connects over loopback and prints its ports; it

@@ -78,12 +78,23 @@ pub struct DataSection {
     pub btf: Option<TypeId>,
 }
 
+/// Two programs for the same event through different mechanisms (an
+/// fentry program and a kprobe one): `fallback` runs where `program`
+/// cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    pub program: String,
+    pub fallback: String,
+}
+
 /// What a BPF object holds.
 #[derive(Debug, Clone)]
 pub struct BpfObject {
     pub programs: Vec<Program>,
     /// Programs marked optional with the compat header's `UNIBPF_OPTIONAL`.
     pub optional_programs: Vec<String>,
+    /// The compat header's `UNIBPF_ALTERNATIVE` marks, in symbol order.
+    pub alternatives: Vec<Alternative>,
     pub maps: Vec<Map>,
     pub data_sections: Vec<DataSection>,
     pub btf: Option<Btf>,

@@ -9,10 +9,16 @@ use goblin::elf::sym::{STB_GLOBAL, STT_FUNC, STT_OBJECT};
 use goblin::elf::Elf;
 
 use crate::btf::Member;
-use crate::{BpfObject, Btf, DataSection, Kind, Map, ObjectError, Program, ProgramSection, TypeId};
+use crate::{
+    Alternative, BpfObject, Btf, DataSection, Kind, Map, ObjectError, Program, ProgramSection,
+    TypeId,
+};
 
 /// Symbol prefix of the compat header's `UNIBPF_OPTIONAL(prog)` marks.
 const OPTIONAL_MARK: &str = "unibpf_optional__";
+/// Symbol prefix of its `UNIBPF_ALTERNATIVE(prog, fallback)` marks; the
+/// symbol's bytes are the fallback's name.
+const ALTERNATIVE_MARK: &str = "unibpf_alternative__";
 
 /// Size of one `Elf64_Sym`.
 const SYM_SIZE: u64 = 24;
@@ -30,6 +36,7 @@ impl BpfObject {
             programs,
             mut maps,
             optional_programs,
+            alternatives,
             data_symbols,
         } = sections.symbols(symtab_offset)?;
         let data_sections = sections.data_sections(&mut btf, &data_symbols)?;
@@ -39,6 +46,7 @@ impl BpfObject {
         Ok(Self {
             programs,
             optional_programs,
+            alternatives,
             maps,
             data_sections,
             btf,
@@ -89,6 +97,7 @@ struct Symbols<'a> {
     /// Maps by name only; their definitions come from BTF afterwards.
     maps: Vec<Map>,
     optional_programs: Vec<String>,
+    alternatives: Vec<Alternative>,
     /// Data symbols' values by section and name (the first of a name), for
     /// the BTF offset fix-up in [`Sections::data_sections`].
     data_symbols: HashMap<(usize, &'a str), u64>,
@@ -124,6 +133,19 @@ impl<'a> Sections<'_, 'a> {
             })
     }
 
+    /// The NUL-terminated string of `size` bytes at `value` in data
+    /// section `idx` (a compat-header mark's value).
+    fn c_string(&self, idx: usize, value: u64, size: u64) -> Result<String, ObjectError> {
+        let bytes = usize::try_from(value)
+            .ok()
+            .zip(usize::try_from(size).ok())
+            .and_then(|(at, len)| self.bytes(idx).ok()?.get(at..at.checked_add(len)?))
+            .ok_or_else(|| ObjectError::Elf("a unibpf mark runs past its section".into()))?;
+        let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+        String::from_utf8(text.to_vec())
+            .map_err(|_| ObjectError::Elf("a unibpf mark's value is not UTF-8".into()))
+    }
+
     /// The last .BTF section, which is the one libbpf loads. Parsing every
     /// one would let thousands of headers for the same bytes multiply the
     /// work.
@@ -146,6 +168,7 @@ impl<'a> Sections<'_, 'a> {
             programs: Vec::new(),
             maps: Vec::new(),
             optional_programs: Vec::new(),
+            alternatives: Vec::new(),
             data_symbols: HashMap::new(),
         };
         for (i, sym) in elf.syms.iter().enumerate() {
@@ -185,6 +208,12 @@ impl<'a> Sections<'_, 'a> {
             } else if is_data_section(section) && sym.st_type() == STT_OBJECT {
                 if let Some(prog) = name.strip_prefix(OPTIONAL_MARK) {
                     found.optional_programs.push(prog.to_string());
+                }
+                if let Some(prog) = name.strip_prefix(ALTERNATIVE_MARK) {
+                    found.alternatives.push(Alternative {
+                        program: prog.to_string(),
+                        fallback: self.c_string(sym.st_shndx, sym.st_value, sym.st_size)?,
+                    });
                 }
                 found
                     .data_symbols

@@ -3,12 +3,14 @@
 //! adapt it, and explain each decision in one line. Pure: no kernel, no
 //! files; backends answer for themselves what they can run.
 
+mod fit;
 pub mod passes;
 
 use unibpf_backend::{Backend, BackendKind, Feature, HostFeatures, TcAttach, Unsupported};
 use unibpf_object::pt_regs::RegsArch;
 use unibpf_object::{BpfObject, Hook, MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_RINGBUF};
 
+use fit::{fit, Fit};
 pub use passes::{Pass, Prepared};
 
 /// Which backend to use: the first one that can run everything, or a
@@ -39,6 +41,20 @@ pub enum SelectError {
         host: RegsArch,
         insn: u32,
         offset: i64,
+    },
+    #[error(
+        "program {program}: {reason}, and its alternatives cannot run either ({alternatives})"
+    )]
+    NoAlternative {
+        program: String,
+        reason: Unsupported,
+        alternatives: String,
+    },
+    #[error("UNIBPF_ALTERNATIVE({program}, {fallback}): {why}")]
+    BadAlternative {
+        program: String,
+        fallback: String,
+        why: &'static str,
     },
     #[error("map {map}: a ring buffer, which this host lacks (kernel 5.8+): {why}; build the object with <unibpf/compat.bpf.h> so it falls back to a perf buffer")]
     RingbufWithoutCompat { map: String, why: String },
@@ -79,50 +95,6 @@ pub fn tc_attach(host: &dyn HostFeatures) -> (TcAttach, String) {
             ),
         ),
     }
-}
-
-/// A backend that can run the object: how each program attaches, and the
-/// programs it leaves out.
-struct Fit {
-    how: Vec<(String, String)>,
-    skipped: Vec<Pass>,
-}
-
-/// Can `backend` run every program of `object` (optional programs on a
-/// missing tracepoint aside)? The first program it cannot run, and why, if
-/// not.
-fn fit(
-    object: &BpfObject,
-    host: &dyn HostFeatures,
-    backend: &dyn Backend,
-) -> Result<Fit, SelectError> {
-    let mut fit = Fit {
-        how: Vec::new(),
-        skipped: Vec::new(),
-    };
-    for p in &object.programs {
-        match backend.supports(p, host) {
-            Ok(how) => fit.how.push((p.name.clone(), how)),
-            Err(Unsupported::NoTracepoint { category, name })
-                if object.optional_programs.contains(&p.name) =>
-            {
-                fit.skipped.push(Pass::SkipProgram {
-                    program: p.name.clone(),
-                    sym_info_offset: p.sym_info_offset,
-                    why: format!(
-                        "tracepoint {category}/{name} does not exist on this host (optional)"
-                    ),
-                });
-            }
-            Err(reason) => {
-                return Err(SelectError::Unsupported {
-                    program: p.name.clone(),
-                    reason,
-                })
-            }
-        }
-    }
-    Ok(fit)
 }
 
 /// Decides for `object` on `host`. `backends` are the ones this build

@@ -112,6 +112,7 @@ fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
         regs_arches: Vec::new(),
         fixed_regs_reads: Vec::new(),
         optional_programs: vec![],
+        alternatives: vec![],
     }
 }
 
@@ -452,5 +453,110 @@ fn fixed_offset_reads_of_another_architectures_registers_are_refused() {
             &[&KERNEL],
         )
         .unwrap_or_else(|e| panic!("{machine}: {e}"));
+    }
+}
+
+fn alternative(program: &str, fallback: &str) -> unibpf_object::Alternative {
+    unibpf_object::Alternative {
+        program: program.into(),
+        fallback: fallback.into(),
+    }
+}
+
+#[test]
+fn of_alternatives_the_first_the_host_runs_is_loaded_and_the_rest_left_out() {
+    let mut obj = object(
+        &[
+            ("on_connect", "fentry/tcp_v4_connect"),
+            ("on_connect_kprobe", "kprobe/tcp_v4_connect"),
+            ("other", "tp/sched/sched_switch"),
+        ],
+        &[],
+    );
+    obj.alternatives = vec![alternative("on_connect", "on_connect_kprobe")];
+    // With trampolines: the fentry program; the kprobe one is left out.
+    let sel = select(&obj, &host(&[]), BackendChoice::Auto, &[&KERNEL]).expect("select");
+    assert_eq!(
+        sel.passes,
+        vec![Pass::SkipProgram {
+            program: "on_connect_kprobe".into(),
+            sym_info_offset: 101,
+            why: "alternative on_connect runs instead".into()
+        }]
+    );
+    // Without: the kprobe, said why.
+    let no_fentry = host(&[(Feature::ProgFentry, false)]);
+    let sel = select(&obj, &no_fentry, BackendChoice::Auto, &[&KERNEL]).expect("select");
+    assert_eq!(sel.passes.len(), 1, "{:?}", sel.passes);
+    let explain = sel.explain.join("\n");
+    assert!(
+        explain.contains("on_connect: skipped: needs fentry")
+            && explain.contains("not on this kernel; alternative on_connect_kprobe runs instead")
+            && explain.contains(
+                "on_connect_kprobe: kernel, kprobe tcp_v4_connect (alternative to on_connect)"
+            ),
+        "{explain}"
+    );
+}
+
+#[test]
+fn chains_of_alternatives_are_tried_in_order_and_none_running_names_each_reason() {
+    let mut obj = object(
+        &[
+            ("typed", "tp_btf/sched_wakeup"),
+            ("raw", "raw_tp/sched_wakeup"),
+            ("plain", "tp/missing/sched_wakeup"),
+        ],
+        &[],
+    );
+    obj.alternatives = vec![alternative("raw", "plain"), alternative("typed", "raw")];
+    let only_tracepoints = FakeBackend {
+        kind: BackendKind::Kernel,
+        can: |h| matches!(h, Hook::Tracepoint | Hook::RawTracepoint { .. }),
+    };
+    let sel = select(&obj, &host(&[]), BackendChoice::Auto, &[&only_tracepoints]).expect("select");
+    let skipped: Vec<&str> = sel
+        .passes
+        .iter()
+        .filter_map(|p| match p {
+            Pass::SkipProgram { program, .. } => Some(program.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, ["typed", "plain"]);
+    let nothing = FakeBackend {
+        kind: BackendKind::Kernel,
+        can: |h| matches!(h, Hook::Tracepoint),
+    };
+    let err = select(&obj, &host(&[]), BackendChoice::Auto, &[&nothing]).expect_err("none runs");
+    assert_eq!(
+        err.to_string(),
+        "program typed: the kernel backend does not run BTF tracepoint sched_wakeup, and its \
+         alternatives cannot run either (raw: the kernel backend does not run raw tracepoint \
+         sched_wakeup; plain: tracepoint missing/sched_wakeup does not exist on this host)"
+    );
+}
+
+#[test]
+fn alternatives_naming_no_program_or_going_round_are_refused() {
+    let base = object(&[("a", "tp/sched/x"), ("b", "tp/sched/y")], &[]);
+    for (alts, want) in [
+        (
+            vec![alternative("a", "nope")],
+            "UNIBPF_ALTERNATIVE(a, nope): the object has no program of the second name",
+        ),
+        (
+            vec![alternative("a", "b"), alternative("b", "a")],
+            "UNIBPF_ALTERNATIVE(a, b): the alternatives go round in a circle",
+        ),
+        (
+            vec![alternative("a", "a")],
+            "UNIBPF_ALTERNATIVE(a, a): a program has at most one fallback, other than itself",
+        ),
+    ] {
+        let mut obj = base.clone();
+        obj.alternatives = alts;
+        let err = select(&obj, &host(&[]), BackendChoice::Auto, &[&KERNEL]).expect_err("bad");
+        assert_eq!(err.to_string(), want);
     }
 }

@@ -1,5 +1,6 @@
 /* unibpf BPF-side compat header: event output that works with and without
- * BPF ring buffers, from one object.
+ * BPF ring buffers, from one object; programs that may be left out where
+ * their hook is missing, and alternatives for the same event.
  *
  * Declare the two maps, then reserve/submit through the helpers:
  *
@@ -84,5 +85,20 @@ static __always_inline void unibpf_event_discard(void *record)
  */
 #define UNIBPF_OPTIONAL(prog) \
 	const volatile char unibpf_optional__##prog SEC(".rodata") __attribute__((used)) = 1
+
+/* Declares program `fallback` an alternative to program `prog`: the same
+ * event through another mechanism (a kprobe for an fentry program, a raw
+ * tracepoint for a tp_btf one). unibpf loads `prog` where the host can run
+ * it and `fallback` where it cannot, leaves the other out, and says which
+ * with --explain; attaching the one left out is a no-op, so control planes
+ * attach both. Chains try each in turn:
+ *
+ *     UNIBPF_ALTERNATIVE(on_wakeup, on_wakeup_raw);
+ *     UNIBPF_ALTERNATIVE(on_wakeup_raw, on_wakeup_tp);
+ *
+ * Plain libbpf knows no such mark and loads both. Use at file scope after
+ * both programs. */
+#define UNIBPF_ALTERNATIVE(prog, fallback) \
+	const volatile char unibpf_alternative__##prog[] SEC(".rodata") __attribute__((used)) = #fallback
 
 #endif /* UNIBPF_COMPAT_BPF_H */
