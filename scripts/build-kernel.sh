@@ -1,14 +1,16 @@
 #!/bin/sh
 # Builds a small kernel from a Debian linux-source .deb for matrix hosts that
-# Debian does not ship (today: a kernel without BTF). `unibpf matrix` calls it
+# Debian does not ship (a kernel without BTF, one without kprobes). `unibpf matrix` calls it
 # for hosts with `build = "..."` in matrix/hosts.toml.
 #
 #   build-kernel.sh SOURCE_DEB ARCH FRAGMENT OUT_DIR
 #
 # ARCH is x86_64 or arm64 (cross-built with aarch64-linux-gnu-gcc). The
-# configuration is `make tinyconfig` with FRAGMENT merged over it; every
-# option the fragment sets must survive `olddefconfig`, or the build stops
-# naming the ones that did not. The image lands in OUT_DIR/boot/vmlinuz-REL.
+# configuration is `make tinyconfig` with FRAGMENT merged over it, after the
+# fragments its `# include: NAME` lines name (from the same directory). The
+# eBPF options that matter (below) must come out of `olddefconfig` as the
+# fragments set them, or the build stops naming the ones that did not.
+# The image lands in OUT_DIR/boot/vmlinuz-REL.
 # When the fragment turns DWARF on and BTF off, pahole turns the DWARF into
 # detached BTF, OUT_DIR/boot/vmlinux-REL.btf: the kernel has no
 # /sys/kernel/btf, and that file is what BTFHub would publish for it.
@@ -46,18 +48,28 @@ src=$(find "$src_root" -mindepth 1 -maxdepth 1 -type d -name 'linux-source-*' | 
 obj="$out/obj"
 mkdir -p "$obj"
 mk() { make -s -C "$src" O="$obj" ARCH="$karch" CROSS_COMPILE="$cross" "$@"; }
+fragments=
+for inc in $(sed -n 's/^# include: *//p' "$fragment"); do
+	fragments="$fragments $(dirname "$fragment")/$inc"
+done
+fragments="$fragments $fragment"
 mk tinyconfig >/dev/null
-"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$fragment" >/dev/null
+# shellcheck disable=SC2086 # one word per fragment
+"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" $fragments >/dev/null
 mk olddefconfig >/dev/null
 
-# Options the fragment sets that this arch's Kconfig cannot take (serial
-# drivers of the other arch) are fine; the ones below are the point.
+# Options the fragments set that this arch's Kconfig cannot take (serial
+# drivers of the other arch) are fine; the ones below are the point. The
+# last fragment to mention an option decides it.
+wanted() { cat $fragments | grep -E "^(# )?CONFIG_$1[= ]" | tail -n 1; }
 missing=
 for opt in BPF_SYSCALL BPF_EVENTS KPROBES UPROBE_EVENTS FTRACE_SYSCALLS CGROUP_BPF \
-	NET_CLS_BPF BPF_LSM BLK_DEV_INITRD; do
-	grep -q "^CONFIG_$opt=y" "$obj/.config" || missing="$missing $opt"
+	NET_CLS_BPF BPF_LSM BLK_DEV_INITRD DEBUG_INFO_BTF FUNCTION_TRACER; do
+	case $(wanted "$opt") in
+	"CONFIG_$opt=y") grep -q "^CONFIG_$opt=y" "$obj/.config" || missing="$missing $opt" ;;
+	"# CONFIG_$opt is not set") grep -q "^CONFIG_$opt=y" "$obj/.config" && missing="$missing (no $opt)" ;;
+	esac
 done
-grep -q '^CONFIG_DEBUG_INFO_BTF=y' "$obj/.config" && missing="$missing (DEBUG_INFO_BTF is on)"
 [ -z "$missing" ] || { echo "build-kernel: the config lacks:$missing" >&2; exit 1; }
 
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -68,7 +80,8 @@ rm -f "$out"/boot/vmlinuz-*
 cp "$obj/$image" "$out/boot/vmlinuz-$release"
 cp "$obj/.config" "$out/boot/config-$release"
 rm -f "$out"/boot/vmlinux-*.btf
-if grep -q '^CONFIG_DEBUG_INFO=y' "$obj/.config"; then
+# A kernel with BTF of its own needs no detached copy.
+if grep -q '^CONFIG_DEBUG_INFO=y' "$obj/.config" && ! grep -q '^CONFIG_DEBUG_INFO_BTF=y' "$obj/.config"; then
 	command -v pahole >/dev/null ||
 		{ echo "build-kernel: pahole is missing; run scripts/install-matrix-deps.sh" >&2; exit 1; }
 	pahole --btf_encode_detached="$out/boot/vmlinux-$release.btf" "$obj/vmlinux"

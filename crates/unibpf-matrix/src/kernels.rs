@@ -56,7 +56,7 @@ pub fn fetch(
         .as_ref()
         .map(|b| repo.join("matrix/kernel").join(format!("{b}.config")));
     let config_sha256 = match &fragment {
-        Some(f) => Some(sha256_file(f).ok_or_else(|| {
+        Some(f) => Some(fragment_sha256(f).ok_or_else(|| {
             MatrixError::Invalid(format!("host {}: {} is missing", host.name, f.display()))
         })?),
         None => None,
@@ -286,6 +286,26 @@ fn download(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA256 of a config fragment, and of the fragments its
+/// `# include: NAME` lines pull in (scripts/build-kernel.sh), so editing
+/// any of them rebuilds. A fragment without includes hashes as its file.
+fn fragment_sha256(fragment: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(fragment).ok()?;
+    let includes: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# include:").map(str::trim))
+        .collect();
+    if includes.is_empty() {
+        return sha256_file(fragment);
+    }
+    let mut hasher = Sha256::new();
+    for inc in includes {
+        hasher.update(std::fs::read(fragment.parent()?.join(inc)).ok()?);
+    }
+    hasher.update(text.as_bytes());
+    Some(hex(&hasher.finalize()))
 }
 
 pub(crate) fn sha256_file(path: &Path) -> Option<String> {
