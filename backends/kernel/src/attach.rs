@@ -98,6 +98,14 @@ pub(crate) fn attach(
                 .map_err(|e| fail(e, format!("kprobe to {function}")));
         }
     }
+    if let (AttachTarget::Auto, Hook::Trampoline { .. }) = (&target, &section.hook) {
+        // By the program's own attach type: a converted kprobe keeps its
+        // kprobe section, which libbpf's automatic attach would follow.
+        return prog
+            .attach_trace()
+            .map(Attachment::Link)
+            .map_err(|e| fail(e, format!("to {}", section.name)));
+    }
     let target = match target {
         AttachTarget::Auto => {
             // The section was checked when the object was read; libbpf

@@ -196,6 +196,15 @@ pub(crate) fn load_error(
                     format!("program {prog}: the verifier rejected it: {reason}"),
                 );
             }
+            if let Some(function) = missing_btf_function(log) {
+                return BackendError::new(
+                    errno,
+                    format!(
+                        "program {prog}: this kernel has no function {function} to attach to \
+                         (its BTF does not list it: not built in, inlined or renamed here)"
+                    ),
+                );
+            }
             let mut msg = format!("program {prog}: kernel refused the load: {errno}");
             if let Some(h) = hint(&hook, errno, false) {
                 msg.push_str(&format!(" ({h})"));
@@ -218,9 +227,35 @@ pub(crate) fn load_error(
     }
 }
 
+/// The function libbpf looked for in the kernel's BTF and did not find
+/// (an fentry, fexit or LSM target).
+fn missing_btf_function(log: &[String]) -> Option<String> {
+    const MARK: &str = "failed to find kernel BTF type ID of '";
+    log.iter().find_map(|l| {
+        let rest = &l[l.find(MARK)? + MARK.len()..];
+        let name = &rest[..rest.find('\'')?];
+        Some(unibpf_backend::Escaped(name).to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_missing_from_the_kernel_btf_is_named() {
+        let log = vec![
+            "libbpf: prog 'deny_rmdir': failed to find kernel BTF type ID of 'path_rmdir': -3"
+                .to_string(),
+        ];
+        assert_eq!(missing_btf_function(&log).as_deref(), Some("path_rmdir"));
+        let err = load_error(&libbpf_rs::Error::from_raw_os_error(3), &log, |_| None);
+        assert_eq!(
+            err.to_string(),
+            "program deny_rmdir: this kernel has no function path_rmdir to attach to \
+             (its BTF does not list it: not built in, inlined or renamed here)"
+        );
+    }
 
     #[test]
     fn the_verifier_reason_and_location_are_extracted() {

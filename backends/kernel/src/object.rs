@@ -67,12 +67,19 @@ impl KernelObject {
                 .unwrap_or_default();
             BackendError::new(errno, format!("not a valid BPF object: {e}{detail}"))
         })?;
-        let sections: HashMap<String, ProgramSection> = request
+        let mut sections: HashMap<String, ProgramSection> = request
             .object
             .programs
             .iter()
             .map(|p| (p.name.clone(), p.section.clone()))
             .collect();
+        // Converted kprobes attach as the fentry programs they now are.
+        for conv in &plan.kprobes_as_fentry {
+            let section = ProgramSection::parse(&conv.section()).map_err(|e| {
+                BackendError::new(Errno::EINVAL, format!("program {}: {e}", conv.program))
+            })?;
+            sections.insert(conv.program.clone(), section);
+        }
         apply_plan(&mut open, plan)?;
         let (loaded, log) = diagnose::capture_log(|| open.load());
         let object = loaded.map_err(|e| {
@@ -219,12 +226,21 @@ fn apply_plan(open: &mut libbpf_rs::OpenObject, plan: &LoadPlan) -> Result<()> {
         }
     }
     for mut prog in open.progs_mut() {
-        if plan
-            .skip_programs
-            .iter()
-            .any(|p| prog.name().to_string_lossy() == *p)
-        {
+        let name = prog.name().to_string_lossy().into_owned();
+        if plan.skip_programs.contains(&name) {
             prog.set_autoload(false);
+        }
+        if let Some(conv) = plan.kprobes_as_fentry.iter().find(|c| c.program == name) {
+            // The attach type first: libbpf looks the function up in the
+            // kernel's BTF by it.
+            prog.set_prog_type(libbpf_rs::ProgramType::Tracing);
+            prog.set_attach_type(if conv.exit {
+                libbpf_rs::ProgramAttachType::TraceFexit
+            } else {
+                libbpf_rs::ProgramAttachType::TraceFentry
+            });
+            prog.set_attach_target(0, Some(conv.function.clone()))
+                .map_err(|e| failed(format!("program {name}: as {}", conv.section()), e))?;
         }
     }
     Ok(())

@@ -35,6 +35,7 @@ fn names_that_are_not_utf8_reach_the_log_without_aborting() {
         btf: None,
         regs_arches: Vec::new(),
         fixed_regs_reads: Vec::new(),
+        kprobe_reads: Vec::new(),
     };
     let plan = LoadPlan::default();
     let mut backend = KernelBackend::new();

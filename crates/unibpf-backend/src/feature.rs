@@ -176,6 +176,11 @@ pub trait HostFeatures {
     fn machine(&self) -> String {
         std::env::consts::ARCH.to_string()
     }
+    /// How many parameters kernel function `name` takes, from the kernel's
+    /// own BTF; None when it cannot tell.
+    fn kernel_function_params(&self, _name: &str) -> Option<u32> {
+        None
+    }
 }
 
 #[cfg(test)]

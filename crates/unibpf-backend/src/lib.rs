@@ -20,7 +20,7 @@ pub use escape::Escaped;
 pub use events::EventBatch;
 pub use feature::{Feature, Group, HostFeatures, UnknownFeature};
 pub use map::{MapHandle, MapInfo, MapKind, MapOps};
-pub use plan::{LoadPlan, TcAttach};
+pub use plan::{KprobeAsFentry, LoadPlan, TcAttach};
 pub use unibpf_object::{BpfObject, Program, ProgramSection};
 
 /// Which backend runs an object.
@@ -100,6 +100,10 @@ pub enum Unsupported {
     /// The tracepoint the section names does not exist on this host.
     #[error("tracepoint {category}/{name} does not exist on this host")]
     NoTracepoint { category: String, name: String },
+    /// A kprobe where the host has no kprobes, which cannot run as an
+    /// fentry program either.
+    #[error("{missing}; it cannot run as an fentry program instead: {why}")]
+    NotConvertible { missing: String, why: String },
     /// The backend does not run this kind of program at all.
     #[error("the {backend} backend does not run {hook}")]
     Hook { backend: BackendKind, hook: String },

@@ -16,6 +16,26 @@ pub struct LoadPlan {
     pub btf_custom_path: Option<std::path::PathBuf>,
     /// How tc classifiers are attached.
     pub tc_attach: TcAttach,
+    /// kprobe programs to load and attach as fentry (fexit) programs;
+    /// their register reads were already pointed at the fentry context.
+    pub kprobes_as_fentry: Vec<KprobeAsFentry>,
+}
+
+/// A kprobe program to run as an fentry program on `function`, or as an
+/// fexit program for a kretprobe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KprobeAsFentry {
+    pub program: String,
+    pub function: String,
+    pub exit: bool,
+}
+
+impl KprobeAsFentry {
+    /// The section the program would have had as an fentry program.
+    pub fn section(&self) -> String {
+        let kind = if self.exit { "fexit" } else { "fentry" };
+        format!("{kind}/{}", self.function)
+    }
 }
 
 /// How the kernel backend attaches tc classifiers (`sched_cls` programs).

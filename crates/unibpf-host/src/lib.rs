@@ -104,6 +104,10 @@ pub struct HostReport {
     deferred: Vec<(Feature, OnceLock<FeatureReport>)>,
     #[serde(skip)]
     mask: Mask,
+    /// The kernel's own BTF, read on first ask (for kernel functions'
+    /// parameters); None inside when it has none or it does not parse.
+    #[serde(skip)]
+    kernel_btf_types: std::sync::Arc<OnceLock<Option<unibpf_object::Btf>>>,
 }
 
 impl HostReport {
@@ -146,6 +150,7 @@ impl HostReport {
             assumed_kernel: mask.assume_kernel,
             probe_ms: started.elapsed().as_millis() as u64,
             deferred,
+            kernel_btf_types: Default::default(),
             mask: mask.clone(),
         }
     }
@@ -206,6 +211,16 @@ impl HostFeatures for HostReport {
 
     fn machine(&self) -> String {
         self.facts.arch.machine.clone()
+    }
+
+    fn kernel_function_params(&self, name: &str) -> Option<u32> {
+        let btf = self.kernel_btf_types.get_or_init(|| {
+            let raw = std::fs::read("/sys/kernel/btf/vmlinux").ok()?;
+            unibpf_object::Btf::parse(&raw)
+                .inspect_err(|e| tracing::warn!("reading the kernel's BTF: {e}"))
+                .ok()
+        });
+        btf.as_ref()?.function_params(name)
     }
 }
 

@@ -242,6 +242,66 @@ pub(crate) fn parse_core_relos_at(
     Ok(sections)
 }
 
+/// `ext` without the CO-RE records starting at `drop` (positions as
+/// [`parse_core_relos_at`] gives them). The new CO-RE part goes after the
+/// rest, the old one stays as unreferenced bytes, and sections left with no
+/// record go (libbpf refuses empty ones).
+pub(crate) fn without_core_relos(
+    ext: &[u8],
+    drop: &std::collections::HashSet<usize>,
+) -> Result<Vec<u8>, ObjectError> {
+    let hdr_len = le_u32(ext, 4).ok_or_else(|| bad("shorter than its header"))? as usize;
+    let (Some(off), Some(len)) = (le_u32(ext, 24), le_u32(ext, 28)) else {
+        return Err(bad("no CO-RE part"));
+    };
+    let start = hdr_len
+        .checked_add(off as usize)
+        .filter(|s| s.checked_add(len as usize).is_some_and(|e| e <= ext.len()))
+        .ok_or_else(|| bad("the CO-RE relocation part runs past the end"))?;
+    let data = &ext[start..start + len as usize];
+    let record_size = le_u32(data, 0).ok_or_else(|| bad("no record size"))? as usize;
+    if record_size < RELO_SIZE || record_size % 4 != 0 {
+        return Err(bad(format!("CO-RE records of {record_size} bytes")));
+    }
+    let mut part = data[..4].to_vec();
+    let mut pos = 4;
+    while pos < data.len() {
+        let (Some(name_off), Some(count)) = (le_u32(data, pos), le_u32(data, pos + 4)) else {
+            return Err(bad("a section header is cut short"));
+        };
+        pos += 8;
+        let end = (count as usize)
+            .checked_mul(record_size)
+            .and_then(|n| pos.checked_add(n))
+            .filter(|&end| end <= data.len())
+            .ok_or_else(|| bad("records run past the end"))?;
+        let kept: Vec<&[u8]> = data[pos..end]
+            .chunks_exact(record_size)
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(&(start + pos + i * record_size)))
+            .map(|(_, r)| r)
+            .collect();
+        if !kept.is_empty() {
+            part.extend_from_slice(&name_off.to_le_bytes());
+            part.extend_from_slice(&(kept.len() as u32).to_le_bytes());
+            kept.iter().for_each(|r| part.extend_from_slice(r));
+        }
+        pos = end;
+    }
+    let mut out = ext.to_vec();
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+    let new_off = u32::try_from(out.len() - hdr_len).map_err(|_| bad("too large"))?;
+    let new_len = if part.len() > 4 { part.len() } else { 0 };
+    if new_len > 0 {
+        out.extend_from_slice(&part);
+    }
+    out[24..28].copy_from_slice(&new_off.to_le_bytes());
+    out[28..32].copy_from_slice(&(new_len as u32).to_le_bytes());
+    Ok(out)
+}
+
 /// The CO-RE part: a record size, then per section its name, a count and
 /// that many records. Each section comes with where its records start in
 /// `data`.

@@ -105,6 +105,9 @@ pub struct BpfObject {
     /// Probe programs that read a register struct of a known architecture
     /// at fixed offsets, without CO-RE.
     pub fixed_regs_reads: Vec<pt_regs::FixedRegsRead>,
+    /// What each kprobe program reads of its registers, for running it as
+    /// an fentry program where the host has no kprobes.
+    pub kprobe_reads: Vec<pt_regs::KprobeReads>,
 }
 
 impl BpfObject {

@@ -52,6 +52,7 @@ impl BpfObject {
             btf,
             regs_arches: crate::pt_regs::source_arches(bytes).unwrap_or_default(),
             fixed_regs_reads: crate::pt_regs::fixed_reads(bytes).unwrap_or_default(),
+            kprobe_reads: crate::pt_regs::kprobe_reads(bytes).unwrap_or_default(),
         })
     }
 }

@@ -18,7 +18,9 @@ use goblin::elf::Elf;
 use libbpf_rs::{AsRawLibbpf, ObjectBuilder};
 use unibpf_object::btf::{write_btf, IntEncoding, Kind, Member, Type};
 use unibpf_object::btf_ext::{CoreObject, CoreReloKind};
-use unibpf_object::pt_regs::{fixed_reads, retarget, source_arches, RegsArch};
+use unibpf_object::pt_regs::{
+    fixed_reads, kprobe_reads, retarget, source_arches, to_fentry, RegsArch, Role,
+};
 
 /// The immediate libbpf writes where a relocation cannot be resolved.
 const POISON_IMM: i32 = 0xbad2310;
@@ -396,4 +398,130 @@ fn relocated_programs(object: &[u8]) -> usize {
         .iter()
         .filter(|s| s.st_type() == goblin::elf::sym::STT_FUNC)
         .count()
+}
+
+/// The value the instruction at `insn_off` of `section` holds where CO-RE
+/// would patch it: a load's offset, an address computation's immediate.
+fn insn_value(object: &[u8], section: &str, insn_off: u32) -> i64 {
+    let elf = Elf::parse(object).expect("an ELF object");
+    let sh = elf
+        .section_headers
+        .iter()
+        .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(section))
+        .expect("the section");
+    let at = sh.sh_offset as usize + insn_off as usize;
+    let insn = &object[at..at + 8];
+    match insn[0] & 0x07 {
+        0x01..=0x03 => i64::from(i16::from_le_bytes([insn[2], insn[3]])),
+        _ => i64::from(i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]])),
+    }
+}
+
+#[test]
+fn kprobe_programs_become_fentry_programs_reading_the_same_arguments() {
+    for arch in RegsArch::ALL {
+        let Some(object) = object(arch, false) else {
+            return;
+        };
+        let reads = kprobe_reads(&object).expect("kprobe reads");
+        let verdict = |name: &str| {
+            reads
+                .iter()
+                .find(|r| r.program == name)
+                .unwrap_or_else(|| panic!("{arch}: no {name} in {reads:?}"))
+        };
+        for (name, role) in [
+            ("parm1", Role::Parm(1)),
+            ("parm2", Role::Parm(2)),
+            ("parm3", Role::Parm(3)),
+            ("parm4", Role::Parm(4)),
+            ("parm5", Role::Parm(5)),
+            ("parm6", Role::Parm(6)),
+            ("parm2_core", Role::Parm(2)),
+            ("rc", Role::Rc),
+        ] {
+            let v = verdict(name);
+            assert_eq!(v.function, "do_nanosleep");
+            assert_eq!(v.ret, name == "rc");
+            assert_eq!(v.roles, Ok(vec![role]), "{arch} {name}");
+        }
+        for name in ["sp", "ip", "fp"] {
+            let why = verdict(name).roles.clone().expect_err("refused");
+            assert!(
+                why.ends_with("which fentry programs do not get"),
+                "{arch} {name}: {why}"
+            );
+        }
+        // ksyscall programs probe a wrapper, not a function with its
+        // arguments; they are not candidates.
+        assert!(reads.iter().all(|r| !r.program.starts_with("sys_")));
+
+        let relos = CoreObject::parse(&object).expect("relocations");
+        let relo_of = |name: &str| {
+            let elf = Elf::parse(&object).expect("ELF");
+            let sym = elf
+                .syms
+                .iter()
+                .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
+                .expect("the program's symbol");
+            let section = elf
+                .shdr_strtab
+                .get_at(elf.section_headers[sym.st_shndx].sh_name)
+                .expect("its section")
+                .to_string();
+            let insn_off = relos
+                .relos()
+                .find(|(sec, r)| {
+                    *sec == section
+                        && u64::from(r.insn_off) >= sym.st_value
+                        && u64::from(r.insn_off) < sym.st_value + sym.st_size
+                })
+                .map(|(_, r)| r.insn_off)
+                .expect("its relocation");
+            (section, insn_off)
+        };
+        for (name, params, want) in [
+            ("parm1", 2, 0),
+            ("parm4", 6, 24),
+            ("parm2_core", 2, 8),
+            ("rc", 2, 16),
+        ] {
+            let out =
+                to_fentry(&object, name, params).unwrap_or_else(|e| panic!("{arch} {name}: {e}"));
+            let (section, insn_off) = relo_of(name);
+            assert_eq!(insn_value(&out, &section, insn_off), want, "{arch} {name}");
+            // Its relocation is gone, every other one is still there, and
+            // libbpf reads the rewritten .BTF.ext.
+            let left = CoreObject::parse(&out).expect("relocations after");
+            assert!(
+                !left
+                    .relos()
+                    .any(|(sec, r)| sec == section && r.insn_off == insn_off),
+                "{arch} {name}: the relocation stayed"
+            );
+            assert_eq!(
+                left.relos().count() + 1,
+                relos.relos().count(),
+                "{arch} {name}"
+            );
+            ObjectBuilder::default()
+                .open_memory(&out)
+                .unwrap_or_else(|e| panic!("{arch} {name}: libbpf refuses the result: {e}"));
+        }
+        let err = to_fentry(&object, "parm5", 4).expect_err("past the parameters");
+        assert!(
+            err.to_string()
+                .ends_with("reads argument 5, but do_nanosleep takes 4"),
+            "{err}"
+        );
+        if let Some(fixed) = build(arch, false, false) {
+            let reads = kprobe_reads(&fixed).expect("kprobe reads");
+            let parm1 = reads.iter().find(|r| r.program == "parm1").expect("parm1");
+            let why = parm1.roles.clone().expect_err("fixed reads are refused");
+            assert!(
+                why.starts_with("reads its registers at a fixed offset"),
+                "{why}"
+            );
+        }
+    }
 }

@@ -3,16 +3,16 @@
 //! alternatives (the compat header's `UNIBPF_ALTERNATIVE`) the first one
 //! it can.
 
-use unibpf_backend::{Backend, HostFeatures, Unsupported};
-use unibpf_object::{BpfObject, Program};
+use unibpf_backend::{Backend, Feature, HostFeatures, Unsupported};
+use unibpf_object::{BpfObject, Hook, Program, ProgramSection};
 
 use crate::{Pass, SelectError};
 
 /// A backend that can run the object: how each program attaches, and the
-/// programs it leaves out.
+/// passes that leave programs out or convert them.
 pub(crate) struct Fit {
     pub how: Vec<(String, String)>,
-    pub skipped: Vec<Pass>,
+    pub passes: Vec<Pass>,
 }
 
 /// Can `backend` run every program of `object` (optional programs on a
@@ -25,7 +25,7 @@ pub(crate) fn fit(
 ) -> Result<Fit, SelectError> {
     let mut fit = Fit {
         how: Vec::new(),
-        skipped: Vec::new(),
+        passes: Vec::new(),
     };
     for chain in chains(object)? {
         let [first, rest @ ..] = chain.as_slice() else {
@@ -35,7 +35,10 @@ pub(crate) fn fit(
             fit_one(object, host, backend, first, &mut fit)?;
             continue;
         }
-        let verdicts: Vec<_> = chain.iter().map(|p| backend.supports(p, host)).collect();
+        let verdicts: Vec<_> = chain
+            .iter()
+            .map(|p| runs(object, host, backend, p))
+            .collect();
         let Some(chosen) = verdicts.iter().position(Result::is_ok) else {
             let mut reasons = chain
                 .iter()
@@ -55,7 +58,8 @@ pub(crate) fn fit(
         };
         for (i, (p, verdict)) in chain.iter().zip(verdicts).enumerate() {
             let why = match verdict {
-                Ok(how) if i == chosen => {
+                Ok((how, converted)) if i == chosen => {
+                    fit.passes.extend(converted);
                     let how = match i {
                         0 => how,
                         _ => format!("{how} (alternative to {})", first.name),
@@ -66,7 +70,7 @@ pub(crate) fn fit(
                 Ok(_) => format!("alternative {} runs instead", chain[chosen].name),
                 Err(reason) => format!("{reason}; alternative {} runs instead", chain[chosen].name),
             };
-            fit.skipped.push(skip(p, why));
+            fit.passes.push(skip(p, why));
         }
     }
     Ok(fit)
@@ -80,12 +84,15 @@ fn fit_one(
     p: &Program,
     fit: &mut Fit,
 ) -> Result<(), SelectError> {
-    match backend.supports(p, host) {
-        Ok(how) => fit.how.push((p.name.clone(), how)),
+    match runs(object, host, backend, p) {
+        Ok((how, converted)) => {
+            fit.how.push((p.name.clone(), how));
+            fit.passes.extend(converted);
+        }
         Err(Unsupported::NoTracepoint { category, name })
             if object.optional_programs.contains(&p.name) =>
         {
-            fit.skipped.push(skip(
+            fit.passes.push(skip(
                 p,
                 format!("tracepoint {category}/{name} does not exist on this host (optional)"),
             ));
@@ -98,6 +105,78 @@ fn fit_one(
         }
     }
     Ok(())
+}
+
+/// How `backend` runs `p` here: as it is, or, for a kprobe where the host
+/// has no kprobes but BPF trampolines, as an fentry program (with the pass
+/// that converts it).
+fn runs(
+    object: &BpfObject,
+    host: &dyn HostFeatures,
+    backend: &dyn Backend,
+    p: &Program,
+) -> Result<(String, Option<Pass>), Unsupported> {
+    match backend.supports(p, host) {
+        Ok(how) => Ok((how, None)),
+        Err(
+            missing @ Unsupported::MissingFeature {
+                feature: Feature::ProgKprobe | Feature::AttachKprobe,
+                ..
+            },
+        ) => as_fentry(object, host, backend, p, &missing).map_err(|why| match why {
+            Some(why) => Unsupported::NotConvertible {
+                missing: missing.to_string(),
+                why,
+            },
+            None => missing,
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// `p`, a kprobe the host cannot run, as an fentry program; Err(None) when
+/// it is not a single-function kprobe, or the host cannot run fentry
+/// programs either (the kprobe's own reason stands), Err(Some) with why it
+/// cannot be converted otherwise.
+fn as_fentry(
+    object: &BpfObject,
+    host: &dyn HostFeatures,
+    backend: &dyn Backend,
+    p: &Program,
+    missing: &Unsupported,
+) -> Result<(String, Option<Pass>), Option<String>> {
+    let Hook::Kprobe { multi: false, .. } = p.section.hook else {
+        return Err(None);
+    };
+    let reads = object
+        .kprobe_reads
+        .iter()
+        .find(|r| r.program == p.name)
+        .ok_or(None)?;
+    let kind = if reads.ret { "fexit" } else { "fentry" };
+    let as_trampoline = Program {
+        name: p.name.clone(),
+        section: ProgramSection::parse(&format!("{kind}/{}", reads.function)).map_err(|_| None)?,
+        sym_info_offset: p.sym_info_offset,
+    };
+    let how = backend.supports(&as_trampoline, host).map_err(|_| None)?;
+    reads.roles.as_ref().map_err(|why| Some(why.clone()))?;
+    let params = host
+        .kernel_function_params(&reads.function)
+        .ok_or_else(|| {
+            Some(format!(
+                "the kernel's BTF has no function {} to take its parameters from",
+                reads.function
+            ))
+        })?;
+    let pass = Pass::KprobeToFentry {
+        program: p.name.clone(),
+        function: reads.function.clone(),
+        exit: reads.ret,
+        params,
+        why: missing.to_string(),
+    };
+    Ok((format!("{how} (converted from a kprobe)"), Some(pass)))
 }
 
 fn skip(p: &Program, why: String) -> Pass {

@@ -154,7 +154,7 @@ fn adapt(
     backend: BackendKind,
     fit: Fit,
 ) -> Result<Selection, SelectError> {
-    let mut passes = fit.skipped;
+    let mut passes = fit.passes;
     let mut events = Vec::new();
     let mut how = fit.how;
     if backend == BackendKind::Kernel {

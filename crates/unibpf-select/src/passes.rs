@@ -10,7 +10,7 @@
 //! load, where the map definition, its BTF and its relocations stay
 //! consistent; rewriting all three in the ELF would gain nothing).
 
-use unibpf_backend::{LoadPlan, TcAttach};
+use unibpf_backend::{KprobeAsFentry, LoadPlan, TcAttach};
 use unibpf_object::pt_regs::RegsArch;
 
 /// `STT_FUNC` and `STT_NOTYPE` in an ELF symbol's `st_info` low nibble.
@@ -43,6 +43,18 @@ pub enum Pass {
     /// `struct pt_regs` at the host's registers for the same roles
     /// (`unibpf_object::pt_regs`).
     RetargetPtRegs { from: Vec<RegsArch>, to: RegsArch },
+    /// Run a kprobe program as an fentry (kretprobe: fexit) program on a
+    /// function of `params` parameters: its register reads are pointed at
+    /// the arguments (`unibpf_object::pt_regs::to_fentry`), and the
+    /// backend loads it as a tracing program.
+    KprobeToFentry {
+        program: String,
+        function: String,
+        exit: bool,
+        params: u32,
+        /// Why the kprobe itself cannot run.
+        why: String,
+    },
 }
 
 /// An object after the passes: its bytes, what the backend must change as
@@ -83,6 +95,18 @@ impl Pass {
                 types.join(", struct ")
             )),
             Pass::TcAttach(_) => None,
+            Pass::KprobeToFentry {
+                program,
+                function,
+                exit,
+                why,
+                ..
+            } => Some(format!(
+                "{program}: runs as {} {function}, not as a k{}probe; its register reads now read the function's arguments{} ({why})",
+                if *exit { "fexit" } else { "fentry" },
+                if *exit { "ret" } else { "" },
+                if *exit { " and return value" } else { "" },
+            )),
             Pass::RetargetPtRegs { from, to } => Some(format!(
                 "pt_regs: the object reads {} registers; its CO-RE reads are pointed at {}'s for the same roles",
                 from.iter().map(|a| a.name()).collect::<Vec<_>>().join(" and "),
@@ -123,6 +147,21 @@ impl Pass {
                 let out = unibpf_object::pt_regs::retarget(&object.elf, *to)
                     .map_err(PassError::PtRegs)?;
                 object.elf = out.elf;
+            }
+            Pass::KprobeToFentry {
+                program,
+                function,
+                exit,
+                params,
+                ..
+            } => {
+                object.elf = unibpf_object::pt_regs::to_fentry(&object.elf, program, *params)
+                    .map_err(PassError::PtRegs)?;
+                object.plan.kprobes_as_fentry.push(KprobeAsFentry {
+                    program: program.clone(),
+                    function: function.clone(),
+                    exit: *exit,
+                });
             }
         }
         Ok(())

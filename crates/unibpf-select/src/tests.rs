@@ -28,6 +28,9 @@ impl HostFeatures for FakeHost {
     fn kernel_btf(&self) -> bool {
         true
     }
+    fn kernel_function_params(&self, name: &str) -> Option<u32> {
+        (name == "do_unlinkat").then_some(2)
+    }
 }
 
 fn host(missing: &[(Feature, bool)]) -> FakeHost {
@@ -58,6 +61,14 @@ impl Backend for FakeBackend {
                 return Err(Unsupported::NoTracepoint {
                     category: category.into(),
                     name: name.into(),
+                });
+            }
+        }
+        if let Hook::Kprobe { .. } = p.section.hook {
+            if let Some(why) = host.missing(Feature::AttachKprobe) {
+                return Err(Unsupported::MissingFeature {
+                    feature: Feature::AttachKprobe,
+                    why,
                 });
             }
         }
@@ -111,6 +122,7 @@ fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
         btf: None,
         regs_arches: Vec::new(),
         fixed_regs_reads: Vec::new(),
+        kprobe_reads: Vec::new(),
         optional_programs: vec![],
         alternatives: vec![],
     }
@@ -559,4 +571,106 @@ fn alternatives_naming_no_program_or_going_round_are_refused() {
         let err = select(&obj, &host(&[]), BackendChoice::Auto, &[&KERNEL]).expect_err("bad");
         assert_eq!(err.to_string(), want);
     }
+}
+
+fn reads(
+    program: &str,
+    function: &str,
+    ret: bool,
+    roles: Result<Vec<unibpf_object::pt_regs::Role>, String>,
+) -> unibpf_object::pt_regs::KprobeReads {
+    unibpf_object::pt_regs::KprobeReads {
+        program: program.into(),
+        function: function.into(),
+        ret,
+        roles,
+    }
+}
+
+#[test]
+fn kprobes_run_as_fentry_programs_where_the_host_has_trampolines_but_no_kprobes() {
+    use unibpf_object::pt_regs::Role;
+    let mut obj = object(
+        &[
+            ("enter", "kprobe/do_unlinkat"),
+            ("exit", "kretprobe/do_unlinkat"),
+        ],
+        &[],
+    );
+    obj.kprobe_reads = vec![
+        reads("enter", "do_unlinkat", false, Ok(vec![Role::Parm(2)])),
+        reads("exit", "do_unlinkat", true, Ok(vec![Role::Rc])),
+    ];
+    // With kprobes: as they are.
+    let sel = select(&obj, &host(&[]), BackendChoice::Auto, &[&KERNEL]).expect("select");
+    assert!(sel.passes.is_empty(), "{:?}", sel.passes);
+    let no_kprobes = host(&[(Feature::AttachKprobe, false)]);
+    let sel = select(&obj, &no_kprobes, BackendChoice::Auto, &[&KERNEL]).expect("select");
+    assert_eq!(
+        sel.passes,
+        vec![
+            Pass::KprobeToFentry {
+                program: "enter".into(),
+                function: "do_unlinkat".into(),
+                exit: false,
+                params: 2,
+                why: "needs kprobe (kernel 4.17+), which this host lacks: not on this kernel"
+                    .into(),
+            },
+            Pass::KprobeToFentry {
+                program: "exit".into(),
+                function: "do_unlinkat".into(),
+                exit: true,
+                params: 2,
+                why: "needs kprobe (kernel 4.17+), which this host lacks: not on this kernel"
+                    .into(),
+            },
+        ]
+    );
+    let explain = sel.explain.join("\n");
+    assert!(
+        explain.contains("enter: kernel, fentry do_unlinkat (converted from a kprobe)")
+            && explain.contains("exit: runs as fexit do_unlinkat, not as a kretprobe; its register reads now read the function's arguments and return value"),
+        "{explain}"
+    );
+    // Neither kprobes nor trampolines: the kprobe's own reason.
+    let neither = host(&[(Feature::AttachKprobe, false), (Feature::ProgFentry, false)]);
+    let err = select(&obj, &neither, BackendChoice::Auto, &[&KERNEL]).expect_err("neither");
+    assert_eq!(
+        err.to_string(),
+        "program enter: needs kprobe (kernel 4.17+), which this host lacks: not on this kernel"
+    );
+}
+
+#[test]
+fn kprobes_that_cannot_be_converted_say_why() {
+    let mut obj = object(
+        &[
+            ("enter", "kprobe/do_unlinkat"),
+            ("other", "kprobe/vfs_read"),
+        ],
+        &[],
+    );
+    obj.kprobe_reads = vec![
+        reads(
+            "enter",
+            "do_unlinkat",
+            false,
+            Err("reads x86_64 sp (SP), which fentry programs do not get".into()),
+        ),
+        reads("other", "vfs_read", false, Ok(vec![])),
+    ];
+    let no_kprobes = host(&[(Feature::AttachKprobe, false)]);
+    let err = select(&obj, &no_kprobes, BackendChoice::Auto, &[&KERNEL]).expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "program enter: needs kprobe (kernel 4.17+), which this host lacks: not on this kernel; \
+         it cannot run as an fentry program instead: reads x86_64 sp (SP), which fentry programs do not get"
+    );
+    obj.programs.remove(0);
+    let err = select(&obj, &no_kprobes, BackendChoice::Auto, &[&KERNEL]).expect_err("refused");
+    assert!(
+        err.to_string().ends_with("it cannot run as an fentry program instead: the kernel's BTF has no function vfs_read to take its parameters from"),
+        "{err}"
+    );
 }

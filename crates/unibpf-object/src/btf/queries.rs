@@ -125,6 +125,18 @@ impl Btf {
         })
     }
 
+    /// How many parameters function `name` takes, by its `FUNC` type.
+    pub fn function_params(&self, name: &str) -> Option<u32> {
+        let proto = self.types().find_map(|(_, t)| match &t.kind {
+            Kind::Func { proto, .. } if t.name == name => Some(*proto),
+            _ => None,
+        })?;
+        match &self.get(proto)?.kind {
+            Kind::FuncProto { params, .. } => u32::try_from(params.len()).ok(),
+            _ => None,
+        }
+    }
+
     /// The data section type called `name` (e.g. `.rodata`).
     pub fn datasec(&self, name: &str) -> Option<TypeId> {
         self.types().find_map(|(id, t)| {

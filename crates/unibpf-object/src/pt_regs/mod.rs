@@ -32,12 +32,14 @@
 
 mod arch;
 mod ctx;
+mod fentry;
 mod plan;
 mod probes;
 mod read;
 mod write;
 
-pub use arch::RegsArch;
+pub use arch::{RegsArch, Role};
+pub use fentry::{kprobe_reads, to_fentry, KprobeReads};
 pub use probes::{fixed_reads, FixedRegsRead};
 
 use crate::btf_ext::CoreReloKind;

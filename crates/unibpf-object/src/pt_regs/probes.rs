@@ -19,6 +19,7 @@ use crate::ObjectError;
 #[derive(Debug, Clone)]
 pub(crate) struct ProbeProgram {
     pub name: String,
+    pub section: String,
     /// The architecture of the register struct its BTF says `ctx` points
     /// to; None without BTF, or for a struct of no single architecture.
     pub ctx_arch: Option<RegsArch>,
@@ -103,6 +104,7 @@ pub(crate) fn probe_programs(elf: &[u8]) -> Result<Vec<ProbeProgram>, ObjectErro
             .map_err(|_| ObjectError::Elf(format!("program {name} starts past 4 GiB")))?;
         found.push(ProbeProgram {
             name: name.to_string(),
+            section: section.to_string(),
             ctx_arch: core.as_ref().and_then(|c| ctx_arch(&c.btf, name)),
             reads: ctx_reads(code, start, relocated.get(section).unwrap_or(&none)),
         });

@@ -26,8 +26,9 @@ pub(crate) struct Loaded<'a> {
     pub btf_index: usize,
     pub raw_btf: &'a [u8],
     pub btf: Btf,
-    /// Where `.BTF.ext` is in the file.
+    /// Where `.BTF.ext` is in the file, and its section.
     pub ext: Range<usize>,
+    pub ext_index: usize,
     /// Its relocations by section, each with where its record starts in
     /// `.BTF.ext`.
     pub sections: Vec<(CoreReloSection, Vec<usize>)>,
@@ -62,6 +63,7 @@ impl<'a> Loaded<'a> {
             raw_btf,
             btf,
             ext,
+            ext_index,
             sections,
         }))
     }

@@ -30,16 +30,28 @@ pub(crate) fn write(
         out[at + 4..at + 8].copy_from_slice(&root.to_le_bytes());
         out[at + 8..at + 12].copy_from_slice(&access.to_le_bytes());
     }
+    move_section(obj, obj.btf_index, &synth.btf, &mut out)?;
+    Ok(out)
+}
+
+/// Puts `bytes` at the end of `out` (8-aligned) as section `index`'s
+/// contents; the old ones stay where they were, unreferenced.
+pub(crate) fn move_section(
+    obj: &Loaded<'_>,
+    index: usize,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), ObjectError> {
     while out.len() % 8 != 0 {
         out.push(0);
     }
     let offset = out.len() as u64;
-    out.extend_from_slice(&synth.btf);
-    let header = section_header(obj, obj.btf_index, out.len())?;
+    out.extend_from_slice(bytes);
+    let header = section_header(obj, index, out.len())?;
     out[header + SH_OFFSET..header + SH_OFFSET + 8].copy_from_slice(&offset.to_le_bytes());
-    let size = synth.btf.len() as u64;
+    let size = bytes.len() as u64;
     out[header + SH_SIZE..header + SH_SIZE + 8].copy_from_slice(&size.to_le_bytes());
-    Ok(out)
+    Ok(())
 }
 
 /// libbpf checks that a relocated instruction holds the value the local
