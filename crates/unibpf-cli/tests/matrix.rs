@@ -40,13 +40,15 @@ fn should_pass(host: &str, program: &str) -> bool {
 
 /// Native libbpf builds known to work: where unibpf works, except where
 /// unibpf adapts and plain libbpf cannot (optional programs on arm64, whose
-/// syscall tracepoints differ), and where libbpf loads but the program does
-/// nothing (BPF LSM inactive on 5.10: the directory is not protected).
+/// syscall tracepoints differ; tcpconnlat's kprobe alternatives, which
+/// plain libbpf loads too and cannot relocate: they read x86_64's
+/// registers), and where libbpf loads but the program does nothing (BPF
+/// LSM inactive on 5.10: the directory is not protected).
 fn native_should_pass(host: &str, program: &str) -> Option<bool> {
     if program == "bootstrap_rs" {
         return None; // a Rust control plane: no native C build
     }
-    let adapted = host == "6.12-arm64" && ["opensnoop", "lsm"].contains(&program);
+    let adapted = host == "6.12-arm64" && ["opensnoop", "lsm", "tcpconnlat"].contains(&program);
     Some(should_pass(host, program) && !adapted)
 }
 
