@@ -1,10 +1,11 @@
 //! `unibpf matrix`: runs the compatibility matrix and writes
 //! matrix/results/latest.{json,md,svg}.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use unibpf_matrix::report::Results;
 use unibpf_matrix::runner::{self, MatrixConfig};
 
 #[derive(clap::Args)]
@@ -42,9 +43,46 @@ pub struct MatrixArgs {
     /// Where to write latest.{json,md,svg} (default: matrix/results).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Run nothing: write the table and picture of these results
+    /// (a latest.json) again, beside it or into --out.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["hosts", "programs", "quick", "update_readme"])]
+    render: Option<PathBuf>,
+}
+
+/// `--render`: latest.{md,svg} from an earlier run's JSON.
+fn render(json: &Path, out: Option<PathBuf>) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(json)
+        .with_context(|| format!("--render: cannot read {}", json.display()))?;
+    let results: Results = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "--render: {} is not the JSON of a `unibpf matrix` run",
+            json.display()
+        )
+    })?;
+    let out = out.unwrap_or_else(|| {
+        json.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    });
+    write_tables(&results, &out)?;
+    println!("{}/latest.{{md,svg}} written", out.display());
+    Ok(0)
+}
+
+/// latest.md and latest.svg of `results` into `out`.
+fn write_tables(results: &Results, out: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let md = results.markdown();
+    std::fs::write(out.join("latest.md"), &md).context("writing latest.md")?;
+    std::fs::write(out.join("latest.svg"), results.svg()).context("writing latest.svg")?;
+    Ok(md)
 }
 
 pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
+    if let Some(json) = &args.render {
+        return render(json, args.out);
+    }
     let root = std::fs::canonicalize(&args.root).context("--root")?;
     let matrix_dir = root.join("matrix");
     let text = std::fs::read_to_string(matrix_dir.join("hosts.toml"))
@@ -120,12 +158,9 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
     };
     let results = runner::run(&cfg)?;
     let out = args.out.unwrap_or_else(|| matrix_dir.join("results"));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let md = write_tables(&results, &out)?;
     let json = serde_json::to_string_pretty(&results)? + "\n";
     std::fs::write(out.join("latest.json"), json).context("writing latest.json")?;
-    let md = results.markdown();
-    std::fs::write(out.join("latest.md"), &md).context("writing latest.md")?;
-    std::fs::write(out.join("latest.svg"), results.svg()).context("writing latest.svg")?;
     if args.update_readme {
         update_readme(&root.join("README.md"), &md)?;
     }
@@ -155,7 +190,7 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
 const BEGIN: &str = "<!-- matrix:begin -->";
 const END: &str = "<!-- matrix:end -->";
 
-fn update_readme(path: &std::path::Path, md: &str) -> anyhow::Result<()> {
+fn update_readme(path: &Path, md: &str) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).context("reading README.md")?;
     let (Some(a), Some(b)) = (text.find(BEGIN), text.find(END)) else {
         bail!("README.md has no {BEGIN} ... {END} section");

@@ -17,6 +17,7 @@ pub mod kernels;
 pub mod modules;
 pub mod report;
 pub mod runner;
+pub mod svg;
 pub mod vm;
 
 use std::path::{Path, PathBuf};

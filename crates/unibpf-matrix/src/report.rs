@@ -85,6 +85,7 @@ impl Results {
             o.push_str(":---:|");
         }
         o.push('\n');
+        let with_native = self.has_native();
         let mut notes: Vec<String> = Vec::new();
         // Cells failing for the same reason share a note.
         let mut mark = |status: Option<(Status, &str)>| match status {
@@ -108,17 +109,27 @@ impl Results {
                 let native = cell
                     .and_then(|c| c.native.as_ref())
                     .map(|n| (n.status, n.reason.as_str()));
-                let native = mark(native);
+                let native = with_native.then(|| mark(native));
                 let unibpf = mark(cell.map(|c| (c.status, c.reason.as_str())));
-                let _ = write!(o, " {native}/{unibpf} |");
+                match native {
+                    Some(native) => {
+                        let _ = write!(o, " {native}/{unibpf} |");
+                    }
+                    None => {
+                        let _ = write!(o, " {unibpf} |");
+                    }
+                }
             }
             o.push('\n');
         }
-        o.push_str(
+        o.push_str(if with_native {
             "\nEach cell is native/unibpf, as in the WASM-BPF paper's Table 1: the program's C control plane \
              built against libbpf and run natively, then the same program as one .wasm under `unibpf run`. \
-             O: it ran and printed what its test expects. X: it did not (the numbered reason below). -: not run.\n",
-        );
+             O: it ran and printed what its test expects. X: it did not (the numbered reason below). -: not run.\n"
+        } else {
+            "\nEach cell is the module under `unibpf run` on that host. O: it printed what `--expect` \
+             asked for. X: it did not (the numbered reason below). -: not run.\n"
+        });
         o.push_str("\nHosts: ");
         let hosts: Vec<String> = self
             .hosts
@@ -142,97 +153,15 @@ impl Results {
         o
     }
 
-    /// The same table as a picture: green passed, red failed, grey not run.
+    /// The same table as a picture (see [`crate::svg`]).
     pub fn svg(&self) -> String {
-        const CELL_W: usize = 92;
-        const CELL_H: usize = 28;
-        const NATIVE_W: usize = 32;
-        const LEFT: usize = 110;
-        const TOP: usize = 64;
-        let width = LEFT + CELL_W * self.hosts.len().max(1) + 10;
-        let height = TOP + CELL_H * self.programs.len().max(1) + 40;
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(
-            o,
-            r#"<text x="10" y="20" font-size="14">unibpf {} compatibility matrix, {}</text>"#,
-            escape(&self.unibpf_version),
-            escape(&self.date)
-        );
-        for (i, h) in self.hosts.iter().enumerate() {
-            let x = LEFT + i * CELL_W + CELL_W / 2;
-            let _ = writeln!(
-                o,
-                r#"<text x="{x}" y="{}" text-anchor="middle">{}</text>"#,
-                TOP - 10,
-                escape(&h.name)
-            );
-        }
-        for (j, p) in self.programs.iter().enumerate() {
-            let y = TOP + j * CELL_H;
-            let _ = writeln!(
-                o,
-                r#"<text x="10" y="{}">{}</text>"#,
-                y + CELL_H / 2 + 4,
-                escape(p)
-            );
-            for (i, h) in self.hosts.iter().enumerate() {
-                let x = LEFT + i * CELL_W;
-                let cell = self.cell(&h.name, p);
-                let native = cell.and_then(|c| c.native.as_ref());
-                // Left third: native; the rest: unibpf.
-                let halves = [
-                    (
-                        "native",
-                        native.map(|n| (n.status, n.reason.as_str())),
-                        x,
-                        NATIVE_W,
-                    ),
-                    (
-                        "unibpf",
-                        cell.map(|c| (c.status, c.reason.as_str())),
-                        x + NATIVE_W,
-                        CELL_W - NATIVE_W,
-                    ),
-                ];
-                for (runner, result, rx, w) in halves {
-                    let (fill, mark, title) = match result {
-                        Some((Status::Pass, _)) => ("#4caf50", "O", "passed".to_string()),
-                        Some((Status::Fail, reason)) => ("#e53935", "X", reason.to_string()),
-                        None => ("#bdbdbd", "-", "not run".to_string()),
-                    };
-                    let _ = writeln!(
-                        o,
-                        r#"<rect x="{rx}" y="{y}" width="{}" height="{}" fill="{fill}" stroke="white"><title>{} on {} ({runner}): {}</title></rect><text x="{}" y="{}" text-anchor="middle" fill="white">{mark}</text>"#,
-                        w - 2,
-                        CELL_H - 2,
-                        escape(p),
-                        escape(&h.name),
-                        escape(&title),
-                        rx + w / 2,
-                        y + CELL_H / 2 + 4
-                    );
-                }
-            }
-        }
-        let _ = writeln!(
-            o,
-            r##"<text x="10" y="{}" fill="#555">Each cell: native libbpf build (left) / unibpf (right). O passed (green), X failed (red; hover for the reason), - not run</text>"##,
-            height - 14
-        );
-        o.push_str("</svg>\n");
-        o
+        crate::svg::render(self)
     }
-}
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    /// Whether any cell has a native run (`unibpf matrix --module` has none).
+    pub fn has_native(&self) -> bool {
+        self.cells.iter().any(|c| c.native.is_some())
+    }
 }
 
 #[cfg(test)]
@@ -299,10 +228,23 @@ mod tests {
     }
 
     #[test]
+    fn markdown_without_native_runs_has_one_mark_per_cell() {
+        let mut r = sample();
+        for c in &mut r.cells {
+            c.native = None;
+        }
+        let md = r.markdown();
+        assert!(md.contains("| bootstrap | O | X<sup>1</sup> |"), "{md}");
+        assert!(md.contains("| execve | O | - |"), "{md}");
+        assert!(md.contains("the module under `unibpf run`"), "{md}");
+        assert!(!md.contains("native/unibpf"), "{md}");
+    }
+
+    #[test]
     fn svg_has_one_rect_per_cell_and_escapes_text() {
         let svg = sample().svg();
         // Two halves (native, unibpf) per host and program.
-        assert_eq!(svg.matches("<rect").count(), 8);
+        assert_eq!(svg.matches("<rect").count(), 1 + 8);
         assert!(svg.contains("bootstrap on 6.12-x86_64 (native): exit 1: native: libbpf"));
         assert!(svg.contains("#e53935") && svg.contains("#4caf50") && svg.contains("#bdbdbd"));
         assert!(svg.contains("no &lt;ringbuf&gt; &amp; co"));
