@@ -35,7 +35,7 @@ case_start() {
 	if [ "$RUNNER" = native ]; then
 		"$PROGRAMS/$CASE.native" "$@" >"$OUT" 2>"$ERR" &
 	else
-		"$UNIBPF" run --explain --timeout 120s "$PROGRAMS/$CASE.wasm" "$@" >"$OUT" 2>"$ERR" &
+		"$UNIBPF" run --explain --timeout 120s "${CASE_WASM:-$PROGRAMS/$CASE.wasm}" "$@" >"$OUT" 2>"$ERR" &
 	fi
 	CASE_PID=$!
 	# The cell's own deadline: a program that hangs is killed, and the
@@ -45,13 +45,23 @@ case_start() {
 		>/dev/null 2>&1 </dev/null &
 	WATCHDOG=$!
 	n=0
-	while ! grep -q "$READY" "$ERR" 2>/dev/null; do
+	while ! case_ready; do
 		if ! kill -0 "$CASE_PID" 2>/dev/null || [ "$n" -ge $((READY_SECONDS * 10)) ]; then
 			return 1
 		fi
 		sleep 0.1
 		n=$((n + 1))
 	done
+}
+
+# case_ready: whether the running case printed $READY: a grep pattern on
+# stderr, or with READY_TEXT=1 a text on stdout or stderr.
+case_ready() {
+	if [ -n "${READY_TEXT:-}" ]; then
+		grep -qF -e "$READY" "$OUT" "$ERR" 2>/dev/null
+	else
+		grep -q "$READY" "$ERR" 2>/dev/null
+	fi
 }
 
 # case_end: lets events drain, stops the module like Ctrl-C, reports.
@@ -198,6 +208,34 @@ case_lsm() {
 	fi
 	case_end
 	rmdir /tmp/unibpf-keep 2>/dev/null
+}
+
+# A user's module (`unibpf matrix --module`), set up by the matrix in
+# cases.env: MODULE_WASM, MODULE_ARGV (its arguments, shell-quoted words),
+# MODULE_READY (a text it prints when ready; empty: ready once unibpf has
+# attached its first program), MODULE_SETTLE (seconds between ready and the
+# workload), MODULE_WORKLOAD (a command for `sh -c`, or empty). Ready within
+# half the cell's time, or the workload does not run.
+case_module() {
+	CASE_WASM=$MODULE_WASM READY_TEXT=1 READY_SECONDS=$((CELL_SECONDS / 2))
+	ready=${MODULE_READY:-"unibpf: info: attached program"}
+	# Only the runtime's attach lines besides warnings and errors.
+	export UNIBPF_LOG=warn,unibpf_abi=info
+	if eval "case_start module \"\$ready\" $MODULE_ARGV"; then
+		sleep "$MODULE_SETTLE"
+		if [ -n "$MODULE_WORKLOAD" ]; then
+			timeout "$CELL_SECONDS" sh -c "$MODULE_WORKLOAD" >/tmp/workload.out 2>/tmp/workload.err </dev/null
+			rc=$?
+			fact "workload_rc=$rc"
+			[ "$rc" = 0 ] || fact "workload_error=$(tail -n 1 /tmp/workload.err)"
+		fi
+	elif kill -0 "$CASE_PID" 2>/dev/null; then
+		fact "not_ready=$READY_SECONDS"
+	else
+		fact "ended_before_ready=1"
+	fi
+	unset UNIBPF_LOG
+	case_end
 }
 
 READY_SECONDS=${READY_SECONDS:-60}

@@ -1,11 +1,14 @@
 //! `unibpf matrix`: runs the compatibility matrix and writes
-//! matrix/results/latest.{json,md,svg}.
+//! matrix/results/latest.{json,md,svg}; with `--module`, runs a user's
+//! module on the same hosts instead of the suite.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use unibpf_matrix::report::Results;
+use unibpf_matrix::hosts::Host;
+use unibpf_matrix::module::ModuleCase;
+use unibpf_matrix::report::{Results, Status};
 use unibpf_matrix::runner::{self, MatrixConfig};
 
 #[derive(clap::Args)]
@@ -23,11 +26,12 @@ pub struct MatrixArgs {
     #[arg(long, default_value = "2")]
     jobs: usize,
     /// Time allowed per cell.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "90s")]
+    #[arg(long, visible_alias = "timeout", value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "90s")]
     cell_timeout: Duration,
-    /// The repository (matrix/, build/programs/).
-    #[arg(long, default_value = ".")]
-    root: PathBuf,
+    /// The repository (matrix/, build/); default: the current directory or
+    /// the one this binary was built in, whichever is one.
+    #[arg(long)]
+    root: Option<PathBuf>,
     /// The program suite as built by scripts/build-programs.sh.
     #[arg(long)]
     programs_dir: Option<PathBuf>,
@@ -40,13 +44,43 @@ pub struct MatrixArgs {
     /// Also replace the matrix section of README.md with these results.
     #[arg(long)]
     update_readme: bool,
-    /// Where to write latest.{json,md,svg} (default: matrix/results).
+    /// Where to write latest.{json,md,svg} (default: matrix/results;
+    /// with --module, matrix-results in the current directory).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run nothing: write the table and picture of these results
     /// (a latest.json) again, beside it or into --out.
-    #[arg(long, value_name = "JSON", conflicts_with_all = ["hosts", "programs", "quick", "update_readme"])]
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["hosts", "programs", "quick", "update_readme", "module"])]
     render: Option<PathBuf>,
+    #[command(flatten)]
+    module: ModuleArgs,
+}
+
+/// `--module`: your module on the matrix's hosts instead of the suite.
+#[derive(clap::Args)]
+struct ModuleArgs {
+    /// Run this module on every host instead of the suite (native column
+    /// omitted); a cell passes when a line of its output matches --expect.
+    #[arg(long, value_name = "APP.wasm", requires = "expect", conflicts_with_all = ["programs", "programs_dir", "update_readme"])]
+    module: Option<PathBuf>,
+    /// The module's arguments: every word after --args, options included,
+    /// so give it last.
+    #[arg(long, value_name = "ARG", num_args = 1.., allow_hyphen_values = true, requires = "module")]
+    args: Vec<String>,
+    /// A shell command run (as `sh -c CMD`, busybox sh in the VMs) once
+    /// the module is ready, to give it something to see.
+    #[arg(long, value_name = "CMD", requires = "module")]
+    workload: Option<String>,
+    /// A regex one line of the module's stdout or stderr must match.
+    #[arg(long, value_name = "REGEX", requires = "module")]
+    expect: Option<String>,
+    /// Text the module prints (stdout or stderr) when it is ready for the
+    /// workload; default: ready once unibpf has attached its first program.
+    #[arg(long, value_name = "TEXT", requires = "module")]
+    ready: Option<String>,
+    /// Wait this long after ready before the workload.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1s")]
+    settle: Duration,
 }
 
 /// `--render`: latest.{md,svg} from an earlier run's JSON.
@@ -62,7 +96,7 @@ fn render(json: &Path, out: Option<PathBuf>) -> anyhow::Result<u8> {
     let out = out.unwrap_or_else(|| {
         json.parent()
             .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
+            .unwrap_or(std::path::Path::new("."))
             .to_path_buf()
     });
     write_tables(&results, &out)?;
@@ -83,51 +117,26 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
     if let Some(json) = &args.render {
         return render(json, args.out);
     }
-    let root = std::fs::canonicalize(&args.root).context("--root")?;
-    let matrix_dir = root.join("matrix");
-    let text = std::fs::read_to_string(matrix_dir.join("hosts.toml"))
-        .context("reading matrix/hosts.toml (is --root the repository?)")?;
-    let mut hosts = unibpf_matrix::hosts::parse(&text)?;
-    if args.quick {
-        hosts.retain(|h| h.quick);
-    }
-    if !args.hosts.is_empty() {
-        for want in &args.hosts {
-            if !hosts.iter().any(|h| &h.name == want) {
-                bail!("--hosts {want}: no such host in matrix/hosts.toml");
-            }
-        }
-        hosts.retain(|h| args.hosts.contains(&h.name));
-    }
-    let all: Vec<String> = unibpf_matrix::cases::PROGRAMS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let programs = if args.programs.is_empty() {
-        all
-    } else {
-        for p in &args.programs {
-            if !all.contains(p) {
-                bail!(
-                    "--programs {p}: the matrix has no case for it (known: {})",
-                    all.join(", ")
-                );
-            }
-        }
-        args.programs.clone()
+    let root = repository(args.root.as_deref())?;
+    let module = module_case(&args.module)?;
+    let hosts = hosts(&root, args.quick, &args.hosts)?;
+    let programs = match &module {
+        Some(m) => vec![m.name.clone()],
+        None => programs(&args.programs)?,
     };
-    let mut unibpf = vec![(
-        match std::env::consts::ARCH {
-            "aarch64" => "arm64".to_string(),
-            a => a.to_string(),
-        },
-        std::env::current_exe().context("locating this unibpf binary")?,
-    )];
-    if let Some(p) = &args.unibpf_arm64 {
-        unibpf.push(("arm64".into(), p.clone()));
-    }
+    let out = match (&args.out, &module) {
+        (Some(out), _) => out.clone(),
+        (None, Some(_)) => PathBuf::from("matrix-results"),
+        (None, None) => root.join("matrix/results"),
+    };
     let cache = root.join("build/matrix");
     std::fs::create_dir_all(&cache).context("creating build/matrix")?;
+    // A module run's images and console logs are its own, beside its results.
+    let work = match module {
+        Some(_) => out.join("work"),
+        None => cache.clone(),
+    };
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let cfg = MatrixConfig {
         hosts,
         programs,
@@ -135,9 +144,9 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
         programs_dir: args
             .programs_dir
             .unwrap_or_else(|| root.join("build/programs")),
-        matrix_dir: matrix_dir.clone(),
+        matrix_dir: root.join("matrix"),
         repo: root.clone(),
-        unibpf,
+        unibpf: unibpf_builds(args.unibpf_arm64)?,
         lib_dirs: vec![
             PathBuf::from("/usr/aarch64-linux-gnu/lib"),
             root.join("build/cache/arm64-sysroot/usr/lib/aarch64-linux-gnu"),
@@ -155,9 +164,10 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
         cell_timeout: args.cell_timeout,
         unibpf_version: env!("CARGO_PKG_VERSION").into(),
         date: today(),
+        module,
+        work,
     };
     let results = runner::run(&cfg)?;
-    let out = args.out.unwrap_or_else(|| matrix_dir.join("results"));
     let md = write_tables(&results, &out)?;
     let json = serde_json::to_string_pretty(&results)? + "\n";
     std::fs::write(out.join("latest.json"), json).context("writing latest.json")?;
@@ -165,26 +175,154 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
         update_readme(&root.join("README.md"), &md)?;
     }
     print!("{md}");
-    use unibpf_matrix::report::Status;
-    let failed = results
-        .cells
+    summary(&results, &out);
+    if cfg.module.is_some() {
+        remove_images(&cfg.work);
+        if results.cells.iter().any(|c| c.status == Status::Fail) {
+            return Ok(2);
+        }
+    }
+    Ok(0)
+}
+
+/// The repository: `--root`, else the current directory or the one this
+/// binary was built in (target/*/unibpf), whichever holds matrix/hosts.toml.
+fn repository(root: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let is_repo = |d: &Path| d.join("matrix/hosts.toml").is_file();
+    if let Some(root) = root {
+        let root =
+            std::fs::canonicalize(root).with_context(|| format!("--root {}", root.display()))?;
+        if !is_repo(&root) {
+            bail!(
+                "--root {}: no matrix/hosts.toml there; give the unibpf repository",
+                root.display()
+            );
+        }
+        return Ok(root);
+    }
+    let cwd = std::env::current_dir().context("the current directory")?;
+    let exe = std::env::current_exe().context("locating this unibpf binary")?;
+    cwd.ancestors()
+        .chain(exe.ancestors())
+        .find(|d| is_repo(d))
+        .map(Path::to_path_buf)
+        .context("cannot find the unibpf repository (matrix/hosts.toml) from here or from this binary; pass --root")
+}
+
+/// `--module` and its options, checked before any VM boots.
+fn module_case(m: &ModuleArgs) -> anyhow::Result<Option<ModuleCase>> {
+    let Some(wasm) = &m.module else {
+        return Ok(None);
+    };
+    let expect = m.expect.as_deref().unwrap_or_default();
+    let case = ModuleCase::new(
+        wasm,
+        m.args.clone(),
+        m.workload.clone(),
+        m.ready.clone(),
+        m.settle,
+        expect,
+    )?;
+    Ok(Some(case))
+}
+
+/// matrix/hosts.toml's hosts, or the quick ones, or those named.
+fn hosts(root: &Path, quick: bool, names: &[String]) -> anyhow::Result<Vec<Host>> {
+    let text = std::fs::read_to_string(root.join("matrix/hosts.toml"))
+        .context("reading matrix/hosts.toml (is --root the repository?)")?;
+    let mut hosts = unibpf_matrix::hosts::parse(&text)?;
+    if quick {
+        hosts.retain(|h| h.quick);
+    }
+    if !names.is_empty() {
+        for want in names {
+            if !hosts.iter().any(|h| &h.name == want) {
+                bail!("--hosts {want}: no such host in matrix/hosts.toml");
+            }
+        }
+        hosts.retain(|h| names.contains(&h.name));
+    }
+    Ok(hosts)
+}
+
+/// The suite's programs, or those named.
+fn programs(names: &[String]) -> anyhow::Result<Vec<String>> {
+    let all: Vec<String> = unibpf_matrix::cases::PROGRAMS
         .iter()
-        .filter(|c| c.status == Status::Fail)
-        .count();
+        .map(|s| s.to_string())
+        .collect();
+    for p in names {
+        if !all.contains(p) {
+            bail!(
+                "--programs {p}: the matrix has no case for it (known: {})",
+                all.join(", ")
+            );
+        }
+    }
+    Ok(if names.is_empty() {
+        all
+    } else {
+        names.to_vec()
+    })
+}
+
+/// This binary for this machine's arch, and the cross-built arm64 one.
+fn unibpf_builds(arm64: Option<PathBuf>) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut unibpf = vec![(
+        match std::env::consts::ARCH {
+            "aarch64" => "arm64".to_string(),
+            a => a.to_string(),
+        },
+        std::env::current_exe().context("locating this unibpf binary")?,
+    )];
+    if let Some(p) = arm64 {
+        let p = std::fs::canonicalize(&p).with_context(|| {
+            format!(
+                "--unibpf-arm64 {}: build it with scripts/build-arm64.sh",
+                p.display()
+            )
+        })?;
+        unibpf.push(("arm64".into(), p));
+    }
+    Ok(unibpf)
+}
+
+/// The last line: cells passed, and where the files are.
+fn summary(results: &Results, out: &Path) {
+    let passed = |s: &[Status]| s.iter().filter(|s| **s == Status::Pass).count();
+    let cells: Vec<Status> = results.cells.iter().map(|c| c.status).collect();
     let natives: Vec<Status> = results
         .cells
         .iter()
         .filter_map(|c| c.native.as_ref().map(|n| n.status))
         .collect();
-    let native_passed = natives.iter().filter(|s| **s == Status::Pass).count();
+    let native = if natives.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; native libbpf builds: {} of {} passed",
+            passed(&natives),
+            natives.len()
+        )
+    };
     println!(
-        "\nunibpf: {} of {} cells passed; native libbpf builds: {native_passed} of {} passed; {}/latest.{{json,md,svg}} written",
-        results.cells.len() - failed,
-        results.cells.len(),
-        natives.len(),
+        "\nunibpf: {} of {} cells passed{native}; {}/latest.{{json,md,svg}} written",
+        passed(&cells),
+        cells.len(),
         out.display()
     );
-    Ok(0)
+}
+
+/// A module run's initramfs images, once booted (its console logs stay).
+fn remove_images(work: &Path) {
+    let Ok(entries) = std::fs::read_dir(work) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.path().extension().is_some_and(|x| x == "cpio") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 const BEGIN: &str = "<!-- matrix:begin -->";

@@ -31,13 +31,25 @@ pub fn detached_btf(kernel_root: &Path, release: &str) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// Min-core BTF of `full` for every module of the suite (whichever cases
-/// run, so the file in git does not depend on them), written to
-/// `repo/btfhub-cache/` and returned as a cpio archive that puts it in the
-/// VM's BTF cache.
+/// Every module of the suite (whichever cases run, so the BTF kept in git
+/// does not depend on them).
+pub fn suite_modules(programs: &Path) -> Result<Vec<PathBuf>, MatrixError> {
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(programs)
+        .map_err(|e| MatrixError::io(programs, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    modules.sort();
+    Ok(modules)
+}
+
+/// Min-core BTF of `full` for `modules`, written to `repo/btfhub-cache/`
+/// when `repo` is given, and returned as a cpio archive that puts it in
+/// the VM's BTF cache.
 pub fn cache_archive(
-    repo: &Path,
-    programs: &Path,
+    repo: Option<&Path>,
+    modules: &[PathBuf],
     arch: &str,
     release: &str,
     full: &Path,
@@ -49,15 +61,8 @@ pub fn cache_archive(
     };
     let kernel = KernelId::new(OS_ID, OS_VERSION_ID, arch, release)
         .map_err(|e| MatrixError::Invalid(format!("kernel {release}: {e}")))?;
-    let mut modules: Vec<PathBuf> = std::fs::read_dir(programs)
-        .map_err(|e| MatrixError::io(programs, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    modules.sort();
     let mut objects = Vec::new();
-    for path in &modules {
+    for path in modules {
         let found = unibpf_btf::read_objects(path).map_err(|e| btf_error(&e))?;
         objects.extend(found);
     }
@@ -67,17 +72,19 @@ pub fn cache_archive(
     };
     let min = unibpf_btf::minimise(&objects, &file).map_err(|e| btf_error(&e))?;
     let rel = kernel.relative_path();
-    let kept = repo.join("btfhub-cache").join(&rel);
-    if let Some(dir) = kept.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| MatrixError::io(dir, e))?;
+    if let Some(repo) = repo {
+        let kept = repo.join("btfhub-cache").join(&rel);
+        if let Some(dir) = kept.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| MatrixError::io(dir, e))?;
+        }
+        std::fs::write(&kept, &min.btf).map_err(|e| MatrixError::io(&kept, e))?;
+        tracing::info!(
+            path = %kept.display(),
+            bytes = min.btf.len(),
+            unmatched = min.stats.unmatched,
+            "min-core BTF for the suite"
+        );
     }
-    std::fs::write(&kept, &min.btf).map_err(|e| MatrixError::io(&kept, e))?;
-    tracing::info!(
-        path = %kept.display(),
-        bytes = min.btf.len(),
-        unmatched = min.stats.unmatched,
-        "min-core BTF for the suite"
-    );
     let mut cpio = Cpio::new();
     let in_vm = Path::new(SYSTEM_CACHE_DIR).join(&rel);
     let mut made = Vec::new();

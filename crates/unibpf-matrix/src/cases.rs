@@ -103,8 +103,19 @@ fn find<'a>(lines: &'a [String], prefix: &str, want: &[(&str, &str)]) -> Option<
         .find(|l| l.starts_with(prefix) && want.iter().all(|(k, v)| value(l, k) == Some(*v)))
 }
 
-/// Checks a case; Err is the one-line reason the cell failed.
-pub fn check(c: &CaseOutput) -> Result<(), String> {
+/// The line of a case's stderr that best says why it failed: the runtime's
+/// own error line, natively the loader's, else the last one.
+pub fn error_line(c: &CaseOutput) -> Option<&str> {
+    c.stderr
+        .iter()
+        .find(|l| l.starts_with("unibpf: error:") || l.starts_with("native: "))
+        .or_else(|| c.stderr.last())
+        .map(String::as_str)
+}
+
+/// Whether a case ran to its end with exit status 0; Err is the one-line
+/// reason it did not.
+pub fn finished(c: &CaseOutput) -> Result<(), String> {
     let Some(rc) = c.rc else {
         return Err("the case did not finish".into());
     };
@@ -112,16 +123,17 @@ pub fn check(c: &CaseOutput) -> Result<(), String> {
         return Err(format!("killed after the cell timeout ({secs} s)"));
     }
     if rc != 0 {
-        // The runtime's own error line says why; natively, the loader's.
-        let why = c
-            .stderr
-            .iter()
-            .find(|l| l.starts_with("unibpf: error:") || l.starts_with("native: "))
-            .or_else(|| c.stderr.last())
-            .cloned()
-            .unwrap_or_default();
-        return Err(format!("exit {rc}: {why}"));
+        return Err(match error_line(c) {
+            Some(why) => format!("exit {rc}: {why}"),
+            None => format!("exit {rc}, nothing on stderr"),
+        });
     }
+    Ok(())
+}
+
+/// Checks a case; Err is the one-line reason the cell failed.
+pub fn check(c: &CaseOutput) -> Result<(), String> {
+    finished(c)?;
     let fact = |k: &str| {
         c.facts
             .get(k)

@@ -14,6 +14,7 @@ pub mod debian;
 pub mod hosts;
 pub mod initramfs;
 pub mod kernels;
+pub mod module;
 pub mod modules;
 pub mod report;
 pub mod runner;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::cases::{self, CaseOutput, Runner};
 use crate::hosts::{Host, HostKind};
+use crate::module::{self, ModuleCase};
 use crate::report::{Cell, HostRun, Outcome, Results, Status};
 use crate::vm::{self, Payload};
 use crate::{btf, kernels, modules, MatrixError};
@@ -35,6 +36,21 @@ pub struct MatrixConfig {
     pub cell_timeout: Duration,
     pub unibpf_version: String,
     pub date: String,
+    /// A user's module instead of the suite (`unibpf matrix --module`);
+    /// `programs` is then its one row, named after it.
+    pub module: Option<ModuleCase>,
+    /// Where this run's initramfs images and console logs go.
+    pub work: PathBuf,
+}
+
+impl MatrixConfig {
+    /// The cases matrix/cases.sh runs.
+    fn case_names(&self) -> Vec<String> {
+        match &self.module {
+            Some(_) => vec![module::CASE.to_string()],
+            None => self.programs.clone(),
+        }
+    }
 }
 
 fn host_arch_of_this_machine() -> String {
@@ -146,29 +162,7 @@ fn boot_host(
     } else {
         host.arch.clone()
     };
-    let unibpf = cfg
-        .unibpf
-        .iter()
-        .find(|(a, _)| *a == arch)
-        .map(|(_, p)| p.clone())
-        .ok_or_else(|| {
-            MatrixError::Invalid(format!("no {arch} build of unibpf in this matrix run"))
-        })?;
-    let payload = Payload {
-        arch: arch.clone(),
-        unibpf,
-        lib_dirs: cfg.lib_dirs.clone(),
-        busybox: cfg
-            .busybox
-            .iter()
-            .find(|(a, _)| *a == arch)
-            .map(|(_, p)| p.clone())
-            .unwrap_or_else(|| PathBuf::from("/bin/busybox")),
-        programs: cfg.programs_dir.clone(),
-        matrix_dir: cfg.matrix_dir.clone(),
-        cases: cfg.programs.clone(),
-        cell_seconds: cfg.cell_timeout.as_secs().max(1),
-    };
+    let payload = payload(cfg, &arch)?;
     // Each case runs twice (unibpf, native), each bounded by the cell
     // timeout inside the VM; this deadline is the backstop for the VM itself.
     let deadline = Duration::from_secs(60) + cfg.cell_timeout * 2 * cfg.programs.len() as u32;
@@ -182,44 +176,10 @@ fn boot_host(
         run.release = kernel.release.clone();
         run.kernel_package = format!("{} {}", kernel.package, kernel.version);
         run.kernel_sha256 = kernel.sha256.clone();
-        let base = cfg.cache.join(format!("initramfs-{arch}.cpio"));
-        {
-            // Built once per arch and run; boots read it concurrently.
-            static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-            let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-            if !built.contains(&arch) {
-                let bytes = vm::build_initramfs(&payload)?;
-                std::fs::write(&base, bytes).map_err(|e| MatrixError::io(&base, e))?;
-                built.push(arch.clone());
-            }
-        }
-        // This kernel's modules and, for a kernel without BTF, the suite's
-        // min-core BTF in the VM's cache, appended as more archives.
-        let mut extra = modules::archive(&kernel.root, &kernel.release)?.unwrap_or_default();
-        if let Some(full) = btf::detached_btf(&kernel.root, &kernel.release) {
-            extra.extend(btf::cache_archive(
-                &cfg.repo,
-                &cfg.programs_dir,
-                &arch,
-                &kernel.release,
-                &full,
-            )?);
-        }
-        let initrd = if extra.is_empty() {
-            base
-        } else {
-            let path = cfg.cache.join(format!("initramfs-{}.cpio", host.name));
-            let mut bytes = std::fs::read(&base).map_err(|e| MatrixError::io(&base, e))?;
-            bytes.extend_from_slice(&extra);
-            std::fs::write(&path, bytes).map_err(|e| MatrixError::io(&path, e))?;
-            path
-        };
+        let initrd = initrd(cfg, host, &kernel, &payload)?;
         let log = vm::boot(&arch, &kernel.vmlinuz, &initrd, deadline)?;
-        std::fs::write(
-            cfg.cache.join(format!("console-{}.log", host.name)),
-            &log.console,
-        )
-        .map_err(|e| MatrixError::io(&cfg.cache, e))?;
+        let console = cfg.work.join(format!("console-{}.log", host.name));
+        std::fs::write(&console, &log.console).map_err(|e| MatrixError::io(&console, e))?;
         if log.timed_out && !log.console.contains("UNIBPF-VM-BEGIN") {
             return Err(MatrixError::Invalid(format!(
                 "the VM did not reach /init within {}s",
@@ -232,15 +192,96 @@ fn boot_host(
     Ok(log.console)
 }
 
+/// What goes into `arch`'s VMs, or runs on this machine.
+fn payload(cfg: &MatrixConfig, arch: &str) -> Result<Payload, MatrixError> {
+    let unibpf = cfg
+        .unibpf
+        .iter()
+        .find(|(a, _)| *a == arch)
+        .map(|(_, p)| p.clone())
+        .ok_or_else(|| {
+            MatrixError::Invalid(format!(
+                "no {arch} build of unibpf in this matrix run (give one with --unibpf-{arch}; scripts/matrix.sh builds it)"
+            ))
+        })?;
+    Ok(Payload {
+        arch: arch.to_string(),
+        unibpf,
+        lib_dirs: cfg.lib_dirs.clone(),
+        busybox: cfg
+            .busybox
+            .iter()
+            .find(|(a, _)| *a == arch)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| PathBuf::from("/bin/busybox")),
+        programs: cfg.programs_dir.clone(),
+        matrix_dir: cfg.matrix_dir.clone(),
+        cases: cfg.case_names(),
+        cell_seconds: cfg.cell_timeout.as_secs().max(1),
+        module: cfg.module.clone(),
+    })
+}
+
+/// The initramfs for `host`: the payload's, built once per arch and run
+/// (boots read it concurrently), plus this kernel's modules and, for a
+/// kernel without BTF, min-core BTF for the modules run, appended as more
+/// archives.
+fn initrd(
+    cfg: &MatrixConfig,
+    host: &Host,
+    kernel: &kernels::Kernel,
+    payload: &Payload,
+) -> Result<PathBuf, MatrixError> {
+    let base = cfg.work.join(format!("initramfs-{}.cpio", payload.arch));
+    {
+        static BUILT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if !built.contains(&base) {
+            let bytes = vm::build_initramfs(payload)?;
+            std::fs::write(&base, bytes).map_err(|e| MatrixError::io(&base, e))?;
+            built.push(base.clone());
+        }
+    }
+    let mut extra = modules::archive(&kernel.root, &kernel.release)?.unwrap_or_default();
+    if let Some(full) = btf::detached_btf(&kernel.root, &kernel.release) {
+        // The suite's BTF is kept in the repository; a user's module's is not.
+        let (wasm, keep) = match &cfg.module {
+            Some(m) => (vec![m.wasm.clone()], None),
+            None => (
+                btf::suite_modules(&cfg.programs_dir)?,
+                Some(cfg.repo.as_path()),
+            ),
+        };
+        extra.extend(btf::cache_archive(
+            keep,
+            &wasm,
+            &payload.arch,
+            &kernel.release,
+            &full,
+        )?);
+    }
+    if extra.is_empty() {
+        return Ok(base);
+    }
+    let path = cfg.work.join(format!("initramfs-{}.cpio", host.name));
+    let mut bytes = std::fs::read(&base).map_err(|e| MatrixError::io(&base, e))?;
+    bytes.extend_from_slice(&extra);
+    std::fs::write(&path, bytes).map_err(|e| MatrixError::io(&path, e))?;
+    Ok(path)
+}
+
 fn nix_uname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
 
-/// A case's result: its check, or why it has none.
-fn outcome(case: Option<&CaseOutput>) -> Outcome {
-    let (status, reason) = match case.map(cases::check) {
+/// A case's result: `check`'s verdict on it, or why it has none.
+fn outcome(
+    case: Option<&CaseOutput>,
+    check: impl Fn(&CaseOutput) -> Result<(), String>,
+) -> Outcome {
+    let (status, reason) = match case.map(check) {
         Some(Ok(())) => (Status::Pass, String::new()),
         Some(Err(r)) => (Status::Fail, r),
         None => (
@@ -255,27 +296,33 @@ fn outcome(case: Option<&CaseOutput>) -> Outcome {
     }
 }
 
+/// A host's cells from its console: one per program of the suite, with
+/// the native build's result beside it, or the one of a user's module.
 fn cells_from(cfg: &MatrixConfig, host: &Host, arch: &str, console: &str) -> Vec<Cell> {
     let outputs = cases::parse_log(console);
     let find = |p: &str, runner: Runner| outputs.iter().find(|c| c.name == p && c.runner == runner);
+    let cell = |program: &str, case: Option<&CaseOutput>, unibpf: Outcome, native| Cell {
+        host: host.name.clone(),
+        program: program.to_string(),
+        status: unibpf.status,
+        reason: unibpf.reason,
+        decisions: case.map(decisions).unwrap_or_default(),
+        time_ms: unibpf.time_ms,
+        native,
+    };
+    if let Some(m) = &cfg.module {
+        let case = find(module::CASE, Runner::Unibpf);
+        return vec![cell(&m.name, case, outcome(case, |c| m.check(c)), None)];
+    }
     let natives = vm::per_arch_dir(&cfg.programs_dir, arch);
     cfg.programs
         .iter()
         .map(|p| {
             let case = find(p, Runner::Unibpf);
-            let unibpf = outcome(case);
             // A program without a native build has no native result.
             let native = (natives.join(format!("{p}.native")).exists())
-                .then(|| outcome(find(p, Runner::Native)));
-            Cell {
-                host: host.name.clone(),
-                program: p.clone(),
-                status: unibpf.status,
-                reason: unibpf.reason,
-                decisions: case.map(decisions).unwrap_or_default(),
-                time_ms: unibpf.time_ms,
-                native,
-            }
+                .then(|| outcome(find(p, Runner::Native), cases::check));
+            cell(p, case, outcome(case, cases::check), native)
         })
         .collect()
 }

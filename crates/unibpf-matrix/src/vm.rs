@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::initramfs::Cpio;
+use crate::module::ModuleCase;
 use crate::MatrixError;
 
 /// What goes into a VM besides the kernel.
@@ -28,6 +29,21 @@ pub struct Payload {
     pub cases: Vec<String>,
     /// Each run of a case is killed after this many seconds.
     pub cell_seconds: u64,
+    /// A user's module, run instead of the suite: the suite's files stay out.
+    pub module: Option<ModuleCase>,
+}
+
+impl Payload {
+    /// What matrix/cases.sh reads besides its arguments, as shell
+    /// assignments: the cell timeout and a user's module's settings, with
+    /// the module at `module_path` where the cases run.
+    fn cases_env(&self, module_path: &str) -> String {
+        let mut env = format!("CELL_SECONDS={}\n", self.cell_seconds);
+        if let Some(m) = &self.module {
+            env.push_str(&m.shell_env(module_path));
+        }
+        env
+    }
 }
 
 /// Whether `arch` (`x86_64`, `arm64`) is not this machine's: its binaries
@@ -154,34 +170,20 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
     c.file("/init", &read("init.sh")?, true);
     c.file("/cases.sh", &read("cases.sh")?, false);
     c.file("/cases.list", p.cases.join(" ").as_bytes(), false);
-    c.file(
-        "/cases.env",
-        format!("CELL_SECONDS={}\n", p.cell_seconds).as_bytes(),
-        false,
-    );
-    c.host_file("/unibpf/unibpf", &p.unibpf, true)?;
-    let cross = is_cross(&p.arch);
-    let per_arch = per_arch_dir(&p.programs, &p.arch);
     let mut binaries = vec![p.unibpf.clone()];
-    for (dir, suffix) in [
-        (&p.programs, ".wasm"),
-        (&per_arch, ".target"),
-        (&per_arch, ".native"),
-    ] {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue; // no arm64 builds: those cells say so
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(suffix) {
-                let executable = suffix != ".wasm";
-                c.host_file(&format!("/programs/{name}"), &e.path(), executable)?;
-                if suffix == ".native" {
-                    binaries.push(e.path());
-                }
-            }
+    match &p.module {
+        Some(m) => {
+            c.dirs("/module", &mut made);
+            c.host_file(&m.path_in_vm(), &m.wasm, false)?;
+            c.file("/cases.env", p.cases_env(&m.path_in_vm()).as_bytes(), false);
+        }
+        None => {
+            c.file("/cases.env", p.cases_env("").as_bytes(), false);
+            binaries.extend(add_suite(&mut c, p)?);
         }
     }
+    c.host_file("/unibpf/unibpf", &p.unibpf, true)?;
+    let cross = is_cross(&p.arch);
     let mut libs: Vec<(String, PathBuf)> = Vec::new();
     for binary in &binaries {
         let found: Vec<(String, PathBuf)> = if cross {
@@ -208,6 +210,33 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
         c.host_file(&path, &host, true)?;
     }
     Ok(c.finish())
+}
+
+/// The program suite's files into /programs; returns the native builds
+/// (whose libraries go in too).
+fn add_suite(c: &mut Cpio, p: &Payload) -> Result<Vec<PathBuf>, MatrixError> {
+    let per_arch = per_arch_dir(&p.programs, &p.arch);
+    let mut natives = Vec::new();
+    for (dir, suffix) in [
+        (&p.programs, ".wasm"),
+        (&per_arch, ".target"),
+        (&per_arch, ".native"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue; // no arm64 builds: those cells say so
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(suffix) {
+                let executable = suffix != ".wasm";
+                c.host_file(&format!("/programs/{name}"), &e.path(), executable)?;
+                if suffix == ".native" {
+                    natives.push(e.path());
+                }
+            }
+        }
+    }
+    Ok(natives)
 }
 
 /// How a boot ended.
@@ -271,8 +300,13 @@ pub fn boot(
 /// Runs the cases on this machine with the host's `sh`.
 pub fn run_local(p: &Payload, deadline: Duration) -> Result<BootLog, MatrixError> {
     let started = Instant::now();
+    let module = p
+        .module
+        .as_ref()
+        .map(|m| m.wasm.to_string_lossy().into_owned());
     let script = format!(
-        ". {}; run_cases {}",
+        "{}. {}; run_cases {}",
+        p.cases_env(module.as_deref().unwrap_or_default()),
         p.matrix_dir.join("cases.sh").display(),
         p.cases.join(" ")
     );
@@ -281,7 +315,6 @@ pub fn run_local(p: &Payload, deadline: Duration) -> Result<BootLog, MatrixError
         .arg(script)
         .env("UNIBPF", &p.unibpf)
         .env("PROGRAMS", &p.programs)
-        .env("CELL_SECONDS", p.cell_seconds.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
