@@ -5,7 +5,8 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/install-deps.sh
-# QEMU and busybox for the quick compatibility matrix (crates/unibpf-cli/tests/matrix.rs).
+# QEMU and busybox for the quick compatibility matrix, the suite's and a user's
+# module's (crates/unibpf-cli/tests/matrix.rs, matrix_module.rs).
 scripts/install-matrix-deps.sh
 cargo test --workspace --all-targets
 # Every fuzz target for a bounded time (about 4 minutes in all, building

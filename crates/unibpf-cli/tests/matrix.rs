@@ -60,17 +60,7 @@ fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
         .to_path_buf();
     let out = tempfile::tempdir().expect("tempdir");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // unibpf for the arm64 VM, cross-built with Debian's rustc-web.
-    let cross = std::process::Command::new("sh")
-        .arg(root.join("scripts/build-arm64.sh"))
-        .output()
-        .expect("scripts/build-arm64.sh");
-    assert!(
-        cross.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cross.stderr)
-    );
-    let arm64 = String::from_utf8_lossy(&cross.stdout).trim().to_string();
+    let arm64 = unibpf_arm64();
     let run = unibpf()
         .arg("matrix")
         .arg("--quick")

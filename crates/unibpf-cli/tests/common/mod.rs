@@ -381,3 +381,19 @@ pub fn assert_case(program: &str, facts: &[(&str, String)], stdout: &str) {
         panic!("{program}: {reason}; output:\n{stdout}");
     }
 }
+
+/// unibpf for the matrix's arm64 VMs, cross-built with Debian's rustc-web
+/// by scripts/build-arm64.sh.
+pub fn unibpf_arm64() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cross = Command::new("sh")
+        .arg(root.join("scripts/build-arm64.sh"))
+        .output()
+        .expect("scripts/build-arm64.sh");
+    assert!(
+        cross.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cross.stderr)
+    );
+    String::from_utf8_lossy(&cross.stdout).trim().into()
+}
