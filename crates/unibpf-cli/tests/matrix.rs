@@ -143,6 +143,6 @@ fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
     let md = std::fs::read_to_string(out.path().join("latest.md")).expect("latest.md");
     assert!(md.contains("| bootstrap | O/O | O/O |"), "{md}");
     let svg = std::fs::read_to_string(out.path().join("latest.svg")).expect("latest.svg");
-    // Two halves per cell: native, unibpf.
-    assert_eq!(svg.matches("<rect").count(), 2 * cells.len());
+    // The background, then two halves per cell: native, unibpf.
+    assert_eq!(svg.matches("<rect").count(), 1 + 2 * cells.len());
 }
