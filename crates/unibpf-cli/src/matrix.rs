@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use unibpf_matrix::arch::Arch;
 use unibpf_matrix::hosts::Host;
 use unibpf_matrix::module::ModuleCase;
 use unibpf_matrix::report::{Results, Status};
@@ -35,9 +36,14 @@ pub struct MatrixArgs {
     /// The program suite as built by scripts/build-programs.sh.
     #[arg(long)]
     programs_dir: Option<PathBuf>,
-    /// unibpf for arm64 VMs (cross-built); arm64 hosts fail without it.
+    /// unibpf for arm64 VMs (scripts/build-cross.sh arm64); arm64 hosts
+    /// fail without it.
     #[arg(long)]
     unibpf_arm64: Option<PathBuf>,
+    /// unibpf for riscv64 VMs (scripts/build-cross.sh riscv64); riscv64
+    /// hosts fail without it.
+    #[arg(long)]
+    unibpf_riscv64: Option<PathBuf>,
     /// Debian mirror.
     #[arg(long, default_value = "http://deb.debian.org/debian")]
     mirror: String,
@@ -146,19 +152,14 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
             .unwrap_or_else(|| root.join("build/programs")),
         matrix_dir: root.join("matrix"),
         repo: root.clone(),
-        unibpf: unibpf_builds(args.unibpf_arm64)?,
-        lib_dirs: vec![
-            PathBuf::from("/usr/aarch64-linux-gnu/lib"),
-            root.join("build/cache/arm64-sysroot/usr/lib/aarch64-linux-gnu"),
-            root.join("build/cache/arm64-sysroot/lib/aarch64-linux-gnu"),
-        ],
-        busybox: vec![
-            ("x86_64".into(), PathBuf::from("/bin/busybox")),
-            (
-                "arm64".into(),
-                root.join("build/cache/arm64-sysroot/bin/busybox"),
-            ),
-        ],
+        unibpf: unibpf_builds([
+            (Arch::Arm64, args.unibpf_arm64),
+            (Arch::Riscv64, args.unibpf_riscv64),
+        ])?,
+        // Where scripts/sysroot.sh unpacked them (the scripts' cache).
+        sysroots: std::env::var_os("UNIBPF_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("build/cache")),
         mirror: args.mirror,
         jobs: args.jobs,
         cell_timeout: args.cell_timeout,
@@ -266,23 +267,22 @@ fn programs(names: &[String]) -> anyhow::Result<Vec<String>> {
     })
 }
 
-/// This binary for this machine's arch, and the cross-built arm64 one.
-fn unibpf_builds(arm64: Option<PathBuf>) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut unibpf = vec![(
-        match std::env::consts::ARCH {
-            "aarch64" => "arm64".to_string(),
-            a => a.to_string(),
-        },
-        std::env::current_exe().context("locating this unibpf binary")?,
-    )];
-    if let Some(p) = arm64 {
+/// This binary for this machine's arch, and the cross-built ones given.
+fn unibpf_builds(cross: [(Arch, Option<PathBuf>); 2]) -> anyhow::Result<Vec<(Arch, PathBuf)>> {
+    let mut unibpf = Vec::new();
+    if let Some(arch) = Arch::this_machine() {
+        let this = std::env::current_exe().context("locating this unibpf binary")?;
+        unibpf.push((arch, this));
+    }
+    for (arch, path) in cross {
+        let Some(p) = path else { continue };
         let p = std::fs::canonicalize(&p).with_context(|| {
             format!(
-                "--unibpf-arm64 {}: build it with scripts/build-arm64.sh",
+                "--unibpf-{arch} {}: build it with scripts/build-cross.sh {arch}",
                 p.display()
             )
         })?;
-        unibpf.push(("arm64".into(), p));
+        unibpf.push((arch, p));
     }
     Ok(unibpf)
 }

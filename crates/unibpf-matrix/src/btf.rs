@@ -8,8 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use unibpf_btf::{BtfArch, KernelBtfFile, KernelId, SYSTEM_CACHE_DIR};
+use unibpf_btf::{KernelBtfFile, KernelId, SYSTEM_CACHE_DIR};
 
+use crate::arch::Arch;
 use crate::initramfs::Cpio;
 use crate::MatrixError;
 
@@ -50,16 +51,11 @@ pub fn suite_modules(programs: &Path) -> Result<Vec<PathBuf>, MatrixError> {
 pub fn cache_archive(
     repo: Option<&Path>,
     modules: &[PathBuf],
-    arch: &str,
+    arch: Arch,
     release: &str,
     full: &Path,
 ) -> Result<Vec<u8>, MatrixError> {
-    let arch = match arch {
-        "x86_64" => BtfArch::X86_64,
-        "arm64" => BtfArch::Arm64,
-        other => return Err(MatrixError::Invalid(format!("no BTFHub arch for {other}"))),
-    };
-    let kernel = KernelId::new(OS_ID, OS_VERSION_ID, arch, release)
+    let kernel = KernelId::new(OS_ID, OS_VERSION_ID, arch.btf(), release)
         .map_err(|e| MatrixError::Invalid(format!("kernel {release}: {e}")))?;
     let mut objects = Vec::new();
     for path in modules {

@@ -53,7 +53,9 @@ pub fn parse_packages(text: &str) -> Vec<Package> {
 
 /// The newest kernel image package of `flavour` for `arch` (Debian's arch
 /// name) whose version starts with `series` (`6.12`, `7`):
-/// `linux-image-6.12.74+deb13-cloud-amd64`. `-dbg` and `-unsigned`
+/// `linux-image-6.12.74+deb13-cloud-amd64`. An empty flavour is the arch's
+/// plain kernel (`linux-image-6.12.74+deb13-riscv64`), not one of its
+/// flavours or featuresets (`-cloud-`, `-rt-`). `-dbg` and `-unsigned`
 /// packages are not images we boot.
 pub fn newest_kernel<'a>(
     packages: &'a [Package],
@@ -61,15 +63,31 @@ pub fn newest_kernel<'a>(
     arch: &str,
     series: &str,
 ) -> Option<&'a Package> {
-    let suffix = format!("-{flavour}-{arch}");
+    let suffix = if flavour.is_empty() {
+        format!("-{arch}")
+    } else {
+        format!("-{flavour}-{arch}")
+    };
     packages
         .iter()
         .filter(|p| {
-            p.name
+            let Some(abi) = p
+                .name
                 .strip_prefix("linux-image-")
                 .and_then(|rest| rest.strip_suffix(&suffix))
-                .and_then(|abi| abi.strip_prefix(series))
-                .is_some_and(|rest| rest.starts_with(['.', '-', '+']))
+            else {
+                return false;
+            };
+            // The ABI's last part is a version (`6.12.74+deb13`, `5.10.0-32`)
+            // unless a flavour is left over.
+            let plain = abi
+                .rsplit('-')
+                .next()
+                .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_digit()));
+            plain
+                && abi
+                    .strip_prefix(series)
+                    .is_some_and(|rest| rest.starts_with(['.', '-', '+']))
         })
         .max_by(|a, b| compare_versions(&a.version, &b.version).then_with(|| a.name.cmp(&b.name)))
 }
@@ -187,5 +205,16 @@ Package: linux-image-cloud-amd64\nVersion: 6.12.99-1\nFilename: pool/d.deb\nSize
         assert!(newest_kernel(&pkgs, "cloud", "arm64", "6.12").is_none());
         assert!(newest_kernel(&pkgs, "cloud", "amd64", "6.1").is_none());
         assert!(newest_kernel(&pkgs, "cloud", "amd64", "6").is_some());
+        // The plain flavour is neither a cloud image nor a featureset's.
+        assert!(newest_kernel(&pkgs, "", "amd64", "6.12").is_none());
+        let index = "Package: linux-image-6.12.117+deb13-riscv64\nVersion: 6.12.117-1\nFilename: pool/r.deb\nSize: 10\nSHA256: rr\n\n\
+Package: linux-image-6.12.117+deb13-riscv64-dbg\nVersion: 6.12.117-1\nFilename: pool/s.deb\nSize: 10\nSHA256: ss\n\n\
+Package: linux-image-5.10.0-32-amd64\nVersion: 5.10.223-1\nFilename: pool/t.deb\nSize: 10\nSHA256: tt\n\n\
+Package: linux-image-5.10.0-32-rt-amd64\nVersion: 5.10.223-1\nFilename: pool/u.deb\nSize: 10\nSHA256: uu\n";
+        let pkgs = parse_packages(index);
+        let k = newest_kernel(&pkgs, "", "riscv64", "6.12").expect("riscv64");
+        assert_eq!(k.name, "linux-image-6.12.117+deb13-riscv64");
+        let k = newest_kernel(&pkgs, "", "amd64", "5.10").expect("amd64");
+        assert_eq!(k.name, "linux-image-5.10.0-32-amd64");
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::arch::Arch;
 use crate::MatrixError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -16,9 +17,6 @@ pub enum HostKind {
 fn debian() -> HostKind {
     HostKind::Debian
 }
-fn cloud() -> String {
-    "cloud".into()
-}
 fn debian_archive() -> String {
     "debian".into()
 }
@@ -26,16 +24,18 @@ fn debian_archive() -> String {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Host {
     pub name: String,
-    /// `x86_64`, `arm64`, or `local`.
-    pub arch: String,
+    /// `x86_64`, `arm64`, `riscv64`, or `local` (this machine's).
+    pub arch: Arch,
     #[serde(default = "debian")]
     pub kind: HostKind,
     #[serde(default)]
     pub suite: String,
     #[serde(default = "debian_archive")]
     pub archive: String,
-    #[serde(default = "cloud")]
-    pub flavour: String,
+    /// The kernel package's flavour; unset, the arch's default
+    /// ([`Arch::default_flavour`]).
+    #[serde(default)]
+    flavour: Option<String>,
     /// Kernel series to pick in the suite (`5.10`, `6.12`, `7`): suites also
     /// carry backported newer kernels.
     #[serde(default)]
@@ -55,12 +55,11 @@ struct File {
 }
 
 impl Host {
-    /// Debian's name for the architecture.
-    pub fn debian_arch(&self) -> &str {
-        match self.arch.as_str() {
-            "x86_64" => "amd64",
-            other => other,
-        }
+    /// The kernel flavour: `cloud`, or empty for the arch's plain kernel.
+    pub fn flavour(&self) -> &str {
+        self.flavour
+            .as_deref()
+            .unwrap_or(self.arch.default_flavour())
     }
 
     /// The archive root: `http://deb.debian.org/debian` or `.../debian-security`.
@@ -87,12 +86,6 @@ pub fn parse(text: &str) -> Result<Vec<Host>, MatrixError> {
                 )));
             }
         }
-        if h.kind == HostKind::Debian && !matches!(h.arch.as_str(), "x86_64" | "arm64") {
-            return Err(MatrixError::Hosts(format!(
-                "host {}: arch must be x86_64 or arm64",
-                h.name
-            )));
-        }
     }
     Ok(file.host)
 }
@@ -115,7 +108,8 @@ mod tests {
             .iter()
             .find(|h| h.name == "6.12-x86_64")
             .expect("6.12");
-        assert_eq!(h.debian_arch(), "amd64");
+        assert_eq!(h.arch.debian(), "amd64");
+        assert_eq!(h.flavour(), "cloud");
         assert_eq!(
             h.archive_url("http://deb.debian.org/debian"),
             "http://deb.debian.org/debian-security"
@@ -127,5 +121,8 @@ mod tests {
             .find(|h| h.build.as_deref() == Some("nobtf"))
             .expect("a no-BTF host");
         assert_eq!(nobtf.kernel, "6.1");
+        let riscv: Vec<&Host> = hosts.iter().filter(|h| h.arch == Arch::Riscv64).collect();
+        assert_eq!(riscv.len(), 2);
+        assert!(riscv.iter().all(|h| h.flavour().is_empty()));
     }
 }

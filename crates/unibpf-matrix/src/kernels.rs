@@ -73,7 +73,7 @@ pub fn fetch(
         }
     }
     let archive = host.archive_url(mirror);
-    let arch = host.debian_arch();
+    let arch = host.arch.debian();
     let index = debian::fetch_index(client, &archive, &host.suite, arch)?;
     if let (Some(fragment), Some(config_sha256)) = (fragment, config_sha256) {
         let kernel = build_from_source(
@@ -89,13 +89,14 @@ pub fn fetch(
         write_manifest(&dir, &kernel)?;
         return Ok(kernel);
     }
-    let image =
-        debian::newest_kernel(&index, &host.flavour, arch, &host.kernel).ok_or_else(|| {
-            MatrixError::NoKernel(format!(
-                "no linux-image-{}*-{}-{arch} in {} {}",
-                host.kernel, host.flavour, archive, host.suite
-            ))
-        })?;
+    let flavour = host.flavour();
+    let image = debian::newest_kernel(&index, flavour, arch, &host.kernel).ok_or_else(|| {
+        let dash = if flavour.is_empty() { "" } else { "-" };
+        MatrixError::NoKernel(format!(
+            "no linux-image-{}*-{flavour}{dash}{arch} in {} {}",
+            host.kernel, archive, host.suite
+        ))
+    })?;
     let root = dir.join("root");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).map_err(|e| MatrixError::io(&root, e))?;
@@ -177,7 +178,7 @@ fn build_from_source(
     let status = Command::new("sh")
         .arg(repo.join("scripts/build-kernel.sh"))
         .arg(&deb)
-        .arg(&host.arch)
+        .arg(host.arch.name())
         .arg(fragment)
         .arg(&root)
         .stdout(log)
@@ -339,25 +340,55 @@ fn unpack(deb: &Path, root: &Path) -> Result<(), MatrixError> {
 }
 
 /// The bootable image and the kernel release: `boot/vmlinuz-REL` (up to
-/// 6.x) or `usr/lib/modules/REL/vmlinuz` (7.x).
+/// 6.x; riscv64's is an uncompressed `boot/vmlinux-REL`) or
+/// `usr/lib/modules/REL/vmlinuz` (7.x). Not the `vmlinux-REL.btf` that
+/// scripts/build-kernel.sh leaves beside its image.
 fn find_image(root: &Path) -> Option<(PathBuf, String)> {
+    const NAMES: [&str; 2] = ["vmlinuz", "vmlinux"];
     if let Ok(entries) = std::fs::read_dir(root.join("boot")) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(rel) = name.strip_prefix("vmlinuz-") {
-                return Some((e.path(), rel.to_string()));
-            }
+        let mut found: Vec<(usize, PathBuf, String)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                NAMES.iter().enumerate().find_map(|(rank, n)| {
+                    let rel = name.strip_prefix(n)?.strip_prefix('-')?;
+                    (!rel.ends_with(".btf")).then(|| (rank, e.path(), rel.to_string()))
+                })
+            })
+            .collect();
+        found.sort();
+        if let Some((_, path, rel)) = found.into_iter().next() {
+            return Some((path, rel));
         }
     }
     for base in ["usr/lib/modules", "lib/modules"] {
         if let Ok(entries) = std::fs::read_dir(root.join(base)) {
             for e in entries.flatten() {
-                let img = e.path().join("vmlinuz");
-                if img.exists() {
+                if let Some(img) = NAMES.iter().map(|n| e.path().join(n)).find(|p| p.exists()) {
                     return Some((img, e.file_name().to_string_lossy().into_owned()));
                 }
             }
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_image_not_the_detached_btf() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let boot = tmp.path().join("boot");
+        std::fs::create_dir_all(&boot).expect("boot");
+        std::fs::write(boot.join("vmlinux-6.1.0-x.btf"), b"btf").expect("btf");
+        assert!(find_image(tmp.path()).is_none());
+        std::fs::write(boot.join("vmlinux-6.12.117+deb13-riscv64"), b"img").expect("img");
+        let (path, rel) = find_image(tmp.path()).expect("riscv64 image");
+        assert_eq!(rel, "6.12.117+deb13-riscv64");
+        assert_eq!(path, boot.join("vmlinux-6.12.117+deb13-riscv64"));
+        std::fs::write(boot.join("vmlinuz-6.1.0-x"), b"img").expect("img");
+        assert_eq!(find_image(tmp.path()).expect("vmlinuz").1, "6.1.0-x");
+    }
 }

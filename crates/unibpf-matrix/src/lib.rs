@@ -1,13 +1,15 @@
 //! The compatibility matrix: the program suite's `.wasm` files, unchanged,
-//! under `unibpf run` on Debian kernels booted in QEMU (x86_64 and arm64)
-//! and on this machine; each cell checks the program's real output.
+//! under `unibpf run` on Debian kernels booted in QEMU (x86_64, arm64 and
+//! riscv64) and on this machine; each cell checks the program's real output.
 //!
-//! Pieces: [`hosts`] (matrix/hosts.toml), [`debian`] and [`kernels`]
+//! Pieces: [`arch`] (what differs per architecture), [`hosts`]
+//! (matrix/hosts.toml), [`debian`] and [`kernels`]
 //! (fetching or building kernels, checksummed), [`initramfs`] (the payload),
 //! [`modules`] (kernel modules the cases need), [`vm`]
 //! (booting), [`cases`] (what each case printed and the checks), [`report`]
 //! (JSON, Markdown, SVG).
 
+pub mod arch;
 pub mod btf;
 pub mod cases;
 pub mod debian;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::arch::Arch;
 use crate::cases::{self, CaseOutput, Runner};
 use crate::hosts::{Host, HostKind};
 use crate::module::{self, ModuleCase};
@@ -23,13 +24,12 @@ pub struct MatrixConfig {
     pub repo: PathBuf,
     /// The suite as built by scripts/build-programs.sh.
     pub programs_dir: PathBuf,
-    /// unibpf binaries by arch (`x86_64`, `arm64`); a missing arch fails its
-    /// hosts with that reason.
-    pub unibpf: Vec<(String, PathBuf)>,
-    /// Where cross-built binaries' libraries are (arm64 glibc, libelf, zlib).
-    pub lib_dirs: Vec<PathBuf>,
-    /// Static busybox binaries by arch.
-    pub busybox: Vec<(String, PathBuf)>,
+    /// unibpf binaries by arch; a missing arch fails its hosts with that
+    /// reason.
+    pub unibpf: Vec<(Arch, PathBuf)>,
+    /// Where scripts/sysroot.sh unpacks each cross-built arch's libraries
+    /// and busybox ([`Arch::userland`]).
+    pub sysroots: PathBuf,
     pub mirror: String,
     pub jobs: usize,
     /// Per cell; a host's deadline is boot time plus this per case.
@@ -50,13 +50,6 @@ impl MatrixConfig {
             Some(_) => vec![module::CASE.to_string()],
             None => self.programs.clone(),
         }
-    }
-}
-
-fn host_arch_of_this_machine() -> String {
-    match std::env::consts::ARCH {
-        "aarch64" => "arm64".into(),
-        other => other.into(),
     }
 }
 
@@ -121,7 +114,7 @@ fn run_host(
 ) -> (HostRun, Vec<Cell>) {
     let mut run = HostRun {
         name: host.name.clone(),
-        arch: host.arch.clone(),
+        arch: host.arch.name().into(),
         release: String::new(),
         kernel_package: String::new(),
         kernel_sha256: String::new(),
@@ -130,7 +123,7 @@ fn run_host(
     };
     let outcome = boot_host(cfg, client, host, &mut run);
     let cells = match outcome {
-        Ok(log) => cells_from(cfg, host, &run.arch, &log),
+        Ok(log) => cells_from(cfg, host, &log),
         Err(e) => {
             let reason = e.to_string();
             run.error = Some(reason.clone());
@@ -157,19 +150,13 @@ fn boot_host(
     host: &Host,
     run: &mut HostRun,
 ) -> Result<String, MatrixError> {
-    let arch = if host.kind == HostKind::Local {
-        host_arch_of_this_machine()
-    } else {
-        host.arch.clone()
-    };
-    let payload = payload(cfg, &arch)?;
+    let arch = host.arch;
+    let payload = payload(cfg, arch)?;
     // Each case runs twice (unibpf, native), each bounded by the cell
     // timeout inside the VM; this deadline is the backstop for the VM itself.
     let deadline = Duration::from_secs(60) + cfg.cell_timeout * 2 * cfg.programs.len() as u32;
     let log = if host.kind == HostKind::Local {
-        let u = nix_uname();
-        run.arch = arch;
-        run.release = u;
+        run.release = nix_uname();
         vm::run_local(&payload, deadline)?
     } else {
         let kernel = kernels::fetch(client, &cfg.cache, &cfg.repo, host, &cfg.mirror)?;
@@ -177,7 +164,7 @@ fn boot_host(
         run.kernel_package = format!("{} {}", kernel.package, kernel.version);
         run.kernel_sha256 = kernel.sha256.clone();
         let initrd = initrd(cfg, host, &kernel, &payload)?;
-        let log = vm::boot(&arch, &kernel.vmlinuz, &initrd, deadline)?;
+        let log = vm::boot(arch, &kernel.vmlinuz, &initrd, deadline)?;
         let console = cfg.work.join(format!("console-{}.log", host.name));
         std::fs::write(&console, &log.console).map_err(|e| MatrixError::io(&console, e))?;
         if log.timed_out && !log.console.contains("UNIBPF-VM-BEGIN") {
@@ -193,7 +180,7 @@ fn boot_host(
 }
 
 /// What goes into `arch`'s VMs, or runs on this machine.
-fn payload(cfg: &MatrixConfig, arch: &str) -> Result<Payload, MatrixError> {
+fn payload(cfg: &MatrixConfig, arch: Arch) -> Result<Payload, MatrixError> {
     let unibpf = cfg
         .unibpf
         .iter()
@@ -205,15 +192,9 @@ fn payload(cfg: &MatrixConfig, arch: &str) -> Result<Payload, MatrixError> {
             ))
         })?;
     Ok(Payload {
-        arch: arch.to_string(),
+        arch,
         unibpf,
-        lib_dirs: cfg.lib_dirs.clone(),
-        busybox: cfg
-            .busybox
-            .iter()
-            .find(|(a, _)| *a == arch)
-            .map(|(_, p)| p.clone())
-            .unwrap_or_else(|| PathBuf::from("/bin/busybox")),
+        userland: arch.userland(&cfg.sysroots),
         programs: cfg.programs_dir.clone(),
         matrix_dir: cfg.matrix_dir.clone(),
         cases: cfg.case_names(),
@@ -255,7 +236,7 @@ fn initrd(
         extra.extend(btf::cache_archive(
             keep,
             &wasm,
-            &payload.arch,
+            payload.arch,
             &kernel.release,
             &full,
         )?);
@@ -298,7 +279,7 @@ fn outcome(
 
 /// A host's cells from its console: one per program of the suite, with
 /// the native build's result beside it, or the one of a user's module.
-fn cells_from(cfg: &MatrixConfig, host: &Host, arch: &str, console: &str) -> Vec<Cell> {
+fn cells_from(cfg: &MatrixConfig, host: &Host, console: &str) -> Vec<Cell> {
     let outputs = cases::parse_log(console);
     let find = |p: &str, runner: Runner| outputs.iter().find(|c| c.name == p && c.runner == runner);
     let cell = |program: &str, case: Option<&CaseOutput>, unibpf: Outcome, native| Cell {
@@ -314,7 +295,7 @@ fn cells_from(cfg: &MatrixConfig, host: &Host, arch: &str, console: &str) -> Vec
         let case = find(module::CASE, Runner::Unibpf);
         return vec![cell(&m.name, case, outcome(case, |c| m.check(c)), None)];
     }
-    let natives = vm::per_arch_dir(&cfg.programs_dir, arch);
+    let natives = vm::per_arch_dir(&cfg.programs_dir, host.arch);
     cfg.programs
         .iter()
         .map(|p| {

@@ -7,20 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::arch::{Arch, Userland};
 use crate::initramfs::Cpio;
 use crate::module::ModuleCase;
 use crate::MatrixError;
 
 /// What goes into a VM besides the kernel.
 pub struct Payload {
-    /// `x86_64` or `arm64`.
-    pub arch: String,
+    pub arch: Arch,
     /// The `unibpf` binary for the VM's architecture.
     pub unibpf: PathBuf,
-    /// Where a cross-built binary's shared libraries are found (arm64).
-    pub lib_dirs: Vec<PathBuf>,
-    /// A static busybox for the VM's architecture.
-    pub busybox: PathBuf,
+    /// Busybox and, for a cross-built arch, where its libraries are.
+    pub userland: Userland,
     /// Directory with the program suite (`NAME.wasm`, `NAME.target`).
     pub programs: PathBuf,
     /// matrix/ (init.sh, cases.sh).
@@ -46,18 +44,12 @@ impl Payload {
     }
 }
 
-/// Whether `arch` (`x86_64`, `arm64`) is not this machine's: its binaries
-/// are cross-built.
-fn is_cross(arch: &str) -> bool {
-    arch == "arm64" && std::env::consts::ARCH != "aarch64"
-}
-
 /// Where scripts/build-programs.sh puts per-arch binaries (workloads and
 /// native builds) for `arch`: the suite's directory for this machine's arch,
 /// `DIR/ARCH` for a cross-built one. The .wasm files are the same for all.
-pub fn per_arch_dir(programs: &Path, arch: &str) -> PathBuf {
-    if is_cross(arch) {
-        programs.join(arch)
+pub fn per_arch_dir(programs: &Path, arch: Arch) -> PathBuf {
+    if arch.is_cross() {
+        programs.join(arch.name())
     } else {
         programs.to_path_buf()
     }
@@ -146,16 +138,22 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
     }
     c.char_device("/dev/console", 5, 1);
     c.char_device("/dev/null", 1, 3);
-    if !p.busybox.exists() {
+    let busybox = &p.userland.busybox;
+    if !busybox.exists() {
+        let hint = if p.arch.is_cross() {
+            format!(" (and scripts/sysroot.sh {})", p.arch)
+        } else {
+            String::new()
+        };
         return Err(MatrixError::Tool(
             "busybox".into(),
             format!(
-                "{} not found; run scripts/install-matrix-deps.sh (and scripts/build-arm64.sh for arm64)",
-                p.busybox.display()
+                "{} not found; run scripts/install-matrix-deps.sh{hint}",
+                busybox.display()
             ),
         ));
     }
-    c.host_file("/bin/busybox", &p.busybox, true)?;
+    c.host_file("/bin/busybox", busybox, true)?;
     c.symlink("/bin/sh", "busybox");
     let read = |name: &str| {
         let path = p.matrix_dir.join(name);
@@ -183,11 +181,11 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
         }
     }
     c.host_file("/unibpf/unibpf", &p.unibpf, true)?;
-    let cross = is_cross(&p.arch);
+    let cross = p.arch.is_cross();
     let mut libs: Vec<(String, PathBuf)> = Vec::new();
     for binary in &binaries {
         let found: Vec<(String, PathBuf)> = if cross {
-            cross_libraries(binary, &p.lib_dirs, "aarch64-linux-gnu")?
+            cross_libraries(binary, &p.userland.lib_dirs, p.arch.triplet())?
         } else {
             shared_libraries(binary)?
                 .into_iter()
@@ -215,7 +213,7 @@ pub fn build_initramfs(p: &Payload) -> Result<Vec<u8>, MatrixError> {
 /// The program suite's files into /programs; returns the native builds
 /// (whose libraries go in too).
 fn add_suite(c: &mut Cpio, p: &Payload) -> Result<Vec<PathBuf>, MatrixError> {
-    let per_arch = per_arch_dir(&p.programs, &p.arch);
+    let per_arch = per_arch_dir(&p.programs, p.arch);
     let mut natives = Vec::new();
     for (dir, suffix) in [
         (&p.programs, ".wasm"),
@@ -223,7 +221,7 @@ fn add_suite(c: &mut Cpio, p: &Payload) -> Result<Vec<PathBuf>, MatrixError> {
         (&per_arch, ".native"),
     ] {
         let Ok(entries) = std::fs::read_dir(dir) else {
-            continue; // no arm64 builds: those cells say so
+            continue; // no builds for a cross arch: those cells say so
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -246,27 +244,34 @@ pub struct BootLog {
     pub timed_out: bool,
 }
 
-/// Boots `kernel` with `initrd` under QEMU for `arch` and returns the
-/// console, killing QEMU after `deadline`.
-pub fn boot(
-    arch: &str,
-    kernel: &Path,
-    initrd: &Path,
-    deadline: Duration,
-) -> Result<BootLog, MatrixError> {
-    let (qemu, machine, console): (&str, &[&str], &str) = match arch {
-        "x86_64" => (
+/// The QEMU binary, its machine options and the kernel's console for
+/// `arch`. All TCG: riscv64's `virt` machine boots the kernel through the
+/// OpenSBI firmware QEMU ships (its default `-bios`).
+fn qemu(arch: Arch) -> (&'static str, &'static [&'static str], &'static str) {
+    match arch {
+        Arch::X86_64 => (
             "qemu-system-x86_64",
             &["-accel", "tcg", "-cpu", "max", "-M", "q35"],
             "ttyS0",
         ),
-        "arm64" => (
+        Arch::Arm64 => (
             "qemu-system-aarch64",
             &["-M", "virt", "-cpu", "max"],
             "ttyAMA0",
         ),
-        other => return Err(MatrixError::Invalid(format!("no VM for arch {other}"))),
-    };
+        Arch::Riscv64 => ("qemu-system-riscv64", &["-M", "virt"], "ttyS0"),
+    }
+}
+
+/// Boots `kernel` with `initrd` under QEMU for `arch` and returns the
+/// console, killing QEMU after `deadline`.
+pub fn boot(
+    arch: Arch,
+    kernel: &Path,
+    initrd: &Path,
+    deadline: Duration,
+) -> Result<BootLog, MatrixError> {
+    let (qemu, machine, console) = qemu(arch);
     let started = Instant::now();
     let child = Command::new(qemu)
         .args(machine)
