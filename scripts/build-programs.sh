@@ -8,14 +8,15 @@
 # against libbpf as NAME.native (sdk/c/native/wasm_bpf_libbpf.c): the
 # matrix's native column. Other files in a program's directory (e.g. a
 # workload binary's NAME.target.c) are built by their own rules below. With
-# the arm64 cross compiler (scripts/install-matrix-deps.sh), native and
-# workload binaries are built for arm64 too, under OUT_DIR/arm64.
+# a cross compiler for arm64 or riscv64 (scripts/install-matrix-deps.sh),
+# native and workload binaries are built for that arch too, under
+# OUT_DIR/ARCH, against its sysroot (scripts/sysroot.sh).
 #   scripts/build-programs.sh [OUT_DIR]      (default: build/programs)
 # UNIBPF=path/to/unibpf selects the generator binary (default: builds it).
 # PROGRAMS="a b" builds only those; SOURCES="dir..." looks for program
 # directories there instead of programs/ (the benchmarks keep theirs in
 # crates/unibpf-bench/guests). RUST_GUESTS=no skips Rust control planes and
-# NATIVE_ARM64=no the arm64 builds.
+# NATIVE_CROSS=no the cross-arch builds.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-"$root/build/programs"}
@@ -49,11 +50,29 @@ if [ ! -s "$vmlinux" ]; then
 	mv "$vmlinux.tmp" "$vmlinux"
 fi
 
-sysroot=
-if [ "${NATIVE_ARM64:-yes}" != no ] && command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
-	sysroot=$("$root/scripts/arm64-sysroot.sh")
-	mkdir -p "$out/arm64"
+# The cross arches whose compiler is here, each with its sysroot.
+. "$root/scripts/cross-arch.sh"
+cross=
+if [ "${NATIVE_CROSS:-yes}" != no ]; then
+	for arch in $CROSS_ARCHES; do
+		cross_arch "$arch"
+		if command -v "$triplet-gcc" >/dev/null 2>&1; then
+			"$root/scripts/sysroot.sh" "$arch" >/dev/null
+			mkdir -p "$out/$arch"
+			cross="$cross $arch"
+		fi
+	done
 fi
+cache=${UNIBPF_CACHE:-"$root/build/cache"}
+# cross_cc ARCH ARGS...: the arch's gcc against its sysroot.
+cross_cc() {
+	cross_arch "$1"
+	sysroot="$cache/$1-sysroot"
+	shift
+	lib="$sysroot/usr/lib/$triplet"
+	"$triplet-gcc" -I"$sysroot/usr/include" -L"$lib" \
+		-Wl,-rpath-link,"$lib":"$sysroot/lib/$triplet" $ldflags "$@"
+}
 
 only=${PROGRAMS:-}
 sources=${SOURCES:-"$root/programs"}
@@ -86,12 +105,10 @@ for dir in $(for s in $sources; do ls -d "$s"/*/; done); do
 			-o "$out/$name.wasm" "$dir/$name.c"
 		cc -O2 -Wall -Werror -I"$root/sdk/c/include" -I"$out" -I"$dir" \
 			-o "$out/$name.native" "$dir/$name.c" "$root/sdk/c/native/wasm_bpf_libbpf.c" -lbpf
-		if [ -n "$sysroot" ]; then
-			lib="$sysroot/usr/lib/aarch64-linux-gnu"
-			aarch64-linux-gnu-gcc -O2 -Wall -Werror -I"$root/sdk/c/include" -I"$out" -I"$dir" \
-				-I"$sysroot/usr/include" -L"$lib" -Wl,-rpath-link,"$lib":"$sysroot/lib/aarch64-linux-gnu" \
-				-o "$out/arm64/$name.native" "$dir/$name.c" "$root/sdk/c/native/wasm_bpf_libbpf.c" -lbpf
-		fi
+		for arch in $cross; do
+			cross_cc "$arch" -O2 -Wall -Werror -I"$root/sdk/c/include" -I"$out" -I"$dir" \
+				-o "$out/$arch/$name.native" "$dir/$name.c" "$root/sdk/c/native/wasm_bpf_libbpf.c" -lbpf
+		done
 	fi
 	# A control plane in Rust (programs/NAME/rust), with the same object
 	# and the types rendered for Rust.
@@ -102,7 +119,7 @@ for dir in $(for s in $sources; do ls -d "$s"/*/; done); do
 			"${upper}_BPF_O=$out/$name.bpf.o" "${upper}_TYPES_RS=$out/$name.types.rs"
 	fi
 	# A native workload binary the program observes (uprobe targets), and
-	# an arm64 build of it for the matrix's arm64 VMs.
+	# builds of it for the matrix's cross-arch VMs.
 	# Programs listing architectures in cross-arch are also built as if for
 	# them (foreign_regs.h declares their register structs): the same
 	# control plane with that object, in for-ARCH/, for the pt_regs tests.
@@ -123,8 +140,8 @@ for dir in $(for s in $sources; do ls -d "$s"/*/; done); do
 	fi
 	if [ -f "$dir/$name.target.c" ]; then
 		cc -O1 -g -o "$out/$name.target" "$dir/$name.target.c"
-		if [ -n "$sysroot" ]; then
-			aarch64-linux-gnu-gcc -O1 -g -o "$out/arm64/$name.target" "$dir/$name.target.c"
-		fi
+		for arch in $cross; do
+			cross_cc "$arch" -O1 -g -o "$out/$arch/$name.target" "$dir/$name.target.c"
+		done
 	fi
 done

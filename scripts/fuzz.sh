@@ -78,7 +78,7 @@ build_seeds() {
 	fi
 	# The suite's control planes are not needed, only its objects; a host
 	# that cannot build them all still fuzzes with what did build.
-	UNIBPF=$UNIBPF RUST_GUESTS=no NATIVE_ARM64=no \
+	UNIBPF=$UNIBPF RUST_GUESTS=no NATIVE_CROSS=no \
 		scripts/build-programs.sh "$objects/programs" >"$work/seeds.log" 2>&1 ||
 		echo "fuzz: warning: build-programs.sh failed (see $work/seeds.log); fewer seeds" >&2
 	scripts/build-guests.sh "$objects/guests" >>"$work/seeds.log" 2>&1 ||

@@ -11,7 +11,11 @@ scripts/install-deps.sh
 scripts/install-matrix-deps.sh
 cargo build --quiet --release -p unibpf-cli
 UNIBPF="$root/target/release/unibpf" scripts/build-programs.sh build/programs
-arm64=$(scripts/build-arm64.sh)
 update=--update-readme
 [ $# -gt 0 ] && update=
-exec target/release/unibpf matrix --root "$root" --unibpf-arm64 "$arm64" $update "$@"
+# unibpf for each cross arch's VMs: --unibpf-arm64 PATH --unibpf-riscv64 PATH.
+. scripts/cross-arch.sh
+for arch in $CROSS_ARCHES; do
+	set -- "--unibpf-$arch" "$(scripts/build-cross.sh "$arch")" "$@"
+done
+exec target/release/unibpf matrix --root "$root" $update "$@"

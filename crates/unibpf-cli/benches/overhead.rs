@@ -34,7 +34,7 @@ fn build_guests(out: &Path, smoke: bool) -> Result<(), String> {
         // Sizes are reported for the C guests; the Rust ones need a wasm32
         // std that only the test set-up fetches.
         .env("RUST_GUESTS", "no")
-        .env("NATIVE_ARM64", "no");
+        .env("NATIVE_CROSS", "no");
     if smoke {
         cmd.env("PROGRAMS", "bench bootstrap");
     }

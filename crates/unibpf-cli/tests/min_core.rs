@@ -38,7 +38,7 @@ fn suite() -> &'static [PathBuf] {
             .arg(&out)
             .env("UNIBPF", env!("CARGO_BIN_EXE_unibpf"))
             .env("RUST_GUESTS", "no")
-            .env("NATIVE_ARM64", "no")
+            .env("NATIVE_CROSS", "no")
             .output()
             .expect("running build-programs.sh");
         assert!(

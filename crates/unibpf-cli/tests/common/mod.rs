@@ -383,13 +383,14 @@ pub fn assert_case(program: &str, facts: &[(&str, String)], stdout: &str) {
 }
 
 /// unibpf for the matrix's arm64 VMs, cross-built with Debian's rustc-web
-/// by scripts/build-arm64.sh.
+/// by scripts/build-cross.sh.
 pub fn unibpf_arm64() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cross = Command::new("sh")
-        .arg(root.join("scripts/build-arm64.sh"))
+        .arg(root.join("scripts/build-cross.sh"))
+        .arg("arm64")
         .output()
-        .expect("scripts/build-arm64.sh");
+        .expect("scripts/build-cross.sh");
     assert!(
         cross.status.success(),
         "{}",
