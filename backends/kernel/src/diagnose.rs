@@ -191,9 +191,15 @@ pub(crate) fn load_error(
         Some(prog) => {
             let hook = hook_of(&prog).unwrap_or(Hook::Other);
             if let Some(reason) = verifier_reason(log) {
+                let remedy = if reason.contains("requires BPF JIT compiler") {
+                    // Debian's riscv64 kernels boot with the JIT off.
+                    "; turn the kernel's BPF JIT on: sysctl net.core.bpf_jit_enable=1"
+                } else {
+                    ""
+                };
                 return BackendError::new(
                     errno,
-                    format!("program {prog}: the verifier rejected it: {reason}"),
+                    format!("program {prog}: the verifier rejected it: {reason}{remedy}"),
                 );
             }
             if let Some(function) = missing_btf_function(log) {
@@ -241,6 +247,20 @@ fn missing_btf_function(log: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_needing_the_jit_names_the_sysctl() {
+        let log = vec![
+            "libbpf: prog 'handle_exec': BPF program load failed: -ENOTSUPP".to_string(),
+            "libbpf: prog 'handle_exec': -- BEGIN PROG LOAD LOG --\nprogram requires BPF JIT compiler but it is not available\nprocessed 30 insns (limit 1000000)\n-- END PROG LOAD LOG --".to_string(),
+        ];
+        let err = load_error(&libbpf_rs::Error::from_raw_os_error(524), &log, |_| None);
+        assert_eq!(
+            err.to_string(),
+            "program handle_exec: the verifier rejected it: program requires BPF JIT compiler \
+             but it is not available; turn the kernel's BPF JIT on: sysctl net.core.bpf_jit_enable=1"
+        );
+    }
 
     #[test]
     fn a_target_missing_from_the_kernel_btf_is_named() {

@@ -445,6 +445,26 @@ fn kprobe_attach() -> (bool, String) {
             no("no kprobe PMU and no kprobe_events (CONFIG_KPROBES is off)")
         };
     };
+    match kprobe_pmu_probe(pmu, 0) {
+        Ok(()) => yes("kprobe created on do_sys_openat2 through the kprobe PMU"),
+        // Some kernels (riscv64 without CONFIG_KPROBES_ON_FTRACE) refuse a
+        // function's first instruction, which is its ftrace site, but take
+        // offsets into it: programs probing function entry cannot attach.
+        Err(e)
+            if e.raw_os_error() == Some(nix::libc::EINVAL) && kprobe_pmu_probe(pmu, 4).is_ok() =>
+        {
+            no(format!(
+                "kprobe PMU refused do_sys_openat2's entry ({e}) but took an offset into it: \
+                 this kernel cannot put kprobes on ftrace sites (no CONFIG_KPROBES_ON_FTRACE)"
+            ))
+        }
+        Err(e) => no(format!("kprobe PMU refused a probe on do_sys_openat2: {e}")),
+    }
+}
+
+/// A kprobe through the kprobe PMU at `offset` into do_sys_openat2,
+/// created and closed.
+fn kprobe_pmu_probe(pmu: u32, offset: u64) -> std::io::Result<()> {
     let func = CString::new("do_sys_openat2").unwrap_or_default();
     // SAFETY: perf_event_attr is plain data, zeroed then filled; config1 points
     // at a NUL-terminated name alive for the call.
@@ -453,6 +473,7 @@ fn kprobe_attach() -> (bool, String) {
         attr.size = std::mem::size_of::<libbpf_sys::perf_event_attr>() as u32;
         attr.type_ = pmu;
         attr.__bindgen_anon_3.config1 = func.as_ptr() as u64;
+        attr.__bindgen_anon_4.config2 = offset;
         nix::libc::syscall(
             nix::libc::SYS_perf_event_open,
             &attr as *const libbpf_sys::perf_event_attr,
@@ -463,12 +484,11 @@ fn kprobe_attach() -> (bool, String) {
         )
     };
     if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return no(format!("kprobe PMU refused a probe on do_sys_openat2: {e}"));
+        return Err(std::io::Error::last_os_error());
     }
     // SAFETY: fresh fd, closed on drop.
     drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-    yes("kprobe created on do_sys_openat2 through the kprobe PMU")
+    Ok(())
 }
 
 /// The kernel's BTF through libbpf, for attach ids.
