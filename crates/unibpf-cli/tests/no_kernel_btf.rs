@@ -240,33 +240,19 @@ fn btf_downloaded_from_a_mirror_then_cached() {
 
 #[test]
 fn runqlat_runs_on_its_raw_tracepoint_alternatives_without_kernel_btf() {
-    use std::io::Write;
-    const SLEEPS: u64 = 25;
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("vmlinux.btf");
     std::fs::write(&file, vmlinux()).unwrap();
-    let mut target = Command::new(program("runqlat.target"))
-        .arg(SLEEPS.to_string())
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawning the workload");
-    let pid = target.id().to_string();
+    let mut target = RunqlatTarget::spawn(25);
     let (out, err) = observe_module_without_kernel_btf(
         &program("runqlat.wasm"),
-        &["-p", &pid],
+        &["-p", &target.pid()],
         &["--btf", file.to_str().unwrap()],
         "--btf",
         "sampling",
-        || {
-            target.stdin.take().unwrap().write_all(b"x").unwrap();
-            assert!(target.wait().expect("workload").success());
-        },
+        || target.run(),
     );
-    assert_case(
-        "runqlat",
-        &[("target_pid", pid), ("sleeps", SLEEPS.to_string())],
-        &out,
-    );
+    assert_case("runqlat", &target.facts(), &out);
     // tp_btf needs the kernel's own BTF: each program's raw tracepoint
     // alternative ran instead, and --explain said so.
     for (typed, raw) in [

@@ -160,30 +160,11 @@ fn opensnoop_sees_named_opens_and_their_results_over_a_perf_buffer() {
 
 #[test]
 fn runqlat_counts_wakeups_of_the_target_in_its_histogram() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    const SLEEPS: u64 = 25;
-    let mut target = Command::new(program("runqlat.target"))
-        .arg(SLEEPS.to_string())
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawning the workload");
-    let pid = target.id().to_string();
-    let out = observe("runqlat.wasm", &["-p", &pid], "sampling", || {
-        // One wakeup for the byte on stdin, then one per sleep.
-        target
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"x")
-            .expect("waking the workload");
-        assert!(target.wait().expect("workload").success());
+    let mut target = RunqlatTarget::spawn(25);
+    let out = observe("runqlat.wasm", &["-p", &target.pid()], "sampling", || {
+        target.run()
     });
-    assert_case(
-        "runqlat",
-        &[("target_pid", pid), ("sleeps", SLEEPS.to_string())],
-        &out,
-    );
+    assert_case("runqlat", &target.facts(), &out);
 }
 
 #[test]

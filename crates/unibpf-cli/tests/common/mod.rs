@@ -398,3 +398,46 @@ pub fn unibpf_arm64() -> std::path::PathBuf {
     );
     String::from_utf8_lossy(&cross.stdout).trim().into()
 }
+
+/// runqlat's workload (programs/runqlat/runqlat.target.c): it waits for a
+/// byte on stdin, then sleeps `sleeps` times, each sleep a wakeup.
+pub struct RunqlatTarget {
+    child: std::process::Child,
+    pub sleeps: u64,
+}
+
+impl RunqlatTarget {
+    pub fn spawn(sleeps: u64) -> Self {
+        let child = Command::new(program("runqlat.target"))
+            .arg(sleeps.to_string())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawning the workload");
+        Self { child, sleeps }
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// One wakeup for the byte on stdin, then one per sleep; returns when
+    /// the workload has ended.
+    pub fn run(&mut self) {
+        use std::io::Write;
+        self.child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"x")
+            .expect("waking the workload");
+        assert!(self.child.wait().expect("workload").success());
+    }
+
+    /// The facts the matrix's runqlat check reads.
+    pub fn facts(&self) -> [(&'static str, String); 2] {
+        [
+            ("target_pid", self.pid()),
+            ("sleeps", self.sleeps.to_string()),
+        ]
+    }
+}
