@@ -100,9 +100,9 @@ pub enum Unsupported {
     /// The tracepoint the section names does not exist on this host.
     #[error("tracepoint {category}/{name} does not exist on this host")]
     NoTracepoint { category: String, name: String },
-    /// A kprobe where the host has no kprobes, which cannot run as an
-    /// fentry program either.
-    #[error("{missing}; it cannot run as an fentry program instead: {why}")]
+    /// A program whose mechanism the host lacks, which cannot be converted
+    /// to one the host has; `why` says which and why not.
+    #[error("{missing}; {why}")]
     NotConvertible { missing: String, why: String },
     /// The backend does not run this kind of program at all.
     #[error("the {backend} backend does not run {hook}")]

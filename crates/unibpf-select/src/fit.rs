@@ -100,11 +100,33 @@ fn fit_one(
         Err(reason) => {
             return Err(SelectError::Unsupported {
                 program: p.name.clone(),
-                reason,
+                reason: no_kprobe_for_fentry(host, reason),
             })
         }
     }
     Ok(())
+}
+
+/// An fentry program the host cannot run, where kprobes would: the
+/// reverse conversion is not done, because an fentry program reads its
+/// pointer arguments as typed kernel pointers, which a kprobe gets as
+/// plain numbers that the verifier refuses direct reads through. Say so,
+/// and the way out.
+fn no_kprobe_for_fentry(host: &dyn HostFeatures, reason: Unsupported) -> Unsupported {
+    let kprobes = host.missing(Feature::AttachKprobe).is_none()
+        && host.missing(Feature::ProgKprobe).is_none();
+    match reason {
+        Unsupported::MissingFeature {
+            feature: Feature::ProgFentry | Feature::AttachFentry,
+            ..
+        } if kprobes => Unsupported::NotConvertible {
+            missing: reason.to_string(),
+            why: "it cannot run as a kprobe instead (its typed pointer arguments would be \
+                  plain numbers there); add a kprobe program with UNIBPF_ALTERNATIVE"
+                .to_string(),
+        },
+        other => other,
+    }
 }
 
 /// How `backend` runs `p` here: as it is, or, for a kprobe where the host
@@ -126,7 +148,7 @@ fn runs(
         ) => as_fentry(object, host, backend, p, &missing).map_err(|why| match why {
             Some(why) => Unsupported::NotConvertible {
                 missing: missing.to_string(),
-                why,
+                why: format!("it cannot run as an fentry program instead: {why}"),
             },
             None => missing,
         }),

@@ -161,7 +161,9 @@ fn a_missing_feature_names_the_program_feature_and_kernel() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "program on_connect: needs fentry (kernel 5.5+), which this host lacks: not on this kernel"
+        "program on_connect: needs fentry (kernel 5.5+), which this host lacks: not on this \
+         kernel; it cannot run as a kprobe instead (its typed pointer arguments would be plain \
+         numbers there); add a kprobe program with UNIBPF_ALTERNATIVE"
     );
 }
 
@@ -672,5 +674,25 @@ fn kprobes_that_cannot_be_converted_say_why() {
     assert!(
         err.to_string().ends_with("it cannot run as an fentry program instead: the kernel's BTF has no function vfs_read to take its parameters from"),
         "{err}"
+    );
+}
+
+#[test]
+fn fentry_programs_where_only_kprobes_run_are_refused_with_the_way_out() {
+    let obj = object(&[("on_connect", "fentry/tcp_v4_connect")], &[]);
+    let kprobes_only = host(&[(Feature::ProgFentry, false)]);
+    let err = select(&obj, &kprobes_only, BackendChoice::Auto, &[&KERNEL]).expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "program on_connect: needs fentry (kernel 5.5+), which this host lacks: not on this \
+         kernel; it cannot run as a kprobe instead (its typed pointer arguments would be plain \
+         numbers there); add a kprobe program with UNIBPF_ALTERNATIVE"
+    );
+    // Without kprobes either, the fentry reason alone.
+    let neither = host(&[(Feature::ProgFentry, false), (Feature::AttachKprobe, false)]);
+    let err = select(&obj, &neither, BackendChoice::Auto, &[&KERNEL]).expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "program on_connect: needs fentry (kernel 5.5+), which this host lacks: not on this kernel"
     );
 }
