@@ -1,0 +1,206 @@
+//! The program's address space: virtual addresses mapped onto byte slices.
+//!
+//! Every region lives in its own 4 GiB slot: the upper 32 bits of an
+//! address pick the slot, the lower 32 bits are the offset in it. Slot 0
+//! is never mapped (so NULL and small integers fault), slot 1 is the
+//! stack, slot 2 the context, and slots from 3 on are the regions the
+//! embedder adds (map values, packet data, helper buffers). Finding a
+//! region is one index; no host pointer is ever computed from a program's
+//! value, so a bad access can only be refused, never reach host memory.
+
+use super::error::{Access, AccessError, Reason};
+
+/// Bytes of stack per call frame.
+pub const FRAME_SIZE: usize = 512;
+/// Call frames a run may hold at once (the main program's included).
+pub const MAX_FRAMES: usize = 8;
+/// Bytes of the whole stack: every frame's.
+pub const STACK_SIZE: usize = FRAME_SIZE * MAX_FRAMES;
+
+const SLOT_SHIFT: u32 = 32;
+const STACK_SLOT: u64 = 1;
+const CONTEXT_SLOT: u64 = 2;
+const FIRST_USER_SLOT: u64 = 3;
+/// The slot function references point into; never mapped.
+const CODE_SLOT: u64 = u32::MAX as u64;
+
+/// Address of the stack's first byte.
+pub const STACK_BASE: u64 = STACK_SLOT << SLOT_SHIFT;
+/// Address one past the stack's last byte: r10 of the main program.
+pub const STACK_TOP: u64 = STACK_BASE + STACK_SIZE as u64;
+/// Address of the context region's first byte.
+pub const CONTEXT_BASE: u64 = CONTEXT_SLOT << SLOT_SHIFT;
+/// Base of the (unmapped) addresses standing for functions: see
+/// [`function_address`].
+pub const CODE_BASE: u64 = CODE_SLOT << SLOT_SHIFT;
+
+/// The value a 64-bit immediate load of a function reference (src 4)
+/// gives by default: an address in an unmapped slot naming the callee's
+/// first instruction, so it can be passed to a helper but never read.
+pub fn function_address(pc: usize) -> u64 {
+    CODE_BASE + (pc as u64) * 8
+}
+
+/// The instruction index a [`function_address`] names, if it is one.
+pub fn function_pc(addr: u64) -> Option<usize> {
+    (addr >> SLOT_SHIFT == CODE_SLOT && addr % 8 == 0).then(|| ((addr - CODE_BASE) / 8) as usize)
+}
+
+/// A span of bytes the program may touch, and how.
+#[derive(Debug)]
+pub enum Region<'a> {
+    ReadWrite(&'a mut [u8]),
+    ReadOnly(&'a [u8]),
+}
+
+impl Region<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Region::ReadWrite(b) => b,
+            Region::ReadOnly(b) => b,
+        }
+    }
+}
+
+/// The memory of runs: the stack (owned, reused from run to run), the
+/// context and the embedder's regions (borrowed).
+#[derive(Debug)]
+pub struct Memory<'a> {
+    stack: Box<[u8; STACK_SIZE]>,
+    /// Offset in the stack below which the current frame may not go.
+    stack_floor: usize,
+    /// Slot 2 (the context) first, then one per added region.
+    regions: Vec<Region<'a>>,
+}
+
+impl Default for Memory<'_> {
+    fn default() -> Self {
+        Self::new(Region::ReadOnly(&[]))
+    }
+}
+
+impl<'a> Memory<'a> {
+    /// Memory whose context region (at [`CONTEXT_BASE`]) is `context`.
+    pub fn new(context: Region<'a>) -> Self {
+        Memory {
+            stack: Box::new([0; STACK_SIZE]),
+            stack_floor: STACK_SIZE - FRAME_SIZE,
+            regions: vec![context],
+        }
+    }
+
+    /// Maps `region` into a fresh slot and returns its base address.
+    pub fn add_region(&mut self, region: Region<'a>) -> u64 {
+        let slot = FIRST_USER_SLOT + self.regions.len() as u64 - 1;
+        assert!(slot < CODE_SLOT, "too many regions");
+        assert!(
+            region.bytes().len() <= u32::MAX as usize,
+            "a region holds at most 4 GiB"
+        );
+        self.regions.push(region);
+        slot << SLOT_SHIFT
+    }
+
+    /// The context region's length.
+    pub fn context_len(&self) -> usize {
+        self.regions[0].bytes().len()
+    }
+
+    /// The bytes of the region mapped at `base`, to read after a run.
+    pub fn region(&self, base: u64) -> Option<&[u8]> {
+        let slot = base >> SLOT_SHIFT;
+        (slot >= CONTEXT_SLOT && base as u32 == 0)
+            .then(|| self.regions.get((slot - CONTEXT_SLOT) as usize))
+            .flatten()
+            .map(Region::bytes)
+    }
+
+    /// The whole stack, every frame's.
+    pub fn stack(&self) -> &[u8] {
+        &self.stack[..]
+    }
+
+    /// Lets frame `depth` (0 for the main program) use its 512 bytes and
+    /// its callers' frames, nothing below.
+    pub(crate) fn set_frame(&mut self, depth: usize) {
+        self.stack_floor = STACK_SIZE - (depth + 1) * FRAME_SIZE;
+    }
+
+    /// `len` bytes at `addr`, to read.
+    pub fn read(&self, addr: u64, len: usize) -> Result<&[u8], AccessError> {
+        let err = |reason| AccessError {
+            access: Access::Load,
+            addr,
+            size: len,
+            reason,
+        };
+        let (slot, off) = (addr >> SLOT_SHIFT, (addr as u32) as usize);
+        let bytes: &[u8] = if slot == STACK_SLOT {
+            if off < self.stack_floor {
+                return Err(err(Reason::BelowFrame));
+            }
+            &self.stack[..]
+        } else {
+            match slot.checked_sub(CONTEXT_SLOT) {
+                Some(i) => self.regions.get(i as usize).map(Region::bytes),
+                None => None,
+            }
+            .ok_or(err(Reason::Unmapped))?
+        };
+        match off.checked_add(len) {
+            Some(end) if end <= bytes.len() => Ok(&bytes[off..end]),
+            _ => Err(err(Reason::PastEnd { len: bytes.len() })),
+        }
+    }
+
+    /// `len` bytes at `addr`, to write.
+    pub fn write_slice(&mut self, addr: u64, len: usize) -> Result<&mut [u8], AccessError> {
+        let err = |reason| AccessError {
+            access: Access::Store,
+            addr,
+            size: len,
+            reason,
+        };
+        let (slot, off) = (addr >> SLOT_SHIFT, (addr as u32) as usize);
+        let bytes: &mut [u8] = if slot == STACK_SLOT {
+            if off < self.stack_floor {
+                return Err(err(Reason::BelowFrame));
+            }
+            &mut self.stack[..]
+        } else {
+            let region = match slot.checked_sub(CONTEXT_SLOT) {
+                Some(i) => self.regions.get_mut(i as usize),
+                None => None,
+            };
+            match region.ok_or(err(Reason::Unmapped))? {
+                Region::ReadWrite(b) => b,
+                Region::ReadOnly(_) => return Err(err(Reason::ReadOnly)),
+            }
+        };
+        let len_all = bytes.len();
+        match off.checked_add(len) {
+            Some(end) if end <= len_all => Ok(&mut bytes[off..end]),
+            _ => Err(err(Reason::PastEnd { len: len_all })),
+        }
+    }
+
+    /// Copies `data` to `addr`.
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), AccessError> {
+        self.write_slice(addr, data.len())?.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// The little-endian value of `size` (1, 2, 4 or 8) bytes at `addr`,
+    /// zero-extended.
+    pub fn load(&self, addr: u64, size: usize) -> Result<u64, AccessError> {
+        let mut buf = [0u8; 8];
+        buf[..size].copy_from_slice(self.read(addr, size)?);
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    /// Stores the low `size` (1, 2, 4 or 8) bytes of `value` at `addr`,
+    /// little-endian.
+    pub fn store(&mut self, addr: u64, size: usize, value: u64) -> Result<(), AccessError> {
+        self.write(addr, &value.to_le_bytes()[..size])
+    }
+}
