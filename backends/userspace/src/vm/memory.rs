@@ -90,6 +90,10 @@ impl<'a> Memory<'a> {
     }
 
     /// Maps `region` into a fresh slot and returns its base address.
+    ///
+    /// # Panics
+    /// If the region is larger than 4 GiB (a slot), or after about four
+    /// billion regions.
     pub fn add_region(&mut self, region: Region<'a>) -> u64 {
         let slot = FIRST_USER_SLOT + self.regions.len() as u64 - 1;
         assert!(slot < CODE_SLOT, "too many regions");
