@@ -36,7 +36,7 @@ mod env;
 mod error;
 mod exec;
 pub mod memory;
-mod opcode;
+pub mod opcode;
 mod program;
 
 pub use env::{Helpers, NoHelpers, NoMaps, Resolver};

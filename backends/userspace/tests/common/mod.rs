@@ -5,15 +5,9 @@ use unibpf_backend_userspace::vm::{
     HelperError, Helpers, Limits, Memory, NoHelpers, NoMaps, Program, Region, VmError,
 };
 
-// Classes, sources, sizes and modes of RFC 9669.
-pub const LD: u8 = 0x00;
-pub const LDX: u8 = 0x01;
-pub const ST: u8 = 0x02;
-pub const STX: u8 = 0x03;
-pub const ALU: u8 = 0x04;
-pub const JMP: u8 = 0x05;
-pub const JMP32: u8 = 0x06;
-pub const ALU64: u8 = 0x07;
+// Classes and operations come from the VM's own table; the short names
+// below are the assembler's.
+pub use unibpf_backend_userspace::vm::opcode::*;
 pub const K: u8 = 0x00;
 pub const X: u8 = 0x08;
 pub const W: u8 = 0x00;
@@ -23,36 +17,6 @@ pub const DW: u8 = 0x18;
 pub const MEM: u8 = 0x60;
 pub const MEMSX: u8 = 0x80;
 pub const ATOMIC: u8 = 0xc0;
-
-pub const ADD: u8 = 0x00;
-pub const SUB: u8 = 0x10;
-pub const MUL: u8 = 0x20;
-pub const DIV: u8 = 0x30;
-pub const OR: u8 = 0x40;
-pub const AND: u8 = 0x50;
-pub const LSH: u8 = 0x60;
-pub const RSH: u8 = 0x70;
-pub const NEG: u8 = 0x80;
-pub const MOD: u8 = 0x90;
-pub const XOR: u8 = 0xa0;
-pub const MOV: u8 = 0xb0;
-pub const ARSH: u8 = 0xc0;
-pub const END: u8 = 0xd0;
-
-pub const JA: u8 = 0x00;
-pub const JEQ: u8 = 0x10;
-pub const JGT: u8 = 0x20;
-pub const JGE: u8 = 0x30;
-pub const JSET: u8 = 0x40;
-pub const JNE: u8 = 0x50;
-pub const JSGT: u8 = 0x60;
-pub const JSGE: u8 = 0x70;
-pub const CALL: u8 = 0x80;
-pub const EXIT: u8 = 0x90;
-pub const JLT: u8 = 0xa0;
-pub const JLE: u8 = 0xb0;
-pub const JSLT: u8 = 0xc0;
-pub const JSLE: u8 = 0xd0;
 
 /// Program bytes built instruction by instruction.
 #[derive(Default, Clone)]
