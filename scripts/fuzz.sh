@@ -24,7 +24,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-all_targets="object_parse btf_parse btf_hide_types min_core gen_types gen_skeleton abi_calls"
+all_targets="object_parse btf_parse btf_hide_types min_core gen_types gen_skeleton abi_calls vm_run"
 seconds=${FUZZ_SECONDS:-30}
 targets=$all_targets
 case "${1:-}" in
@@ -112,6 +112,21 @@ if [ ! -d "$seeds/abi" ]; then
 		head -c 512 /dev/urandom >"$seeds/abi/random-$i"
 	done
 fi
+# vm_run's input is instruction bytes: the suite's program code (map
+# references unresolved, which the verifier refuses, a start for mutation)
+# and two small valid programs.
+if [ ! -d "$seeds/vm" ]; then
+	mkdir -p "$seeds/vm"
+	for o in "$seeds"/objects/*.bpf.o; do
+		llvm-objcopy -O binary -w -j 'tp*' -j 'tracepoint*' -j 'kprobe*' -j 'uprobe*' \
+			-j 'xdp*' -j 'tc*' -j 'socket*' -j '.text' "$o" "$seeds/vm/$(basename "$o" .bpf.o).bin" \
+			2>/dev/null || true
+	done
+	# r0 = 42; exit
+	printf '\267\000\000\000\052\000\000\000\225\000\000\000\000\000\000\000' >"$seeds/vm/ret42.bin"
+	# r0 = *(u64 *)(r1 + 8); r0 += 1; exit
+	printf '\171\020\010\000\000\000\000\000\007\000\000\000\001\000\000\000\225\000\000\000\000\000\000\000' >"$seeds/vm/ctx.bin"
+fi
 echo "fuzz: seeds: $(ls "$seeds/objects" | wc -l) objects, $(ls "$seeds/btf" | wc -l) BTF sections in $seeds"
 
 # One build for every target, timed apart from the runs.
@@ -122,6 +137,7 @@ for t in $targets; do
 	case $t in
 	btf_*) seed=$seeds/btf ;;
 	abi_*) seed=$seeds/abi ;;
+	vm_*) seed=$seeds/vm ;;
 	*) seed=$seeds/objects ;;
 	esac
 	corpus="$work/corpus/$t"
