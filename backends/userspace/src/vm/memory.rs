@@ -62,6 +62,13 @@ impl Region<'_> {
     }
 }
 
+/// Where a checked access lands.
+enum Place {
+    Stack,
+    /// An index into `Memory::regions`.
+    Region(usize),
+}
+
 /// The memory of runs: the stack (owned, reused from run to run), the
 /// context and the embedder's regions (borrowed).
 #[derive(Debug)]
@@ -132,59 +139,67 @@ impl<'a> Memory<'a> {
 
     /// `len` bytes at `addr`, to read.
     pub fn read(&self, addr: u64, len: usize) -> Result<&[u8], AccessError> {
-        let err = |reason| AccessError {
-            access: Access::Load,
-            addr,
-            size: len,
-            reason,
-        };
-        let (slot, off) = (addr >> SLOT_SHIFT, (addr as u32) as usize);
-        let bytes: &[u8] = if slot == STACK_SLOT {
-            if off < self.stack_floor {
-                return Err(err(Reason::BelowFrame));
-            }
-            &self.stack[..]
-        } else {
-            match slot.checked_sub(CONTEXT_SLOT) {
-                Some(i) => self.regions.get(i as usize).map(Region::bytes),
-                None => None,
-            }
-            .ok_or(err(Reason::Unmapped))?
-        };
-        match off.checked_add(len) {
-            Some(end) if end <= bytes.len() => Ok(&bytes[off..end]),
-            _ => Err(err(Reason::PastEnd { len: bytes.len() })),
-        }
+        let (place, range) = self.locate(Access::Load, addr, len)?;
+        Ok(match place {
+            Place::Stack => &self.stack[range],
+            Place::Region(i) => &self.regions[i].bytes()[range],
+        })
     }
 
     /// `len` bytes at `addr`, to write.
     pub fn write_slice(&mut self, addr: u64, len: usize) -> Result<&mut [u8], AccessError> {
+        let (place, range) = self.locate(Access::Store, addr, len)?;
+        match place {
+            Place::Stack => Ok(&mut self.stack[range]),
+            Place::Region(i) => match &mut self.regions[i] {
+                Region::ReadWrite(b) => Ok(&mut b[range]),
+                // locate refuses stores to read-only regions.
+                Region::ReadOnly(_) => Err(AccessError {
+                    access: Access::Store,
+                    addr,
+                    size: len,
+                    reason: Reason::ReadOnly,
+                }),
+            },
+        }
+    }
+
+    /// Where `len` bytes at `addr` are, checked for `access`: the one
+    /// place every load and store is bounds-checked. A frame may not reach
+    /// below its own; stores may not go to read-only regions.
+    fn locate(
+        &self,
+        access: Access,
+        addr: u64,
+        len: usize,
+    ) -> Result<(Place, std::ops::Range<usize>), AccessError> {
         let err = |reason| AccessError {
-            access: Access::Store,
+            access,
             addr,
             size: len,
             reason,
         };
         let (slot, off) = (addr >> SLOT_SHIFT, (addr as u32) as usize);
-        let bytes: &mut [u8] = if slot == STACK_SLOT {
+        let (place, size) = if slot == STACK_SLOT {
             if off < self.stack_floor {
                 return Err(err(Reason::BelowFrame));
             }
-            &mut self.stack[..]
+            (Place::Stack, self.stack.len())
         } else {
-            let region = match slot.checked_sub(CONTEXT_SLOT) {
-                Some(i) => self.regions.get_mut(i as usize),
-                None => None,
-            };
-            match region.ok_or(err(Reason::Unmapped))? {
-                Region::ReadWrite(b) => b,
-                Region::ReadOnly(_) => return Err(err(Reason::ReadOnly)),
+            let i = slot
+                .checked_sub(CONTEXT_SLOT)
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|&i| i < self.regions.len())
+                .ok_or(err(Reason::Unmapped))?;
+            let region = &self.regions[i];
+            if access == Access::Store && matches!(region, Region::ReadOnly(_)) {
+                return Err(err(Reason::ReadOnly));
             }
+            (Place::Region(i), region.bytes().len())
         };
-        let len_all = bytes.len();
         match off.checked_add(len) {
-            Some(end) if end <= len_all => Ok(&mut bytes[off..end]),
-            _ => Err(err(Reason::PastEnd { len: len_all })),
+            Some(end) if end <= size => Ok((place, off..end)),
+            _ => Err(err(Reason::PastEnd { len: size })),
         }
     }
 
