@@ -224,7 +224,13 @@ fn check_ringbuf(def: &MapDef) -> Result<(), Errno> {
 
 /// Bytes of the arena (what the VM maps) and of everything else the map
 /// preallocates or may grow to (keys, index, queued records).
-fn footprint(def: &MapDef, max_entries: u32, cpus: u32, elem: u64, limits: &MapLimits) -> (u64, u64) {
+fn footprint(
+    def: &MapDef,
+    max_entries: u32,
+    cpus: u32,
+    elem: u64,
+    limits: &MapLimits,
+) -> (u64, u64) {
     let max = u64::from(max_entries);
     let key = u64::from(def.key_size);
     match def.kind {

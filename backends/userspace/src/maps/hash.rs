@@ -124,20 +124,6 @@ impl HashIndex {
         (next != NIL).then(|| &self.keys[self.key_range(next)])
     }
 
-    /// Slots in use, in LRU order (most recent first); for tests.
-    #[cfg(test)]
-    pub fn recency(&self) -> Vec<u32> {
-        let mut out = Vec::new();
-        if let Some(r) = &self.recency {
-            let mut s = r.head();
-            while s != NIL {
-                out.push(s);
-                s = r.next(s);
-            }
-        }
-        out
-    }
-
     fn key_range(&self, slot: u32) -> std::ops::Range<usize> {
         let start = slot as usize * self.key_size;
         start..start + self.key_size

@@ -242,7 +242,11 @@ impl UserMap {
     /// a key, ENOTSUPP without.
     pub fn next_key(&mut self, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), Errno> {
         if self.def.kind == MapKind::RingBuf {
-            return Err(if key.is_some() { Errno::EINVAL } else { ENOTSUPP });
+            return Err(if key.is_some() {
+                Errno::EINVAL
+            } else {
+                ENOTSUPP
+            });
         }
         if let Some(k) = key {
             self.check_sizes(k, None)?;

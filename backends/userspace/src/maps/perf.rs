@@ -85,7 +85,8 @@ impl PerfEvents {
         }
         *queued += cost;
         self.data.extend_from_slice(bytes);
-        self.data.resize(self.data.len() + (len as usize - bytes.len()), 0);
+        self.data
+            .resize(self.data.len() + (len as usize - bytes.len()), 0);
         self.records.push_back(Record {
             cpu: index,
             len: len as usize,

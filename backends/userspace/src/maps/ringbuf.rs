@@ -235,7 +235,10 @@ impl RingBuf {
             }
         }
         // Delivered records are a prefix of `data`: drop it.
-        let end = self.records.front().map_or(self.base + self.data.len() as u64, |r| r.pos);
+        let end = self
+            .records
+            .front()
+            .map_or(self.base + self.data.len() as u64, |r| r.pos);
         self.data.drain(..(end - self.base) as usize);
         self.base = end;
     }
