@@ -1,0 +1,138 @@
+//! Thin wrappers over the ptrace and wait requests that nix does not wrap
+//! the way we need: resuming with any signal (nix's `Signal` has no real-time
+//! signals), PTRACE_LISTEN, and PTRACE_GET_SYSCALL_INFO (nix passes a zero
+//! buffer size, so the kernel fills nothing in).
+
+use nix::errno::Errno;
+
+/// AUDIT_ARCH_* of the architecture we are built for, as the kernel reports
+/// it in `seccomp_data.arch` and in PTRACE_GET_SYSCALL_INFO.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const NATIVE_AUDIT_ARCH: Option<u32> = Some(0xC000_003E);
+#[cfg(target_arch = "aarch64")]
+pub(crate) const NATIVE_AUDIT_ARCH: Option<u32> = Some(0xC000_00B7);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) const NATIVE_AUDIT_ARCH: Option<u32> = None;
+
+const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
+const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
+const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
+
+/// `struct ptrace_syscall_info` (linux/ptrace.h); the union is kept as raw
+/// words because its three members share the same leading layout.
+#[repr(C)]
+#[derive(Default)]
+struct RawSyscallInfo {
+    op: u8,
+    reserved: u8,
+    flags: u16,
+    arch: u32,
+    instruction_pointer: u64,
+    stack_pointer: u64,
+    data: [u64; 8],
+}
+
+/// What PTRACE_GET_SYSCALL_INFO says about the current stop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SyscallStop {
+    /// Syscall-enter stop, or a seccomp stop (same content for us).
+    Enter {
+        arch: u32,
+        nr: i64,
+        args: [u64; 6],
+    },
+    Exit {
+        ret: i64,
+    },
+    /// Not a syscall stop.
+    Other,
+}
+
+pub(crate) fn syscall_info(tid: i32) -> Result<SyscallStop, Errno> {
+    let mut info = RawSyscallInfo::default();
+    // SAFETY: the kernel writes at most `addr` bytes (the size we pass) into
+    // `info`, which lives for the whole call.
+    let res = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GET_SYSCALL_INFO,
+            tid,
+            std::mem::size_of::<RawSyscallInfo>(),
+            &mut info as *mut RawSyscallInfo,
+        )
+    };
+    Errno::result(res)?;
+    let d = info.data;
+    let args = [d[1], d[2], d[3], d[4], d[5], d[6]];
+    Ok(match info.op {
+        PTRACE_SYSCALL_INFO_ENTRY | PTRACE_SYSCALL_INFO_SECCOMP => SyscallStop::Enter {
+            arch: info.arch,
+            nr: d[0] as i64,
+            args,
+        },
+        PTRACE_SYSCALL_INFO_EXIT => SyscallStop::Exit { ret: d[0] as i64 },
+        _ => SyscallStop::Other,
+    })
+}
+
+/// How to let a stopped tracee go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    Cont,
+    Syscall,
+    Listen,
+    Detach,
+}
+
+/// Resumes `tid` the given way, delivering signal `sig` (0: none).
+pub(crate) fn resume(tid: i32, how: Resume, sig: i32) -> Result<(), Errno> {
+    let req = match how {
+        Resume::Cont => libc::PTRACE_CONT,
+        Resume::Syscall => libc::PTRACE_SYSCALL,
+        Resume::Listen => libc::PTRACE_LISTEN as _,
+        Resume::Detach => libc::PTRACE_DETACH,
+    };
+    // SAFETY: these requests take no pointer: `data` is a signal number.
+    let res = unsafe { libc::ptrace(req, tid, 0usize, sig as libc::c_long) };
+    Errno::result(res).map(drop)
+}
+
+/// PTRACE_INTERRUPT: brings a running seized tracee into a ptrace-stop.
+pub(crate) fn interrupt(tid: i32) -> Result<(), Errno> {
+    nix::sys::ptrace::interrupt(nix::unistd::Pid::from_raw(tid))
+}
+
+/// PTRACE_GETEVENTMSG.
+pub(crate) fn event_msg(tid: i32) -> Result<u64, Errno> {
+    nix::sys::ptrace::getevent(nix::unistd::Pid::from_raw(tid)).map(|v| v as u64)
+}
+
+/// A decoded wait status.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// The task is gone; `status` is the raw wait status (code << 8 | signal).
+    Gone { status: i32 },
+    /// A ptrace-stop: `sig` is WSTOPSIG, `event` the PTRACE_EVENT_* (0: none).
+    Stopped { sig: i32, event: i32 },
+}
+
+/// Waits for any tracee of this thread (and this thread's own children).
+/// `Err(EINTR)` when a signal interrupted the wait, `Err(ECHILD)` when there
+/// is nothing left to wait for.
+pub(crate) fn wait_any() -> Result<(i32, Wait), Errno> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid out-pointer for the duration of the call.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+    let pid = Errno::result(pid)?;
+    Ok((pid, decode(status)))
+}
+
+fn decode(status: i32) -> Wait {
+    if libc::WIFSTOPPED(status) {
+        Wait::Stopped {
+            sig: libc::WSTOPSIG(status),
+            event: (status >> 16) & 0xff,
+        }
+    } else {
+        Wait::Gone { status }
+    }
+}
