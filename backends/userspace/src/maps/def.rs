@@ -150,7 +150,7 @@ pub(crate) fn check(def: &MapDef, cpus: u32, limits: &MapLimits) -> Result<(Layo
     }
     let stride = round8(u64::from(def.value_size));
     let elem = if def.kind.is_per_cpu() {
-        stride * u64::from(cpus)
+        stride.saturating_mul(u64::from(cpus))
     } else {
         stride
     };
@@ -237,11 +237,11 @@ fn footprint(
         MapKind::Hash | MapKind::PerCpuHash | MapKind::LruHash | MapKind::LruPerCpuHash => {
             // Keys twice (lookup table and per-slot copy), links, free list,
             // and the lookup table's own entry.
-            (max * elem, max * (2 * key + 48))
+            (max.saturating_mul(elem), max.saturating_mul(2 * key + 48))
         }
-        MapKind::Array | MapKind::PerCpuArray => (max * elem, 0),
+        MapKind::Array | MapKind::PerCpuArray => (max.saturating_mul(elem), 0),
         MapKind::ProgArray => (0, max * 8),
-        MapKind::PerfEventArray => (0, u64::from(cpus) * limits.perf_buffer_bytes),
+        MapKind::PerfEventArray => (0, u64::from(cpus).saturating_mul(limits.perf_buffer_bytes)),
         // Scratch for reservations, and the queue of records.
         _ => (max, max),
     }

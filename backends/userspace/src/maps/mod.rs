@@ -23,6 +23,8 @@
 
 mod array;
 mod def;
+#[cfg(test)]
+mod event_tests;
 mod hash;
 mod index;
 mod list;

@@ -79,7 +79,7 @@ impl PerfEvents {
         let len = round8(bytes.len() as u64 + 4) - 4;
         let cost = len + OVERHEAD;
         let queued = &mut self.queued[index as usize];
-        if *queued + cost > self.cap {
+        if queued.saturating_add(cost) > self.cap {
             self.lost += 1;
             return Err(Errno::ENOSPC);
         }

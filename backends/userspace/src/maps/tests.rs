@@ -55,7 +55,9 @@ fn creation_is_checked_like_the_kernel() {
     use MapKind::*;
     let e2big = Err(Errno::E2BIG);
     let einval = Err(Errno::EINVAL);
-    let cases: &[(MapKind, u32, u32, u32, u32, Result<(), Errno>)] = &[
+    // kind, key size, value size, max entries, flags, what bpf(2) says.
+    type Case = (MapKind, u32, u32, u32, u32, Result<(), Errno>);
+    let cases: &[Case] = &[
         (Hash, 4, 4, 1, 0, Ok(())),
         (Hash, 513, 4, 1, 0, Ok(())),
         (Hash, 4, 0, 1, 0, einval),
@@ -129,6 +131,11 @@ fn limits_refuse_maps_that_preallocate_too_much() {
         ..MapLimits::default()
     };
     let m = UserMap::new(def(MapKind::Array, 4, 1 << 20, 1 << 13, 0), 1, &huge);
+    assert_eq!(m.err(), Some(Errno::E2BIG));
+    // Sizes whose product overflows are refused, not wrapped.
+    let m = UserMap::new(def(MapKind::Array, 4, u32::MAX, u32::MAX, 0), 1, &huge);
+    assert_eq!(m.err(), Some(Errno::E2BIG));
+    let m = UserMap::new(def(MapKind::PerCpuHash, 4, 8, u32::MAX, 0), u32::MAX, &huge);
     assert_eq!(m.err(), Some(Errno::E2BIG));
 }
 
