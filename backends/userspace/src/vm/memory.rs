@@ -46,6 +46,11 @@ pub fn function_pc(addr: u64) -> Option<usize> {
     (addr >> SLOT_SHIFT == CODE_SLOT && addr % 8 == 0).then(|| ((addr - CODE_BASE) / 8) as usize)
 }
 
+/// The base address of the `n`-th region added to a [`Memory`] (from 0).
+pub fn region_base(n: usize) -> u64 {
+    (FIRST_USER_SLOT + n as u64) << SLOT_SHIFT
+}
+
 /// A span of bytes the program may touch, and how.
 #[derive(Debug)]
 pub enum Region<'a> {
@@ -110,6 +115,14 @@ impl<'a> Memory<'a> {
         );
         self.regions.push(region);
         slot << SLOT_SHIFT
+    }
+
+    /// The base address the next [`Memory::add_region`] returns: regions
+    /// are placed in order, so an embedder can know an address (for a
+    /// 64-bit immediate, or a struct pointing at itself) before it maps
+    /// the bytes.
+    pub fn next_region_base(&self) -> u64 {
+        region_base(self.regions.len() - 1)
     }
 
     /// The context region's length.

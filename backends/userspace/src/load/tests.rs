@@ -1,0 +1,1 @@
+//! Tests of the loader on clang-built objects.
