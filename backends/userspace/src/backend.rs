@@ -1,0 +1,307 @@
+//! The userspace backend: objects loaded into the in-process VM, their
+//! programs attached to hooks that need no kernel eBPF.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use unibpf_backend::{
+    AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch, HostFeatures, LoadRequest,
+    LoadedObject, MapHandle, Program, ProgramDesc, Result, Unsupported,
+};
+
+use unibpf_object::Hook;
+
+use crate::helpers::ids;
+use crate::hooks::process::{ProcessHook, ProcessHooks};
+use crate::load::{self, Kconfig};
+use crate::maps::MapLimits;
+use crate::object::{ObjectCore, UserMapOps};
+
+/// Runs objects in the in-process VM. Process hooks act on the target of
+/// the [`ProcessHooks`] it is given (shared by a module's objects).
+pub struct UserspaceBackend {
+    hooks: Arc<ProcessHooks>,
+    limits: MapLimits,
+    next_owner: usize,
+}
+
+impl UserspaceBackend {
+    pub fn new(hooks: Arc<ProcessHooks>) -> Self {
+        Self {
+            hooks,
+            limits: MapLimits::default(),
+            next_owner: 0,
+        }
+    }
+}
+
+/// How a program of this section runs here, or why it cannot.
+fn hook_of(program: &Program) -> std::result::Result<ProcessHook, Unsupported> {
+    let section = &program.section;
+    let refuse = |hook: String| Unsupported::Hook {
+        backend: BackendKind::Userspace,
+        hook,
+    };
+    match section.hook {
+        Hook::Tracepoint => {
+            let (category, name) = section
+                .tracepoint()
+                .ok_or_else(|| refuse(format!("{} without a tracepoint name", section.name)))?;
+            ProcessHook::of_tracepoint(category, name).map_err(|why| Unsupported::NotConvertible {
+                missing: format!("{} has no source without kernel eBPF", section.name),
+                why,
+            })
+        }
+        // Packets from an AF_PACKET socket and uprobes by breakpoints are
+        // the planned sources for these.
+        Hook::Xdp { .. } | Hook::Tc { .. } | Hook::SocketFilter | Hook::Uprobe { .. } => {
+            Err(refuse(format!(
+                "{} programs ({}) yet",
+                section.kind_word(),
+                section.name
+            )))
+        }
+        _ => Err(refuse(format!(
+            "{} programs ({}): they have no source outside the kernel",
+            section.kind_word(),
+            section.name
+        ))),
+    }
+}
+
+impl Backend for UserspaceBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Userspace
+    }
+
+    fn supports(
+        &self,
+        program: &Program,
+        _host: &dyn HostFeatures,
+    ) -> std::result::Result<String, Unsupported> {
+        let hook = hook_of(program)?;
+        Ok(match hook {
+            ProcessHook::SysEnter(_) | ProcessHook::SysExit(_) => format!(
+                "tracepoint {} by ptrace and seccomp on the traced processes",
+                program.section.target.as_deref().unwrap_or("")
+            ),
+            _ => format!(
+                "tracepoint {} by ptrace events on the traced processes",
+                program.section.target.as_deref().unwrap_or("")
+            ),
+        })
+    }
+
+    fn load_object(&mut self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedObject>> {
+        let btf = crate::emulated::btf::parsed();
+        let image = load::load(request.elf, request.object, &btf, &HostKconfig)
+            .map_err(|e| BackendError::new(Errno::EINVAL, e.to_string()))?;
+        let skipped = |name: &str| request.plan.skip_programs.iter().any(|s| s == name);
+        if let Some((name, why)) = image.refused.iter().find(|(n, _)| !skipped(n)) {
+            return Err(BackendError::new(
+                Errno::EOPNOTSUPP,
+                format!("program {name} cannot run in userspace: {why}"),
+            ));
+        }
+        for p in &image.poisoned {
+            tracing::debug!(
+                "CO-RE: {} at {}+{} is not emulated; the program fails if it runs there",
+                p.what,
+                p.section,
+                p.insn
+            );
+        }
+        let core = Arc::new(ObjectCore::new(&image, &self.limits)?);
+        for p in core.programs.iter().filter(|p| !skipped(&p.name)) {
+            check_helpers(p)?;
+        }
+        self.next_owner += 1;
+        Ok(Box::new(UserObject {
+            core,
+            owner: self.next_owner,
+            hooks: Arc::clone(&self.hooks),
+        }))
+    }
+}
+
+/// An unsupported helper is named at load time, as the kernel's verifier
+/// would, not when the program first calls it.
+fn check_helpers(p: &crate::object::UserProgram) -> Result<()> {
+    let poison = load::POISON_HELPER as u32;
+    match p
+        .helper_ids()
+        .into_iter()
+        .find(|h| *h != poison && !ids::SUPPORTED.contains(h))
+    {
+        Some(h) => Err(BackendError::new(
+            Errno::EOPNOTSUPP,
+            format!(
+                "program {} calls {}, which the userspace backend does not provide",
+                p.name,
+                ids::describe(h)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `.kconfig` values userspace can know: the kernel version.
+struct HostKconfig;
+
+impl Kconfig for HostKconfig {
+    fn value(&self, name: &str) -> Option<u64> {
+        match name {
+            "LINUX_KERNEL_VERSION" => kernel_version(),
+            _ => None,
+        }
+    }
+}
+
+/// `KERNEL_VERSION(a, b, c)` of the running kernel.
+fn kernel_version() -> Option<u64> {
+    let uname = nix::sys::utsname::uname().ok()?;
+    let release = uname.release().to_string_lossy().into_owned();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>().unwrap_or(0));
+    let (a, b, c) = (
+        parts.next()?,
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    Some(a << 16 | b << 8 | c.min(255))
+}
+
+/// An object loaded into the VM.
+pub struct UserObject {
+    core: Arc<ObjectCore>,
+    owner: usize,
+    hooks: Arc<ProcessHooks>,
+}
+
+impl LoadedObject for UserObject {
+    fn programs(&self) -> Vec<ProgramDesc> {
+        self.core
+            .programs
+            .iter()
+            .map(|p| ProgramDesc {
+                name: p.name.clone(),
+                section: p.section.name.clone(),
+            })
+            .collect()
+    }
+
+    fn attach(&mut self, program: &str, target: AttachTarget<'_>) -> Result<()> {
+        let index = self
+            .core
+            .programs
+            .iter()
+            .position(|p| p.name == program)
+            .ok_or_else(|| BackendError::new(Errno::ENOENT, format!("no program {program}")))?;
+        let p = &self.core.programs[index];
+        let hook = match target {
+            AttachTarget::Auto => hook_of(&unibpf_backend::Program {
+                name: p.name.clone(),
+                section: p.section.clone(),
+                sym_info_offset: 0,
+            }),
+            AttachTarget::Named(t) => {
+                let (category, name) = t.split_once('/').unwrap_or(("", t));
+                ProcessHook::of_tracepoint(category, name).map_err(|why| {
+                    Unsupported::NotConvertible {
+                        missing: format!("tracepoint {t}"),
+                        why,
+                    }
+                })
+            }
+        }
+        .map_err(|e| BackendError::new(Errno::EOPNOTSUPP, format!("{program}: {e}")))?;
+        self.hooks
+            .attach(self.owner, &self.core, index, hook)
+            .map_err(|why| BackendError::new(Errno::EINVAL, format!("{program}: {why}")))
+    }
+
+    fn map_by_name(&mut self, name: &str) -> Result<MapHandle> {
+        let (index, id, info) = self
+            .core
+            .map_by_name(name)
+            .ok_or_else(|| BackendError::new(Errno::ENOENT, format!("no map {name}")))?;
+        Ok(MapHandle {
+            id,
+            info,
+            ops: Rc::new(UserMapOps {
+                core: Arc::clone(&self.core),
+                index,
+                hooks: Some(Arc::clone(&self.hooks)),
+            }),
+        })
+    }
+
+    fn poll_events(
+        &mut self,
+        map_id: i32,
+        timeout: Option<Duration>,
+        wake: BorrowedFd<'_>,
+        out: &mut EventBatch,
+    ) -> Result<()> {
+        if let Err(why) = self.hooks.release() {
+            return Err(BackendError::new(Errno::ESRCH, why));
+        }
+        let index = self
+            .core
+            .map_index(map_id)
+            .ok_or_else(|| BackendError::new(Errno::EBADF, format!("no event map {map_id}")))?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            self.core.wake.clear();
+            self.core
+                .drain(index, out)
+                .map_err(|e| BackendError::new(e, "not an event map"))?;
+            if !out.is_empty() {
+                return Ok(());
+            }
+            if readable(wake, Some(Duration::ZERO)) {
+                return Err(BackendError::new(Errno::EINTR, "interrupted"));
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left == Some(Duration::ZERO) {
+                return Ok(());
+            }
+            wait_either(self.core.wake.as_fd(), wake, left);
+        }
+    }
+}
+
+impl Drop for UserObject {
+    fn drop(&mut self) {
+        self.hooks.detach_all(self.owner);
+    }
+}
+
+fn readable(fd: BorrowedFd<'_>, wait: Option<Duration>) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let timeout = wait.map_or(PollTimeout::NONE, |d| {
+        PollTimeout::try_from(d.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX)
+    });
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+}
+
+/// Waits until either fd is readable or `left` passes.
+fn wait_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>, left: Option<Duration>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // Rounded up, so a sub-millisecond rest still waits.
+    let timeout = left.map_or(PollTimeout::NONE, |d| {
+        let ms = d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+    });
+    let mut fds = [
+        PollFd::new(a, PollFlags::POLLIN),
+        PollFd::new(b, PollFlags::POLLIN),
+    ];
+    let _ = poll(&mut fds, timeout);
+}

@@ -1,0 +1,5 @@
+//! Where programs get events without kernel eBPF.
+
+mod context;
+pub mod process;
+pub mod syscalls;
