@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use unibpf::{
     BackendChoice, BackendKind, CallbackNames, Config, Control, Exit, Limits, Mask, ModuleSpec,
-    RunError, Runtime,
+    ProcessHooks, RunError, Runtime, TraceTarget,
 };
 
 #[derive(Parser)]
@@ -151,6 +151,16 @@ struct RunArgs {
     no_btf_download: bool,
     #[command(flatten)]
     btf_place: btf::Place,
+    /// For the userspace backend: start this command (split like a shell
+    /// does, no shell involved) and trace it and its children; the module
+    /// is stopped when it has exited. Given before the module, so it is
+    /// never taken for the module's own arguments.
+    #[arg(long, value_name = "'COMMAND ARGS'", conflicts_with = "pid")]
+    cmd: Option<String>,
+    /// For the userspace backend: trace this running process (and the
+    /// children it starts); it is left running when the module ends.
+    #[arg(long, value_name = "PID")]
+    pid: Option<i32>,
     /// The module to run.
     module: PathBuf,
     /// Arguments for the module.
@@ -233,12 +243,20 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             wrapper_module: args.wrapper_module,
             callback_export: args.callback_export,
         });
+    let hooks = trace_target(args.cmd.as_deref(), args.pid)?.map(|target| {
+        let hooks = Arc::new(ProcessHooks::new(Some(target)));
+        config = config.clone().trace(Arc::clone(&hooks));
+        hooks
+    });
     if args.explain {
         config = config.explain(|line| eprintln!("unibpf: explain: {}", log::one_line(line)));
     }
     let runtime = Runtime::new(config)?;
     let handle = runtime.spawn(spec)?;
     let control = handle.control();
+    if let Some(hooks) = hooks {
+        stop_when_traced_processes_end(hooks, Arc::clone(&control));
+    }
     watch_for_stop(control, args.timeout, args.grace)?;
     match handle.join() {
         Ok(exit) => Ok(exit_status(exit)),
@@ -248,6 +266,40 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// What `--cmd` or `--pid` names for the userspace backend to trace.
+fn trace_target(cmd: Option<&str>, pid: Option<i32>) -> anyhow::Result<Option<TraceTarget>> {
+    Ok(match (cmd, pid) {
+        (Some(cmd), _) => {
+            let argv = shell_words::split(cmd).with_context(|| format!("--cmd {cmd:?}"))?;
+            if argv.is_empty() {
+                bail!("--cmd is empty: name the command to start, e.g. --cmd 'ls -l /tmp'");
+            }
+            Some(TraceTarget::Spawn {
+                argv: argv.into_iter().map(Into::into).collect(),
+            })
+        }
+        (None, Some(pid)) if pid <= 0 => bail!("--pid {pid}: not a process id"),
+        (None, Some(pid)) => Some(TraceTarget::Pid(pid)),
+        (None, None) => None,
+    })
+}
+
+/// Once every traced process has exited, the module is asked to stop: it
+/// gets the events still queued, then its poll returns -EINTR.
+fn stop_when_traced_processes_end(hooks: Arc<ProcessHooks>, control: Arc<Control>) {
+    std::thread::spawn(move || loop {
+        if hooks.finished() {
+            control.request_stop();
+            break;
+        }
+        if Arc::strong_count(&hooks) == 1 {
+            // The module ended and dropped its backends.
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
 }
 
 fn generate(cmd: GenCommand) -> anyhow::Result<()> {

@@ -159,14 +159,31 @@ impl Pipeline {
             let could_be_kernel = self
                 .backends
                 .iter()
-                .any(|b| b.kind() == BackendKind::Kernel);
+                .any(|b| b.kind() == BackendKind::Kernel)
+                && matches!(
+                    self.config.choice,
+                    BackendChoice::Auto | BackendChoice::Forced(BackendKind::Kernel)
+                );
             if could_be_kernel {
                 if let Some(why) = report.facts.privileges.bpf_denied(only_socket_filters) {
                     return Err(BackendError::new(Errno::EPERM, why));
                 }
             }
         }
-        selected.map_err(|e| BackendError::new(Errno::EOPNOTSUPP, e.to_string()))
+        let mut selected =
+            selected.map_err(|e| BackendError::new(Errno::EOPNOTSUPP, e.to_string()))?;
+        if selected.backend != BackendKind::Kernel {
+            // Without the privilege, name that as why the kernel was passed
+            // over, not the first feature probe that failed because of it.
+            if let Some(why) = report.facts.privileges.bpf_denied(false) {
+                for line in &mut selected.explain {
+                    if line.starts_with("not the kernel backend:") {
+                        *line = format!("not the kernel backend: {why}");
+                    }
+                }
+            }
+        }
+        Ok(selected)
     }
 }
 

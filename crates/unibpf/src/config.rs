@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use unibpf_abi::CallbackNames;
 use unibpf_backend::{Backend, BackendError};
+use unibpf_backend_userspace::{ProcessHooks, UserspaceBackend};
 use unibpf_host::Mask;
 use unibpf_hostcall::Limits;
 use unibpf_select::BackendChoice;
@@ -19,6 +20,8 @@ pub type BackendFactory = Arc<dyn Fn() -> Result<Box<dyn Backend>, BackendError>
 pub struct Config {
     /// The backends this runtime can load objects on, in order of preference.
     pub(crate) backends: Vec<BackendFactory>,
+    /// Which of `backends` is the default userspace one, for [`Config::trace`].
+    userspace_slot: Option<usize>,
     pub(crate) callbacks: CallbackNames,
     pub(crate) host_funcs: Vec<HostFunc>,
     pub(crate) grace: Duration,
@@ -28,13 +31,18 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The kernel backend, upstream callback names, a one-second stop grace,
-    /// and [`Limits`] for untrusted modules.
+    /// The kernel backend, then the userspace one (with no process to
+    /// trace until [`Config::trace`] names one), upstream callback names,
+    /// a one-second stop grace, and [`Limits`] for untrusted modules.
     fn default() -> Self {
         Self {
-            backends: vec![Arc::new(|| {
-                Ok(Box::new(unibpf_backend_kernel::KernelBackend::new()) as Box<dyn Backend>)
-            })],
+            backends: vec![
+                Arc::new(|| {
+                    Ok(Box::new(unibpf_backend_kernel::KernelBackend::new()) as Box<dyn Backend>)
+                }),
+                userspace(Arc::new(ProcessHooks::new(None))),
+            ],
+            userspace_slot: Some(1),
             callbacks: CallbackNames::default(),
             host_funcs: Vec::new(),
             grace: Duration::from_secs(1),
@@ -45,11 +53,32 @@ impl Default for Config {
     }
 }
 
+/// A factory of userspace backends acting on `hooks`' processes.
+fn userspace(hooks: Arc<ProcessHooks>) -> BackendFactory {
+    Arc::new(move || Ok(Box::new(UserspaceBackend::new(Arc::clone(&hooks))) as Box<dyn Backend>))
+}
+
 impl Config {
+    /// Makes the userspace backend's process hooks act on `hooks` (a
+    /// command it starts or a running process); keep a clone to learn when
+    /// the traced processes have ended. One module should use it.
+    pub fn trace(mut self, hooks: Arc<ProcessHooks>) -> Self {
+        let factory = userspace(hooks);
+        match self.userspace_slot.and_then(|i| self.backends.get_mut(i)) {
+            Some(slot) => *slot = factory,
+            None => {
+                self.userspace_slot = Some(self.backends.len());
+                self.backends.push(factory);
+            }
+        }
+        self
+    }
+
     /// Runs every object on the backend `factory` makes (replacing the
-    /// default, the kernel).
+    /// defaults, the kernel and userspace backends).
     pub fn backend(mut self, factory: BackendFactory) -> Self {
         self.backends = vec![factory];
+        self.userspace_slot = None;
         self
     }
 
