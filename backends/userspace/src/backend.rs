@@ -82,6 +82,14 @@ impl Backend for UserspaceBackend {
         _host: &dyn HostFeatures,
     ) -> std::result::Result<String, Unsupported> {
         let hook = hook_of(program)?;
+        if !self.hooks.has_target() {
+            return Err(Unsupported::NotConvertible {
+                missing: "no process to trace".into(),
+                why: "the userspace backend traces the processes it is given: run with \
+                      --cmd 'COMMAND ARGS' or --pid PID"
+                    .into(),
+            });
+        }
         Ok(match hook {
             ProcessHook::SysEnter(_) | ProcessHook::SysExit(_) => format!(
                 "tracepoint {} by ptrace and seccomp on the traced processes",

@@ -13,13 +13,19 @@ use std::process::{Command, Output, Stdio};
 use common::*;
 
 /// A directory `nobody` can read, holding this build's `unibpf` and the
-/// suite's modules (the target directory may not be readable to it).
+/// suite's modules.
 fn nobody_dir() -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("userspace-nobody");
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::copy(env!("CARGO_BIN_EXE_unibpf"), dir.join("unibpf")).expect("copy unibpf");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // A hard link: the debug binary is large.
+        let bin = dir.join("unibpf");
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_unibpf"), &bin).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_unibpf"), &bin).expect("copy unibpf");
+        }
         for wasm in [
             "bootstrap.wasm",
             "bootstrap_rs.wasm",
@@ -30,14 +36,15 @@ fn nobody_dir() -> &'static Path {
         ] {
             std::fs::copy(program(wasm), dir.join(wasm)).expect("copy module");
         }
-        // Every directory up to it must be searchable by nobody.
         let mut p = dir.clone();
-        loop {
+        while p.pop() {
             let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
-            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode | 0o055));
-            if !p.pop() {
-                break;
-            }
+            assert!(
+                mode & 0o001 != 0,
+                "{} is not searchable by other users, so uid 65534 cannot reach the \
+                 test's files: make it o+x (a checkout made with umask 022 is)",
+                p.display()
+            );
         }
         dir
     })

@@ -2,6 +2,7 @@
 //! `task_struct`s built from it for `bpf_get_current_task`.
 
 use crate::emulated::layout::{task, TASK_COMM_LEN};
+use crate::emulated::put;
 
 /// Why user memory could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,13 +62,6 @@ impl Task for NoTask {
     }
     fn read_str(&self, _: u64, _: &mut [u8]) -> Result<usize, Fault> {
         Err(Fault)
-    }
-}
-
-fn put(bytes: &mut [u8], at: u32, value: &[u8]) {
-    let at = at as usize;
-    if let Some(dst) = bytes.get_mut(at..at + value.len()) {
-        dst.copy_from_slice(value);
     }
 }
 

@@ -4,17 +4,11 @@
 use unibpf_trace::Event;
 
 use crate::emulated::layout::{entry, sched_exec, sched_fork, sched_template, sys_enter, sys_exit};
+use crate::emulated::put;
 use crate::helpers::task::Task;
 
 /// The priority the kernel reports for a task of nice 0.
 const DEFAULT_PRIO: i32 = 120;
-
-fn put(b: &mut [u8], at: u32, v: &[u8]) {
-    let at = at as usize;
-    if let Some(dst) = b.get_mut(at..at + v.len()) {
-        dst.copy_from_slice(v);
-    }
-}
 
 /// A record of `size` bytes with the common header filled.
 fn with_header(size: u32, task: &dyn Task) -> Vec<u8> {

@@ -85,6 +85,11 @@ impl ProcessHooks {
         }
     }
 
+    /// Whether a process was named to trace.
+    pub fn has_target(&self) -> bool {
+        self.target.is_some()
+    }
+
     /// Attaches program `program` of `core` to `hook`.
     pub fn attach(
         &self,
