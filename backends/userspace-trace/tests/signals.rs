@@ -14,7 +14,7 @@ use unibpf_trace::{SyscallSet, Target};
 #[test]
 fn handler_runs_under_tracing() {
     let prog = compile_c("signals");
-    let prog = prog.to_str().expect("utf-8 temp path");
+    let prog = prog.path.to_str().expect("utf-8 temp path");
     for syscalls in [
         SyscallSet::only([libc::SYS_kill], true, true),
         SyscallSet::all(true, true),

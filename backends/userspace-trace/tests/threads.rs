@@ -11,7 +11,7 @@ use unibpf_trace::SyscallSet;
 #[test]
 fn four_threads_each_open_a_file() {
     let prog = compile_c("threads");
-    let prog = prog.to_str().expect("utf-8 temp path");
+    let prog = prog.path.to_str().expect("utf-8 temp path");
     let openat = SyscallSet::only([libc::SYS_openat], true, false);
     let (end, seen) = trace_command(&[prog], everything(openat));
     assert_eq!(end.exit_code(), Some(0), "{seen:#?}");

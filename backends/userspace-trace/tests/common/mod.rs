@@ -108,9 +108,21 @@ pub fn everything(syscalls: unibpf_trace::SyscallSet) -> Interest {
     }
 }
 
+/// A compiled helper; its temporary directory goes when this is dropped.
+pub struct Compiled {
+    pub path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Compiles a C helper from tests/progs/NAME.c into a temporary directory
 /// that the unprivileged test run can write to as well.
-pub fn compile_c(name: &str) -> PathBuf {
+pub fn compile_c(name: &str) -> Compiled {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/progs/{name}.c"));
     let dir = std::env::temp_dir().join(format!("unibpf-trace-{}-{}", std::process::id(), name));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -122,7 +134,7 @@ pub fn compile_c(name: &str) -> PathBuf {
         .status()
         .expect("run cc");
     assert!(status.success(), "cc {}", src.display());
-    out
+    Compiled { path: out, dir }
 }
 
 /// Waits until `cond` holds, up to `timeout`.

@@ -1,0 +1,87 @@
+//! What tracing costs per event, measured on a helper that makes N getppid
+//! syscalls. Prints numbers; asserts nothing about time. Run with
+//! `cargo test -p unibpf-trace --test bench -- --ignored --nocapture`.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::compile_c;
+use unibpf_trace::{Interest, SyscallSet, Target, Tracer};
+
+const N: u64 = 20_000;
+
+/// Seconds to run the helper under tracing, and how many events it gave.
+fn traced(prog: &str, syscalls: SyscallSet) -> (f64, u64) {
+    let count = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&count);
+    let argv = [prog.to_owned(), N.to_string()].map(Into::into).to_vec();
+    let interest = Interest {
+        syscalls,
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let handle = Tracer::spawn_thread(Target::Spawn { argv }, interest, move |_, _| {
+        seen.fetch_add(1, Ordering::Relaxed);
+    })
+    .expect("start");
+    handle.release();
+    let end = handle.join().expect("trace");
+    assert_eq!(end.exit_code(), Some(0));
+    (start.elapsed().as_secs_f64(), count.load(Ordering::Relaxed))
+}
+
+fn untraced(prog: &str) -> f64 {
+    let start = Instant::now();
+    let status = std::process::Command::new(prog)
+        .arg(N.to_string())
+        .status()
+        .expect("run helper");
+    assert!(status.success());
+    start.elapsed().as_secs_f64()
+}
+
+#[test]
+#[ignore = "measures time; run by hand"]
+fn cost_per_event() {
+    let prog = compile_c("getppid_loop");
+    let prog = prog.path.to_str().expect("utf-8 temp path");
+    let base = (0..3).map(|_| untraced(prog)).fold(f64::MAX, f64::min);
+    println!("untraced: {:.1} ms for {N} getppid", base * 1e3);
+    let cases = [
+        (
+            "seccomp, other syscalls only (filter cost)",
+            SyscallSet::only([libc::SYS_openat], true, true),
+        ),
+        (
+            "seccomp, getppid enter",
+            SyscallSet::only([libc::SYS_getppid], true, false),
+        ),
+        (
+            "seccomp, getppid enter+exit",
+            SyscallSet::only([libc::SYS_getppid], true, true),
+        ),
+        (
+            "PTRACE_SYSCALL, all syscalls enter+exit",
+            SyscallSet::all(true, true),
+        ),
+    ];
+    for (name, set) in cases {
+        let (secs, events) = (0..3)
+            .map(|_| traced(prog, set.clone()))
+            .fold((f64::MAX, 0), |a, b| if b.0 < a.0 { b } else { a });
+        let extra = (secs - base).max(0.0);
+        println!(
+            "{name}: {:.1} ms, {events} events, {:.1} µs per getppid, {:.1} µs per event",
+            secs * 1e3,
+            extra / N as f64 * 1e6,
+            if events > 0 {
+                extra / events as f64 * 1e6
+            } else {
+                0.0
+            },
+        );
+    }
+}
