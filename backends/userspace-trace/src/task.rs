@@ -182,3 +182,74 @@ impl Task<'_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Our own process, read through the same calls as a tracee.
+    fn this_task(state: &TaskState) -> Task<'_> {
+        Task { state }
+    }
+
+    #[test]
+    fn string_ending_before_an_unmapped_page() {
+        const PAGE: usize = 4096;
+        // SAFETY: a fresh private anonymous mapping of two pages that only
+        // this test uses; the second page is unmapped before reading.
+        let base = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            let end = p.cast::<u8>().add(PAGE - 4);
+            end.copy_from_nonoverlapping(c"abc".as_ptr().cast::<u8>(), 4);
+            libc::munmap(p.cast::<u8>().add(PAGE).cast(), PAGE);
+            p as u64
+        };
+        let tid = nix::unistd::gettid().as_raw();
+        let state = TaskState::new(tid, nix::unistd::getpid().as_raw(), false);
+        let task = this_task(&state);
+        let mut buf = [0xffu8; 64];
+        assert_eq!(task.read_c_string(base + PAGE as u64 - 4, &mut buf), Ok(4));
+        assert_eq!(&buf[..4], b"abc\0");
+        // Cut to the buffer, NUL-terminated.
+        let mut small = [0xffu8; 3];
+        assert_eq!(
+            task.read_c_string(base + PAGE as u64 - 4, &mut small),
+            Ok(3)
+        );
+        assert_eq!(&small, b"ab\0");
+        // Running into the unmapped page without a NUL is a fault.
+        assert_eq!(task.read_c_string(base + PAGE as u64 - 2, &mut buf), Ok(2));
+        assert_eq!(
+            task.read_memory(base + PAGE as u64 - 2, &mut buf[..8]),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(
+            task.read_c_string(base + PAGE as u64, &mut buf),
+            Err(Errno::EFAULT)
+        );
+        // SAFETY: unmapping the page mapped above, no longer used.
+        unsafe { libc::munmap(base as *mut libc::c_void, PAGE) };
+    }
+
+    #[test]
+    fn ids_and_names_of_this_thread() {
+        let tid = nix::unistd::gettid().as_raw();
+        let pid = nix::unistd::getpid().as_raw();
+        let state = TaskState::new(tid, pid, false);
+        let task = this_task(&state);
+        assert_eq!(task.ppid(), nix::unistd::getppid().as_raw());
+        let (uid, gid) = task.uid_gid();
+        assert_eq!(uid, nix::unistd::getuid().as_raw());
+        assert_eq!(gid, nix::unistd::getgid().as_raw());
+        assert!(task.start_time_ns() > 0);
+        assert_ne!(task.comm()[0], 0);
+    }
+}

@@ -452,8 +452,18 @@ impl Tracer {
         } else {
             0
         };
-        self.resume(tid, Resume::Detach, sig);
-        self.tasks.remove(&tid);
+        match sys::resume(tid, Resume::Detach, sig) {
+            // Killed meanwhile: still ours until wait reports it gone, and
+            // its real parent cannot reap it before we do.
+            Err(Errno::ESRCH) => {}
+            Err(e) => {
+                tracing::debug!("detaching {tid}: {e}");
+                self.tasks.remove(&tid);
+            }
+            Ok(()) => {
+                self.tasks.remove(&tid);
+            }
+        }
     }
 
     /// Stops early without callbacks and waits until nothing is traced.
