@@ -15,6 +15,14 @@
 //! seccomp filter: 0.1 µs on the others), while a pid target or
 //! [`SyscallSet::all`] stops twice for every syscall (PTRACE_SYSCALL).
 //! Exec, exit and fork events cost one stop each.
+//!
+//! Limits: a traced command cannot itself ptrace its children (they are
+//! traced by us); a command's setuid programs run without their privileges
+//! when a seccomp filter is used (it needs no_new_privs); syscalls of another
+//! ABI (32-bit compat) are not reported; a pid target's exec events name
+//! /proc/PID/exe unless its execve calls are traced; stopping a tracer
+//! thread sends it [`wake_signal`], a real-time signal with a do-nothing
+//! handler.
 
 mod error;
 mod handle;
@@ -36,7 +44,7 @@ pub use tracer::Tracer;
 /// What to trace.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// Start this command (argv[0] is looked up in PATH; the environment is
+    /// Start this command (`argv[0]` is looked up in PATH; the environment is
     /// inherited) and trace it from before its exec. It is killed if the
     /// tracer stops early or dies.
     Spawn { argv: Vec<OsString> },

@@ -96,7 +96,10 @@ pub(crate) fn spawn(
         errno,
     };
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| failed("pipe", e))?;
-    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| failed("pipe", e))?;
+    // Non-blocking: a process forked meanwhile by another of our threads may
+    // hold the write end for a moment, and the tracer must not wait for it.
+    let (err_r, err_w) =
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| failed("pipe", e))?;
     let child = ChildSetup {
         path: path.as_ptr(),
         argv: argp.as_ptr(),
@@ -189,8 +192,8 @@ fn child_main(c: &ChildSetup) -> ! {
     }
 }
 
-/// Reads what the child reported through the error pipe, if anything, without
-/// blocking forever: call it only once the child has exited.
+/// Reads what the child reported through the error pipe, if anything; call
+/// it once the child has exited (the pipe does not block).
 pub(crate) fn read_failure(err: &OwnedFd) -> Option<(u8, Errno)> {
     let mut msg = [0u8; 5];
     let n = nix::unistd::read(err, &mut msg).ok()?;

@@ -35,6 +35,21 @@ fn shell_running_cat() {
     assert_eq!(cat.ppid, sh_pid, "cat's parent is sh");
     assert!(matches!(cat.kind, Kind::Exec { old_tid, .. } if old_tid == cat.tid));
 
+    // Credentials are ours; cat started after sh, and not long ago.
+    let ids = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    assert_eq!(sh.uid_gid, ids);
+    assert_eq!(cat.uid_gid, ids);
+    let now = common::boot_time_ns();
+    assert!(sh.start_time_ns <= cat.start_time_ns && cat.start_time_ns <= now);
+    assert!(
+        now - sh.start_time_ns < 60_000_000_000,
+        "{} {now}",
+        sh.start_time_ns
+    );
+
     // sh forked the process that became cat.
     assert!(seen.iter().any(|s| s.tid == sh_pid
         && s.kind

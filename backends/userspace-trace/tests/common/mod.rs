@@ -18,6 +18,8 @@ pub struct Seen {
     pub tgid: i32,
     pub ppid: i32,
     pub comm: String,
+    pub uid_gid: (u32, u32),
+    pub start_time_ns: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +75,8 @@ pub fn record(event: &Event<'_>, task: &Task<'_>) -> Seen {
         tgid: task.tgid(),
         ppid: task.ppid(),
         comm: String::from_utf8_lossy(&comm[..len]).into_owned(),
+        uid_gid: task.uid_gid(),
+        start_time_ns: task.start_time_ns(),
     }
 }
 
@@ -160,4 +164,10 @@ pub fn proc_status(pid: i32, field: &str) -> Option<String> {
 
 pub fn gone(pid: i32) -> bool {
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// CLOCK_BOOTTIME now, in ns (what Task::start_time_ns counts from).
+pub fn boot_time_ns() -> u64 {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).expect("clock");
+    now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
 }
