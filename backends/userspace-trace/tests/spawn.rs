@@ -67,6 +67,7 @@ fn shell_running_cat() {
                     if *id == libc::SYS_openat && p == "/etc/hostname")
         })
         .expect("openat of /etc/hostname");
+    assert_eq!(seen[open_at].regs_nr, Some(libc::SYS_openat as u64));
     let exit = seen[open_at + 1..]
         .iter()
         .find(|s| s.tid == cat.tid && matches!(s.kind, Kind::Exit { .. }))

@@ -20,6 +20,8 @@ pub struct Seen {
     pub comm: String,
     pub uid_gid: (u32, u32),
     pub start_time_ns: u64,
+    /// The syscall number register, read with Task::regs.
+    pub regs_nr: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +79,7 @@ pub fn record(event: &Event<'_>, task: &Task<'_>) -> Seen {
         comm: String::from_utf8_lossy(&comm[..len]).into_owned(),
         uid_gid: task.uid_gid(),
         start_time_ns: task.start_time_ns(),
+        regs_nr: task.regs().ok().map(|r| syscall_nr_register(&r)),
     }
 }
 
@@ -170,4 +173,14 @@ pub fn gone(pid: i32) -> bool {
 pub fn boot_time_ns() -> u64 {
     let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).expect("clock");
     now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
+}
+
+#[cfg(target_arch = "x86_64")]
+fn syscall_nr_register(regs: &unibpf_trace::Regs) -> u64 {
+    regs.orig_rax
+}
+
+#[cfg(target_arch = "aarch64")]
+fn syscall_nr_register(regs: &unibpf_trace::Regs) -> u64 {
+    regs.regs[8]
 }
