@@ -114,11 +114,11 @@ fn a_plain_ring_buffer_under_the_mask_fails_naming_the_compat_header() {
 }
 
 #[test]
-fn forcing_the_userspace_backend_fails_clearly_for_now() {
+fn forcing_the_userspace_backend_without_a_process_says_how_to_name_one() {
     let path = program("bootstrap.wasm");
     assert_fails_with(
         &["--backend", "userspace", "--timeout", "10s", path.to_str().unwrap()],
-        "unibpf: error: program handle_exec: the userspace backend is not available yet; use --backend kernel (or auto)",
+        "unibpf: error: program handle_exec: no process to trace; the userspace backend traces the processes it is given: run with --cmd 'COMMAND ARGS' or --pid PID",
     );
     // Forcing the kernel backend is fine here.
     let (status, _out, err) = run_to_end(&[
