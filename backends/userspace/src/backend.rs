@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use unibpf_backend::{
-    AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch, HostFeatures, LoadRequest,
-    LoadedObject, MapHandle, Program, ProgramDesc, Result, Unsupported,
+    wait_readable, AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch,
+    HostFeatures, LoadRequest, LoadedObject, MapHandle, Program, ProgramDesc, Result, Unsupported,
 };
 
-use unibpf_object::Hook;
+use unibpf_object::{Hook, ProgramSection};
 
 use crate::helpers::ids;
 use crate::hooks::process::{ProcessHook, ProcessHooks};
@@ -38,8 +38,7 @@ impl UserspaceBackend {
 }
 
 /// How a program of this section runs here, or why it cannot.
-fn hook_of(program: &Program) -> std::result::Result<ProcessHook, Unsupported> {
-    let section = &program.section;
+fn hook_of(section: &ProgramSection) -> std::result::Result<ProcessHook, Unsupported> {
     let refuse = |hook: String| Unsupported::Hook {
         backend: BackendKind::Userspace,
         hook,
@@ -81,7 +80,7 @@ impl Backend for UserspaceBackend {
         program: &Program,
         _host: &dyn HostFeatures,
     ) -> std::result::Result<String, Unsupported> {
-        let hook = hook_of(program)?;
+        let hook = hook_of(&program.section)?;
         if !self.hooks.has_target() {
             return Err(Unsupported::NotConvertible {
                 missing: "no process to trace".into(),
@@ -211,11 +210,7 @@ impl LoadedObject for UserObject {
             .ok_or_else(|| BackendError::new(Errno::ENOENT, format!("no program {program}")))?;
         let p = &self.core.programs[index];
         let hook = match target {
-            AttachTarget::Auto => hook_of(&unibpf_backend::Program {
-                name: p.name.clone(),
-                section: p.section.clone(),
-                sym_info_offset: 0,
-            }),
+            AttachTarget::Auto => hook_of(&p.section),
             AttachTarget::Named(t) => {
                 let (category, name) = t.split_once('/').unwrap_or(("", t));
                 ProcessHook::of_tracepoint(category, name).map_err(|why| {
@@ -271,14 +266,14 @@ impl LoadedObject for UserObject {
             if !out.is_empty() {
                 return Ok(());
             }
-            if readable(wake, Some(Duration::ZERO)) {
+            if wait_readable(&[wake], Some(Duration::ZERO)) {
                 return Err(BackendError::new(Errno::EINTR, "interrupted"));
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {
                 return Ok(());
             }
-            wait_either(self.core.wake.as_fd(), wake, left);
+            wait_readable(&[self.core.wake.as_fd(), wake], left);
         }
     }
 }
@@ -287,29 +282,4 @@ impl Drop for UserObject {
     fn drop(&mut self) {
         self.hooks.detach_all(self.owner);
     }
-}
-
-fn readable(fd: BorrowedFd<'_>, wait: Option<Duration>) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let timeout = wait.map_or(PollTimeout::NONE, |d| {
-        PollTimeout::try_from(d.as_millis().min(i32::MAX as u128) as i32)
-            .unwrap_or(PollTimeout::MAX)
-    });
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
-}
-
-/// Waits until either fd is readable or `left` passes.
-fn wait_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>, left: Option<Duration>) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    // Rounded up, so a sub-millisecond rest still waits.
-    let timeout = left.map_or(PollTimeout::NONE, |d| {
-        let ms = d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-    });
-    let mut fds = [
-        PollFd::new(a, PollFlags::POLLIN),
-        PollFd::new(b, PollFlags::POLLIN),
-    ];
-    let _ = poll(&mut fds, timeout);
 }

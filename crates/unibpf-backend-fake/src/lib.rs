@@ -10,15 +10,15 @@
 mod map;
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use unibpf_backend::{
-    AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch, HostFeatures, LoadRequest,
-    LoadedObject, MapHandle, MapInfo, MapKind, Program, ProgramDesc, ProgramSection, Result,
-    Unsupported,
+    wait_readable, AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch,
+    HostFeatures, LoadRequest, LoadedObject, MapHandle, MapInfo, MapKind, Program, ProgramDesc,
+    ProgramSection, Result, Unsupported,
 };
 use unibpf_object::Hook;
 
@@ -310,7 +310,7 @@ impl LoadedObject for FakeObject {
             if self.world.take_events(&name, out) > 0 {
                 return Ok(());
             }
-            if readable(wake, Duration::ZERO) {
+            if wait_readable(&[wake], Some(Duration::ZERO)) {
                 return Err(BackendError::new(Errno::EINTR, "stop requested"));
             }
             let left = match deadline {
@@ -322,15 +322,7 @@ impl LoadedObject for FakeObject {
             };
             // Events come from another thread without a wake-up of their
             // own: look again every few milliseconds.
-            readable(wake, left.min(Duration::from_millis(5)));
+            wait_readable(&[wake], Some(left.min(Duration::from_millis(5))));
         }
     }
-}
-
-/// Waits up to `wait` for `fd` to become readable.
-fn readable(fd: BorrowedFd<'_>, wait: Duration) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0)
 }

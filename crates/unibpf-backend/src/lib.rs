@@ -11,6 +11,7 @@ mod events;
 pub mod feature;
 mod map;
 mod plan;
+mod wait;
 
 use std::fmt;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use feature::{Feature, Group, HostFeatures, UnknownFeature};
 pub use map::{MapHandle, MapInfo, MapKind, MapOps};
 pub use plan::{KprobeAsFentry, LoadPlan, TcAttach};
 pub use unibpf_object::{BpfObject, Program, ProgramSection};
+pub use wait::wait_readable;
 
 /// Which backend runs an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

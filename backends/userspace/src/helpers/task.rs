@@ -9,7 +9,7 @@ use crate::emulated::put;
 pub struct Fault;
 
 /// What helpers may ask about the current task. Hooks implement it over
-/// the traced process; runs with no task (packets) use [`NoTask`].
+/// the traced process.
 pub trait Task {
     /// Thread id (the kernel's `pid`).
     fn tid(&self) -> u32;
@@ -32,37 +32,6 @@ pub trait Task {
     /// bytes, the NUL included, which is always written when `buf` is
     /// not empty); returns the bytes written.
     fn read_str(&self, addr: u64, buf: &mut [u8]) -> Result<usize, Fault>;
-}
-
-/// No task: the context of packet hooks.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoTask;
-
-impl Task for NoTask {
-    fn tid(&self) -> u32 {
-        0
-    }
-    fn tgid(&self) -> u32 {
-        0
-    }
-    fn parent_tgid(&self) -> u32 {
-        0
-    }
-    fn uid_gid(&self) -> (u32, u32) {
-        (0, 0)
-    }
-    fn comm(&self) -> [u8; TASK_COMM_LEN as usize] {
-        [0; TASK_COMM_LEN as usize]
-    }
-    fn start_ns(&self) -> (u64, u64) {
-        (0, 0)
-    }
-    fn read(&self, _: u64, _: &mut [u8]) -> Result<(), Fault> {
-        Err(Fault)
-    }
-    fn read_str(&self, _: u64, _: &mut [u8]) -> Result<usize, Fault> {
-        Err(Fault)
-    }
 }
 
 /// The emulated `task_struct` of the current task, whose `real_parent`

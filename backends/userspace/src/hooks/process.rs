@@ -248,7 +248,7 @@ fn deliver(attached: &Mutex<Vec<Attachment>>, event: &Event<'_>, task: &unibpf_t
         _ => 0,
     };
     let traced = TracedTask { task, exit_status };
-    let mut record = context::record(event, &traced);
+    let record = context::record(event, &traced);
     let attached = lock(attached);
     for a in attached.iter().filter(|a| matches(a.hook, event)) {
         let name = &a.core.programs[a.program].name;
@@ -263,7 +263,6 @@ fn deliver(attached: &Mutex<Vec<Attachment>>, event: &Event<'_>, task: &unibpf_t
         let mut ctx = record.clone();
         let _ = a.core.run(a.program, &mut ctx, &traced, &mut print);
     }
-    record.clear();
 }
 
 fn matches(hook: ProcessHook, event: &Event<'_>) -> bool {
