@@ -35,6 +35,14 @@ impl UserProgram {
     }
 }
 
+/// What the object's lock guards: its maps, and the buffers helpers
+/// reuse from run to run (runs hold the lock, so one set serves all).
+struct Locked {
+    maps: Vec<ObjectMap>,
+    scratch: Vec<u8>,
+    key: Vec<u8>,
+}
+
 /// A map with what the loader said about it.
 struct ObjectMap {
     map: UserMap,
@@ -44,7 +52,7 @@ struct ObjectMap {
 /// Maps and programs of one loaded object.
 pub struct ObjectCore {
     pub programs: Vec<UserProgram>,
-    maps: Mutex<Vec<ObjectMap>>,
+    state: Mutex<Locked>,
     /// Ids the guest names maps by: unique in the process, so a module's
     /// objects never share one.
     map_ids: Vec<i32>,
@@ -107,7 +115,11 @@ impl ObjectCore {
             .collect();
         Ok(Self {
             programs,
-            maps: Mutex::new(maps),
+            state: Mutex::new(Locked {
+                maps,
+                scratch: Vec::new(),
+                key: Vec::new(),
+            }),
             map_ids,
             wake: Wake::new()
                 .map_err(|e| BackendError::new(Errno::EMFILE, format!("an eventfd: {e}")))?,
@@ -116,10 +128,10 @@ impl ObjectCore {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<ObjectMap>> {
+    fn lock(&self) -> MutexGuard<'_, Locked> {
         // A panic while holding the lock would be a bug of ours; the maps
         // stay usable.
-        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs program `index` on `context` for `task`; returns r0.
@@ -133,7 +145,8 @@ impl ObjectCore {
         let Some(p) = self.programs.get(index) else {
             return Ok(0);
         };
-        let mut maps = self.lock();
+        let mut locked = self.lock();
+        let Locked { maps, scratch, key } = &mut *locked;
         let n = maps.len();
         let task_addr = if p.uses_task { region_base(n) } else { 0 };
         let empty = [0; crate::emulated::layout::task::SIZE as usize];
@@ -169,8 +182,6 @@ impl ObjectCore {
             memory.add_region(Region::ReadOnly(&parent));
         }
         let mut random = self.random.load(Ordering::Relaxed);
-        let mut scratch = Vec::new();
-        let mut key = Vec::new();
         let mut env = Env {
             maps: run_maps,
             task,
@@ -179,8 +190,8 @@ impl ObjectCore {
             print,
             random: &mut random,
             wake: false,
-            scratch: &mut scratch,
-            key: &mut key,
+            scratch,
+            key,
         };
         let result = p.program.run(&mut memory, &mut env, Limits::default());
         let mut wake = env.wake;
@@ -190,7 +201,7 @@ impl ObjectCore {
         }
         drop(env);
         drop(memory);
-        drop(maps);
+        drop(locked);
         self.random.store(random, Ordering::Relaxed);
         if wake {
             self.wake.signal();
@@ -204,16 +215,16 @@ impl ObjectCore {
     }
 
     /// The id and sizes of map `name`, for the guest.
-    pub fn map_by_name(self: &Arc<Self>, name: &str) -> Option<(usize, i32, MapInfo)> {
-        let maps = self.lock();
+    pub fn map_by_name(&self, name: &str) -> Option<(usize, i32, MapInfo)> {
+        let maps = &self.lock().maps;
         let i = maps.iter().position(|m| m.spec.name == name)?;
         Some((i, self.map_ids[i], maps[i].map.info()))
     }
 
     /// Moves the queued records of event map `index` into `out`.
     pub fn drain(&self, index: usize, out: &mut unibpf_backend::EventBatch) -> Result<(), Errno> {
-        let mut maps = self.lock();
-        let m = maps.get_mut(index).ok_or(Errno::EBADF)?;
+        let mut locked = self.lock();
+        let m = locked.maps.get_mut(index).ok_or(Errno::EBADF)?;
         if !m.map.info().kind.is_event_source() {
             return Err(Errno::EINVAL);
         }
@@ -278,8 +289,8 @@ impl UserMapOps {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut ObjectMap) -> Result<T, Errno>) -> Result<T, Errno> {
-        let mut maps = self.core.lock();
-        f(maps.get_mut(self.index).ok_or(Errno::EBADF)?)
+        let mut locked = self.core.lock();
+        f(locked.maps.get_mut(self.index).ok_or(Errno::EBADF)?)
     }
 }
 
