@@ -103,7 +103,7 @@ impl Backend for UserspaceBackend {
 
     fn load_object(&mut self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedObject>> {
         let btf = crate::emulated::btf::parsed();
-        let image = load::load(request.elf, request.object, &btf, &HostKconfig)
+        let image = load::load(request.elf, request.object, btf, &HostKconfig)
             .map_err(|e| BackendError::new(Errno::EINVAL, e.to_string()))?;
         let skipped = |name: &str| request.plan.skip_programs.iter().any(|s| s == name);
         if let Some((name, why)) = image.refused.iter().find(|(n, _)| !skipped(n)) {

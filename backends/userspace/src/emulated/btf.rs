@@ -160,10 +160,12 @@ fn fill(b: &mut Builder, s: &Struct) {
     }
 }
 
-/// [`raw`], parsed.
-pub fn parsed() -> Btf {
+/// [`raw`], parsed: built once per process (every load resolves against
+/// the same tables).
+pub fn parsed() -> &'static Btf {
+    static PARSED: std::sync::OnceLock<Btf> = std::sync::OnceLock::new();
     // Our own constant tables: the unit tests prove they parse.
-    Btf::parse(&raw()).expect("the emulated BTF tables are well formed")
+    PARSED.get_or_init(|| Btf::parse(&raw()).expect("the emulated BTF tables are well formed"))
 }
 
 #[cfg(test)]
