@@ -61,6 +61,9 @@ pub struct ObjectCore {
     random: AtomicU64,
     /// Runs that stopped with an error (reported once per program).
     failures: AtomicU64,
+    /// Some program tail-calls and some program needs the current task:
+    /// every run builds it, since a run may end in any program.
+    task_for_all: bool,
 }
 
 static NEXT_MAP_ID: AtomicI32 = AtomicI32::new(0x1000);
@@ -109,6 +112,11 @@ impl ObjectCore {
                 uses_task,
             });
         }
+        fill_prog_arrays(image, &programs, &mut maps)?;
+        let task_for_all = programs.iter().any(|p| p.uses_task)
+            && programs
+                .iter()
+                .any(|p| p.helper_ids().contains(&ids::TAIL_CALL));
         let map_ids = maps
             .iter()
             .map(|_| NEXT_MAP_ID.fetch_add(1, Ordering::Relaxed))
@@ -125,6 +133,7 @@ impl ObjectCore {
                 .map_err(|e| BackendError::new(Errno::EMFILE, format!("an eventfd: {e}")))?,
             random: AtomicU64::new(seed()),
             failures: AtomicU64::new(0),
+            task_for_all,
         })
     }
 
@@ -148,9 +157,10 @@ impl ObjectCore {
         let mut locked = self.lock();
         let Locked { maps, scratch, key } = &mut *locked;
         let n = maps.len();
-        let task_addr = if p.uses_task { region_base(n) } else { 0 };
+        let with_task = p.uses_task || self.task_for_all;
+        let task_addr = if with_task { region_base(n) } else { 0 };
         let empty = [0; crate::emulated::layout::task::SIZE as usize];
-        let (me, parent) = if p.uses_task {
+        let (me, parent) = if with_task {
             (
                 current_task(task, task_addr, region_base(n + 1)),
                 parent_task(task),
@@ -177,7 +187,7 @@ impl ObjectCore {
                 value_size,
             });
         }
-        if p.uses_task {
+        if with_task {
             memory.add_region(Region::ReadOnly(&me));
             memory.add_region(Region::ReadOnly(&parent));
         }
@@ -192,8 +202,25 @@ impl ObjectCore {
             wake: false,
             scratch,
             key,
+            tail_calls: 0,
+            programs: self.programs.len() as u32,
         };
-        let result = p.program.run(&mut memory, &mut env, Limits::default());
+        let mut current = p;
+        let result = loop {
+            match current
+                .program
+                .run(&mut memory, &mut env, Limits::default())
+            {
+                Err(VmError::TailCall { program, .. }) => {
+                    match self.programs.get(program as usize) {
+                        Some(next) => current = next,
+                        // The helper checks the slot against our programs.
+                        None => break Ok(0),
+                    }
+                }
+                other => break other,
+            }
+        };
         let mut wake = env.wake;
         for m in env.maps.iter_mut() {
             m.index.end_run();
@@ -320,4 +347,31 @@ impl MapOps for UserMapOps {
         self.release();
         self.with(|m| m.map.next_key(key, next))
     }
+}
+
+/// Puts the programs the object names in its prog arrays' slots (by
+/// their index among `programs`, what `bpf_tail_call` runs).
+fn fill_prog_arrays(
+    image: &Image,
+    programs: &[UserProgram],
+    maps: &mut [ObjectMap],
+) -> Result<(), BackendError> {
+    for (spec, m) in image.maps.iter().zip(maps.iter_mut()) {
+        for (slot, name) in &spec.prog_slots {
+            let fail = |why: String| {
+                BackendError::new(
+                    Errno::EINVAL,
+                    format!("map {}: slot {slot}: {why}", spec.name),
+                )
+            };
+            let index = programs
+                .iter()
+                .position(|p| p.name == *name)
+                .ok_or_else(|| fail(format!("{name} is not a program that loaded")))?;
+            m.map
+                .update(&slot.to_le_bytes(), &(index as u32).to_le_bytes(), 0)
+                .map_err(|e| fail(format!("cannot set it: {e}")))?;
+        }
+    }
+    Ok(())
 }

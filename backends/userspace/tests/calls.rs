@@ -4,7 +4,8 @@
 mod common;
 use common::*;
 use unibpf_backend_userspace::vm::{
-    memory::STACK_TOP, HelperError, Limits, Memory, NoHelpers, Reason, Region, VmError, MAX_FRAMES,
+    memory::{function_address, STACK_TOP},
+    HelperError, Limits, Memory, NoHelpers, Reason, Region, VmError, MAX_FRAMES,
 };
 
 #[test]
@@ -236,4 +237,108 @@ fn memory_is_reusable_across_runs() {
             want
         );
     }
+}
+
+/// main: `count = bpf_loop(5, cb, &sum, 0)` with r6 = 77 across the call;
+/// cb(i, ctx) adds i to *ctx and clobbers r6. Then the callback ends the
+/// loop at `stop` (returns 1) when given one.
+fn loop_program(loops: i32, flags: i32, stop: Option<i32>) -> Asm {
+    let main = Asm::new()
+        .i(ST | MEM | DW, 10, 0, -8, 0)
+        .mov(1, loops)
+        .lddw_src(2, 4, 12, 0) // cb at pc 15 = 2 + 1 + 12
+        .movr(3, 10)
+        .i(ALU64 | ADD | K, 3, 0, 0, -8)
+        .mov(4, flags)
+        .mov(6, 77)
+        .call_helper(181)
+        .movr(7, 0)
+        .i(LDX | MEM | DW, 0, 10, -8, 0)
+        .i(ALU64 | MUL | K, 0, 0, 0, 100)
+        .i(ALU64 | ADD | X, 0, 7, 0, 0)
+        .i(ALU64 | ADD | X, 0, 6, 0, 0)
+        .exit();
+    // cb at pc 15: *r2 += r1; r6 = 999; r0 = (r1 == stop); exit
+    main.i(LDX | MEM | DW, 3, 2, 0, 0)
+        .i(ALU64 | ADD | X, 3, 1, 0, 0)
+        .i(STX | MEM | DW, 2, 3, 0, 0)
+        .mov(6, 999)
+        .mov(0, 0)
+        .i(JMP | JNE | K, 1, 0, 1, stop.unwrap_or(-1))
+        .mov(0, 1)
+        .exit()
+}
+
+#[test]
+fn bpf_loop_calls_back_with_the_index_and_context_and_returns_the_count() {
+    // sum 0..5 = 10, 5 calls, r6 kept: 10 * 100 + 5 + 77.
+    assert_eq!(r0(&loop_program(5, 0, None)), 1082);
+    // Zero loops: no call at all.
+    assert_eq!(r0(&loop_program(0, 0, None)), 77);
+}
+
+#[test]
+fn bpf_loop_stops_when_the_callback_returns_one_counting_that_call() {
+    // Calls with i = 0, 1, 2; the third returns 1: sum 3, count 3.
+    assert_eq!(r0(&loop_program(10, 0, Some(2))), 300 + 3 + 77);
+}
+
+#[test]
+fn bpf_loop_refuses_flags_and_too_many_loops_as_the_kernel_does() {
+    // r0 = -EINVAL: the callback never ran (sum 0).
+    assert_eq!(
+        r0(&loop_program(5, 1, None)),
+        (-22i64 as u64).wrapping_add(77)
+    );
+    // 1 << 23 + 1 loops: -E2BIG.
+    assert_eq!(
+        r0(&loop_program((1 << 23) + 1, 0, None)),
+        (-7i64 as u64).wrapping_add(77)
+    );
+}
+
+#[test]
+fn a_callback_that_never_returns_exhausts_the_runs_budget() {
+    // cb: loop forever.
+    let asm = Asm::new()
+        .mov(1, 3)
+        .lddw_src(2, 4, 5, 0) // cb at pc 7 = 1 + 1 + 5
+        .mov(3, 0)
+        .mov(4, 0)
+        .call_helper(181)
+        .exit()
+        .i(JMP | JA, 0, 0, -1, 0);
+    let err = program(&asm)
+        .run(
+            &mut Memory::default(),
+            &mut NoHelpers,
+            Limits { instructions: 1000 },
+        )
+        .unwrap_err();
+    assert!(matches!(err, VmError::Budget { budget: 1000, .. }), "{err}");
+}
+
+#[test]
+fn a_bpf_loop_callback_that_is_not_a_function_fails_the_run() {
+    for callback in [0u64, 0x1234, u64::MAX] {
+        let asm = Asm::new()
+            .mov(1, 1)
+            .lddw(2, callback)
+            .mov(3, 0)
+            .mov(4, 0)
+            .call_helper(181)
+            .exit();
+        let err = run(&asm).unwrap_err();
+        assert!(matches!(err, VmError::Callback { .. }), "{err}");
+    }
+    // The second half of a 64-bit load is not a function either.
+    let asm = Asm::new()
+        .mov(1, 1)
+        .lddw(2, function_address(2))
+        .mov(3, 0)
+        .mov(4, 0)
+        .call_helper(181)
+        .exit();
+    let err = run(&asm).unwrap_err();
+    assert!(matches!(err, VmError::Callback { .. }), "{err}");
 }

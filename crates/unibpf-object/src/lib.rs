@@ -58,6 +58,9 @@ pub struct Map {
     /// An explicit `pinning` member (the compat header marks its heap map
     /// with `LIBBPF_PIN_NONE`).
     pub pinning: Option<u32>,
+    /// Byte offset of the `values` member (`__array(values, ...)`): where
+    /// a prog array's or map-in-map's initial slots start in the variable.
+    pub values_offset: Option<u32>,
 }
 
 /// `BPF_MAP_TYPE_RINGBUF`.

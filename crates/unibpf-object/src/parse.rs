@@ -205,6 +205,7 @@ impl<'a> Sections<'_, 'a> {
                     key_size: None,
                     value_size: None,
                     pinning: None,
+                    values_offset: None,
                 });
             } else if is_data_section(section) && sym.st_type() == STT_OBJECT {
                 if let Some(prog) = name.strip_prefix(OPTIONAL_MARK) {
@@ -309,6 +310,7 @@ fn apply_map_defs(btf: &Btf, maps: &mut [Map]) {
             m.key_size = def.key_size;
             m.value_size = def.value_size;
             m.pinning = def.pinning;
+            m.values_offset = def.values_offset;
         }
     }
 }
@@ -322,6 +324,7 @@ struct MapDef {
     key_size: Option<u32>,
     value_size: Option<u32>,
     pinning: Option<u32>,
+    values_offset: Option<u32>,
 }
 
 /// The definitions of the maps in `.maps`, by name (the first variable of a
@@ -383,5 +386,9 @@ fn map_def(btf: &Btf, members: &[Member]) -> MapDef {
         key_size: uint("key_size").or_else(|| size_of_pointee("key")),
         value_size: uint("value_size").or_else(|| size_of_pointee("value")),
         pinning: uint("pinning"),
+        values_offset: members
+            .iter()
+            .find(|m| m.name == "values")
+            .map(|m| m.bit_offset / 8),
     }
 }

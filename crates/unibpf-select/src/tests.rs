@@ -116,6 +116,7 @@ fn object(progs: &[(&str, &str)], maps: &[(&str, u32)]) -> BpfObject {
                 key_size: None,
                 value_size: None,
                 pinning: None,
+                values_offset: None,
             })
             .collect(),
         data_sections: vec![],

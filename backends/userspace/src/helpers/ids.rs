@@ -81,6 +81,9 @@ pub const SUPPORTED: &[u32] = &[
     RINGBUF_QUERY,
     GET_CURRENT_TASK_BTF,
     KTIME_GET_TAI_NS,
+    TAIL_CALL,
+    // Run by the VM itself (it calls back into the program).
+    LOOP,
 ];
 
 /// A helper's name for messages: `bpf_loop (181)`, or `helper 999`.

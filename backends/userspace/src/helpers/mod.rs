@@ -60,13 +60,22 @@ pub struct Env<'r> {
     /// Reused buffers, so helpers allocate nothing per call.
     pub scratch: &'r mut Vec<u8>,
     pub key: &'r mut Vec<u8>,
+    /// Tail calls taken so far in this run.
+    pub tail_calls: u32,
+    /// How many programs the object has: prog array slots hold their
+    /// indexes (a guest may write anything there).
+    pub programs: u32,
 }
+
+/// The kernel's cap on tail calls in one run (`MAX_TAIL_CALL_CNT`).
+pub const MAX_TAIL_CALLS: u32 = 33;
 
 fn neg(e: Errno) -> u64 {
     (-i64::from(e.0)) as u64
 }
 
 const EFAULT: u64 = (-14i64) as u64;
+const ENOENT: u64 = (-2i64) as u64;
 const EINVAL: u64 = (-22i64) as u64;
 
 impl crate::vm::Helpers for Env<'_> {
@@ -76,6 +85,7 @@ impl crate::vm::Helpers for Env<'_> {
             MAP_LOOKUP_ELEM => self.lookup(a[0], a[1], memory)?,
             MAP_UPDATE_ELEM => self.update(a[0], a[1], a[2], a[3], memory)?,
             MAP_DELETE_ELEM => self.delete(a[0], a[1], memory)?,
+            TAIL_CALL => self.tail_call(a[1], a[2])?,
             KTIME_GET_NS => clock::monotonic_ns(),
             KTIME_GET_BOOT_NS => clock::boot_ns(),
             KTIME_GET_TAI_NS => clock::tai_ns(),
@@ -133,6 +143,27 @@ impl<'r> Env<'r> {
         self.key.clear();
         self.key.extend_from_slice(bytes);
         Ok(())
+    }
+
+    /// `bpf_tail_call(ctx, prog_array, index)`: on success the run goes
+    /// on in the program in that slot (the VM stops this one); on failure
+    /// (no such map or slot, an empty slot, the 33 tail calls of a run
+    /// used up) the program goes on after the call, as in the kernel.
+    fn tail_call(&mut self, handle: u64, index: u64) -> Result<u64, HelperError> {
+        if self.tail_calls >= MAX_TAIL_CALLS {
+            return Ok(ENOENT);
+        }
+        let slot = u32::try_from(index).ok();
+        let target = self
+            .map(handle)
+            .and_then(|m| slot.and_then(|s| m.index.prog_at(s)));
+        match target {
+            Some(program) if program < self.programs => {
+                self.tail_calls += 1;
+                Err(HelperError::TailCall(program))
+            }
+            _ => Ok(ENOENT),
+        }
     }
 
     fn lookup(&mut self, handle: u64, key: u64, memory: &Memory<'_>) -> Result<u64, HelperError> {

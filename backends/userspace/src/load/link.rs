@@ -25,9 +25,10 @@ type At = (usize, usize);
 pub struct Relocated {
     /// Calls and function references across sections: where each goes.
     targets: HashMap<At, At>,
-    /// Sections whose code cannot run here, and why (a kernel function
-    /// call, an unknown extern).
-    pub broken: HashMap<usize, String>,
+    /// Instructions that cannot run here, by section, and why (a kernel
+    /// function call, an unknown extern): a program reaching one is
+    /// refused, others of the same section are not.
+    pub broken: HashMap<usize, Vec<(usize, String)>>,
 }
 
 /// Where map and data references point: map indexes by symbol name or
@@ -111,9 +112,10 @@ pub fn relocate(
                         section.set_imm(insn + 1, offset as i32);
                     }
                     _ => {
-                        out.broken.entry(target).or_insert_with(|| {
-                            format!("uses the kernel symbol {name}, which userspace has not")
-                        });
+                        out.broken.entry(target).or_default().push((
+                            insn,
+                            format!("uses the kernel symbol {name}, which userspace has not"),
+                        ));
                     }
                 }
             } else if opcode == LDDW && Some(shndx) == maps.maps_section {
@@ -185,7 +187,8 @@ pub fn link(code: &[Code], rel: &Relocated, entry: &Entry) -> Result<Vec<u8>, St
     let mut placed: Vec<(usize, i64)> = vec![(entry.section, -(entry.start as i64))];
     let mut queue = vec![(entry.section, entry.start, entry.start + entry.len)];
     while let Some((section, from, to)) = queue.pop() {
-        if let Some(why) = rel.broken.get(&section) {
+        let broken = rel.broken.get(&section).into_iter().flatten();
+        if let Some((_, why)) = broken.into_iter().find(|(i, _)| (from..to).contains(i)) {
             return Err(why.clone());
         }
         let sec = find(section).ok_or("it calls into a section without code")?;

@@ -50,6 +50,9 @@ pub struct MapSpec {
     pub initial: Option<Vec<u8>>,
     /// `.rodata` and `.kconfig`: programs may not write them.
     pub read_only: bool,
+    /// A prog array's slots the object fills statically
+    /// (`.values = { [SLOT] = &program }`): slot and program name.
+    pub prog_slots: Vec<(u32, String)>,
 }
 
 /// A program ready for the VM: its code with subprograms appended.
@@ -78,6 +81,9 @@ pub trait Kconfig {
 }
 
 const MAP_TYPE_ARRAY: u32 = 2;
+const MAP_TYPE_PROG_ARRAY: u32 = 3;
+const MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+const MAP_TYPE_HASH_OF_MAPS: u32 = 13;
 
 /// Loads `elf` (described by `object`), resolving CO-RE against `target`.
 pub fn load(
@@ -99,6 +105,9 @@ pub fn load(
         .section_headers
         .iter()
         .position(|s| parsed.shdr_strtab.get_at(s.sh_name) == Some(".maps"));
+    if let Some(section) = maps_section {
+        prog_slots(&parsed, section, object, &by_name, &mut maps)?;
+    }
     let mut code = link::code_sections(&parsed, elf)?;
     let poisoned = core::apply(elf, target, &mut code)?;
     let indexes = link::MapIndexes {
@@ -138,14 +147,23 @@ fn declared_maps(object: &BpfObject) -> Result<Vec<MapSpec>, LoadError> {
                 map: m.name.clone(),
                 why: format!("its definition has no {what}"),
             };
+            let map_type = m.map_type.ok_or_else(|| missing("type"))?;
+            // Prog arrays and maps of maps hold 4-byte ids; libbpf sets
+            // the size when the definition only lists `values`.
+            let holds_ids = matches!(
+                map_type,
+                MAP_TYPE_PROG_ARRAY | MAP_TYPE_ARRAY_OF_MAPS | MAP_TYPE_HASH_OF_MAPS
+            );
+            let id_size = |size: Option<u32>| size.or(holds_ids.then_some(4)).unwrap_or(0);
             Ok(MapSpec {
                 name: m.name.clone(),
-                map_type: m.map_type.ok_or_else(|| missing("type"))?,
-                key_size: m.key_size.unwrap_or(0),
-                value_size: m.value_size.unwrap_or(0),
+                map_type,
+                key_size: id_size(m.key_size),
+                value_size: id_size(m.value_size),
                 max_entries: m.max_entries.unwrap_or(0),
                 initial: None,
                 read_only: false,
+                prog_slots: Vec::new(),
             })
         })
         .collect()
@@ -194,6 +212,7 @@ fn data_maps(
             max_entries: 1,
             initial: Some(initial),
             read_only: d.name.starts_with(".rodata"),
+            prog_slots: Vec::new(),
         });
     }
     Ok(out)
@@ -233,9 +252,75 @@ fn kconfig_map(
             max_entries: 1,
             initial: Some(values),
             read_only: true,
+            prog_slots: Vec::new(),
         });
     }
     out
+}
+
+/// The slots of prog arrays the object initializes: each relocation of
+/// `.maps` names a program (a function symbol) at an offset inside a map
+/// variable's `values` member; libbpf fills those slots at load.
+fn prog_slots(
+    elf: &Elf<'_>,
+    maps_section: usize,
+    object: &BpfObject,
+    by_name: &HashMap<String, usize>,
+    maps: &mut [MapSpec],
+) -> Result<(), LoadError> {
+    let relocs = elf.shdr_relocs.iter().filter(|(rel, _)| {
+        elf.section_headers
+            .get(*rel)
+            .is_some_and(|s| s.sh_info as usize == maps_section)
+    });
+    let variables: Vec<(&str, u64, u64)> = elf
+        .syms
+        .iter()
+        .filter(|s| s.st_shndx == maps_section && s.st_type() == goblin::elf::sym::STT_OBJECT)
+        .filter_map(|s| Some((elf.strtab.get_at(s.st_name)?, s.st_value, s.st_size)))
+        .collect();
+    for r in relocs.flat_map(|(_, rs)| rs.iter()) {
+        let bad = |map: &str, why: String| LoadError::Map {
+            map: map.to_string(),
+            why,
+        };
+        let (name, start, _) = variables
+            .iter()
+            .find(|(_, start, size)| (*start..start.saturating_add(*size)).contains(&r.r_offset))
+            .ok_or_else(|| {
+                bad(
+                    ".maps",
+                    format!("a relocation at {:#x} is in no map", r.r_offset),
+                )
+            })?;
+        let program = elf
+            .syms
+            .get(r.r_sym)
+            .filter(|s| s.is_function())
+            .and_then(|s| elf.strtab.get_at(s.st_name))
+            .ok_or_else(|| bad(name, "its initial values name something other than a program (maps of maps are not supported)".into()))?;
+        let def = object.maps.iter().find(|m| m.name == *name);
+        let values = def
+            .and_then(|m| m.values_offset)
+            .ok_or_else(|| bad(name, "has initial values but no `values` member".into()))?;
+        let slot = (r.r_offset - start)
+            .checked_sub(u64::from(values))
+            .map(|off| off / 8)
+            .and_then(|slot| u32::try_from(slot).ok())
+            .ok_or_else(|| bad(name, "has a relocation before its values".into()))?;
+        let spec = by_name
+            .get(*name)
+            .and_then(|&i| maps.get_mut(i))
+            .ok_or_else(|| bad(name, "is not a map the object declares".into()))?;
+        if slot >= spec.max_entries {
+            return Err(bad(
+                name,
+                format!("slot {slot} is past its {} entries", spec.max_entries),
+            ));
+        }
+        spec.prog_slots.push((slot, program.to_string()));
+    }
+    Ok(())
 }
 
 /// Where the program's function symbol is.

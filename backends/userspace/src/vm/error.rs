@@ -109,6 +109,10 @@ pub enum HelperError {
     Access(#[from] AccessError),
     #[error("{0}")]
     Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// Not a failure: `bpf_tail_call` found `program` (the embedder's
+    /// number) and the run must go on there.
+    #[error("tail call to program {0}")]
+    TailCall(u32),
 }
 
 /// Why a run stopped without a result.
@@ -131,4 +135,12 @@ pub enum VmError {
     CallDepth { pc: usize },
     #[error("pc {pc}: instruction budget of {budget} exhausted")]
     Budget { pc: usize, budget: u64 },
+    /// Not a failure: the program tail-called `program` (the embedder's
+    /// number), which runs next on the same context and gives the result.
+    #[error("pc {pc}: tail call to program {program}")]
+    TailCall { pc: usize, program: u32 },
+    #[error("pc {pc}: a tail call from a subprogram or callback is not supported in userspace")]
+    TailCallFromSubprogram { pc: usize },
+    #[error("pc {pc}: bpf_loop's callback {value:#x} is not a function of the program")]
+    Callback { pc: usize, value: u64 },
 }

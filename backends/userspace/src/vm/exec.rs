@@ -3,9 +3,19 @@
 use super::alu::{alu32, alu64, cond, swap};
 use super::decode::{AtomicOp, Insn, Op, Src};
 use super::env::Helpers;
-use super::error::{Access, AccessError, Reason, VmError};
-use super::memory::{Memory, CONTEXT_BASE, FRAME_SIZE, MAX_FRAMES, STACK_TOP};
+use super::error::{Access, AccessError, HelperError, Reason, VmError};
+use super::memory::{function_pc, Memory, CONTEXT_BASE, FRAME_SIZE, MAX_FRAMES, STACK_TOP};
 use super::program::Program;
+
+/// `bpf_loop`: the one helper that calls back into the program, so the VM
+/// runs it itself (only it can re-enter the program).
+pub const LOOP_HELPER: u32 = 181;
+/// The kernel's cap on `bpf_loop`'s iterations (`BPF_MAX_LOOPS`).
+const MAX_LOOPS: u64 = 1 << 23;
+/// The return pc of a callback's frame: leaving it ends the callback.
+const CALLBACK_RETURN: usize = usize::MAX;
+const EINVAL: u64 = (-22i64) as u64;
+const E2BIG: u64 = (-7i64) as u64;
 
 /// Resource caps of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +70,10 @@ impl Program {
             depth: 0,
             memory,
             helpers,
+            budget: limits.instructions,
+            left: limits.instructions,
         }
-        .go(limits.instructions);
+        .go(0);
         memory.set_frame(0);
         result
     }
@@ -74,15 +86,23 @@ struct Run<'p, 'm, 'a> {
     depth: usize,
     memory: &'m mut Memory<'a>,
     helpers: &'m mut dyn Helpers,
+    /// The run's instruction budget, and what is left of it outside
+    /// [`Run::go`] (which counts in a local while it runs).
+    budget: u64,
+    left: u64,
 }
 
 impl Run<'_, '_, '_> {
-    fn go(&mut self, budget: u64) -> Result<u64, VmError> {
-        let mut pc = 0usize;
-        let mut left = budget;
+    /// Runs from `pc` until the main program exits, or the callback frame
+    /// it was entered in returns.
+    fn go(&mut self, mut pc: usize) -> Result<u64, VmError> {
+        let mut left = self.left;
         loop {
             if left == 0 {
-                return Err(VmError::Budget { pc, budget });
+                return Err(VmError::Budget {
+                    pc,
+                    budget: self.budget,
+                });
             }
             left -= 1;
             // In bounds: verification guarantees every target is, and
@@ -117,11 +137,19 @@ impl Run<'_, '_, '_> {
                         pc = insn.target as usize;
                     }
                 }
+                Op::Call if insn.imm as u32 == LOOP_HELPER => {
+                    self.left = left;
+                    self.regs[0] = self.bpf_loop(here)?;
+                    left = self.left;
+                }
                 Op::Call => self.regs[0] = self.helper(here, insn.imm as u32)?,
                 Op::CallLocal => pc = self.call(here, pc, insn.target as usize)?,
                 Op::Exit => match self.ret() {
+                    Some(CALLBACK_RETURN) | None => {
+                        self.left = left;
+                        return Ok(self.regs[0]);
+                    }
                     Some(back) => pc = back,
-                    None => return Ok(self.regs[0]),
                 },
                 Op::LddwHigh => {
                     unreachable!("verification keeps jumps off an immediate's high half")
@@ -215,7 +243,49 @@ impl Run<'_, '_, '_> {
         ];
         self.helpers
             .call(id, args, self.memory)
-            .map_err(|source| VmError::Helper { pc, id, source })
+            .map_err(|source| match source {
+                HelperError::TailCall(program) if self.depth == 0 => {
+                    VmError::TailCall { pc, program }
+                }
+                HelperError::TailCall(_) => VmError::TailCallFromSubprogram { pc },
+                source => VmError::Helper { pc, id, source },
+            })
+    }
+
+    /// `bpf_loop(nr_loops, callback, callback_ctx, flags)`: calls
+    /// `callback(i, callback_ctx)` for i from 0 until it returns non-zero
+    /// or `nr_loops` calls were made; returns the calls made. Errors are
+    /// the kernel's: -EINVAL for flags, -E2BIG past `BPF_MAX_LOOPS`.
+    fn bpf_loop(&mut self, pc: usize) -> Result<u64, VmError> {
+        let (loops, callback, ctx, flags) = (
+            self.regs[1] as u32 as u64,
+            self.regs[2],
+            self.regs[3],
+            self.regs[4],
+        );
+        if flags != 0 {
+            return Ok(EINVAL);
+        }
+        if loops > MAX_LOOPS {
+            return Ok(E2BIG);
+        }
+        // The kernel's verifier proves the callback is one of the
+        // program's functions; here a bad value fails the run.
+        let entry = function_pc(callback)
+            .filter(|&e| self.insns.get(e).is_some_and(|i| i.op != Op::LddwHigh))
+            .ok_or_else(|| VmError::Callback {
+                pc,
+                value: callback,
+            })?;
+        for i in 0..loops {
+            self.regs[1] = i;
+            self.regs[2] = ctx;
+            self.call(pc, CALLBACK_RETURN, entry)?;
+            if self.go(entry)? != 0 {
+                return Ok(i + 1);
+            }
+        }
+        Ok(loops)
     }
 
     /// Enters the subprogram at `target`; returns the pc to go on at.

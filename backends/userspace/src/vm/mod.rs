@@ -20,6 +20,10 @@
 //! atomics must be aligned to their size. Memory is little endian
 //! whatever the host.
 //!
+//! `bpf_loop` (helper 181) is run by the VM, not the embedder's
+//! [`Helpers`]: its callback is a function of the program, entered like a
+//! bpf-to-bpf call for each iteration, sharing the run's budget.
+//!
 //! Calls: a bpf-to-bpf call gets a fresh 512-byte frame (r10 moves down
 //! 512 bytes), r6-r9 are restored on return, and at most [`MAX_FRAMES`]
 //! frames (the main program's included) exist at once. A callee may use
