@@ -29,6 +29,30 @@ pub enum TraceError {
     Attach { pid: i32, errno: Errno },
     #[error("tracing failed: {what}: {errno}")]
     Ptrace { what: &'static str, errno: Errno },
+    #[error("cannot probe {}: {source}; check the path of the file to probe", path.display())]
+    ProbeFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot place a breakpoint at {addr:#x} in pid {pid} through /proc/{pid}/mem: {source}; \
+         tracing must be allowed to write the target's memory"
+    )]
+    ProbeWrite {
+        pid: i32,
+        addr: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read /proc/{pid}/maps to place probes: {source}")]
+    ProbeMaps {
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("probes are not supported on this architecture (only x86_64 and aarch64)")]
+    ProbesUnsupported,
     #[error("the tracer thread could not start: {0}")]
     Thread(String),
     #[error("the tracer thread panicked (a bug, or the event callback panicked)")]

@@ -24,10 +24,15 @@
 //! thread sends it [`wake_signal`], a real-time signal with a do-nothing
 //! handler.
 
+mod arch;
+mod breakpoint;
 mod error;
 mod handle;
+mod maps;
+mod probes;
 mod seccomp;
 mod spawn;
+mod stepping;
 mod sys;
 mod task;
 mod tracer;
@@ -107,6 +112,29 @@ pub struct Interest {
     pub exec: bool,
     pub exit: bool,
     pub fork: bool,
+    /// Breakpoints to place in every traced process that maps their file.
+    pub probes: Vec<Probe>,
+}
+
+/// A probe on an instruction of a file, in every traced process that maps it executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Caller's id, reported back in Event::Probe.
+    pub id: u32,
+    /// The file (executable or shared library); identified by (dev, inode) at Tracer::start,
+    /// so a missing file is a TraceError then (clear message naming the path).
+    pub file: std::path::PathBuf,
+    /// File offset of the probed instruction (the caller converts symbol addresses).
+    pub offset: u64,
+    pub kind: ProbeKind,
+}
+
+/// When a probe fires: before its instruction runs, or when the function
+/// that starts at it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    Entry,
+    Return,
 }
 
 /// One thing a traced task did. Delivered while the task is stopped.
@@ -126,6 +154,11 @@ pub enum Event<'a> {
     Exit { status: i32 },
     /// The task created a new task: a process, or a thread of its own.
     Fork { child_tid: i32, thread: bool },
+    /// A probe fired: `Entry` with the registers at the probed instruction
+    /// (ip/pc = its address), `Return` with the registers at the return
+    /// address once the function has returned (ip = that address, rax/x0 =
+    /// the return value), as the kernel's uprobe and uretprobe see them.
+    Probe { id: u32, kind: ProbeKind },
 }
 
 /// How tracing ended.

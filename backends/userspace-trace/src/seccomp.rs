@@ -7,6 +7,8 @@ use crate::sys::NATIVE_AUDIT_ARCH;
 // Offsets in `struct seccomp_data { int nr; __u32 arch; __u64 ip; __u64 args[6]; }`.
 const NR_OFFSET: u32 = 0;
 const ARCH_OFFSET: u32 = 4;
+/// The low 32 bits of args[2] (little-endian: both architectures we know).
+const ARG2_LOW_OFFSET: u32 = 16 + 2 * 8;
 
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
     libc::sock_filter {
@@ -30,8 +32,9 @@ fn jump_eq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 /// architecture and SECCOMP_RET_ALLOW for everything else (including other
 /// ABIs, such as 32-bit syscalls, whose numbers differ). `None` when we do
 /// not know this architecture's AUDIT_ARCH: the caller then traces every
-/// syscall with PTRACE_SYSCALL instead.
-pub(crate) fn trace_filter(numbers: &[i64]) -> Option<Vec<libc::sock_filter>> {
+/// syscall with PTRACE_SYSCALL instead. With `exec_mmaps`, mmap calls whose
+/// protection has PROT_EXEC are traced too (a library being mapped).
+pub(crate) fn trace_filter(numbers: &[i64], exec_mmaps: bool) -> Option<Vec<libc::sock_filter>> {
     let arch = NATIVE_AUDIT_ARCH?;
     let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     let ret = (libc::BPF_RET | libc::BPF_K) as u16;
@@ -46,6 +49,18 @@ pub(crate) fn trace_filter(numbers: &[i64]) -> Option<Vec<libc::sock_filter>> {
         prog.push(jump_eq(nr, 0, 1));
         prog.push(trace);
     }
+    if exec_mmaps {
+        // Last, as it loads another word: not mmap, or no PROT_EXEC: allow.
+        prog.push(jump_eq(libc::SYS_mmap as u32, 0, 3));
+        prog.push(stmt(load, ARG2_LOW_OFFSET));
+        prog.push(libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::PROT_EXEC as u32,
+        });
+        prog.push(trace);
+    }
     prog.push(allow);
     Some(prog)
 }
@@ -56,9 +71,22 @@ mod tests {
 
     #[test]
     fn filter_has_two_instructions_per_number() {
-        if let Some(prog) = trace_filter(&[1, 2, 3]) {
+        if let Some(prog) = trace_filter(&[1, 2, 3], false) {
             assert_eq!(prog.len(), 4 + 3 * 2 + 1);
             assert_eq!(prog[prog.len() - 1].k, libc::SECCOMP_RET_ALLOW);
+        }
+    }
+
+    #[test]
+    fn exec_mmaps_jump_to_the_final_allow() {
+        if let Some(prog) = trace_filter(&[1], true) {
+            let n = prog.len();
+            assert_eq!(n, 4 + 2 + 4 + 1);
+            // jeq mmap: false skips the load, the jset and the trace.
+            assert_eq!(n - 5 + 1 + 3, n - 1);
+            assert_eq!(prog[n - 5].jf, 3);
+            assert_eq!(prog[n - 2].k, libc::SECCOMP_RET_TRACE);
+            assert_eq!(prog[n - 1].k, libc::SECCOMP_RET_ALLOW);
         }
     }
 }

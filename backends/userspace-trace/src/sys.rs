@@ -81,6 +81,8 @@ pub(crate) enum Resume {
     Syscall,
     Listen,
     Detach,
+    /// PTRACE_SINGLESTEP: one instruction, then a SIGTRAP (TRAP_TRACE).
+    Step,
 }
 
 /// Resumes `tid` the given way, delivering signal `sig` (0: none).
@@ -90,6 +92,7 @@ pub(crate) fn resume(tid: i32, how: Resume, sig: i32) -> Result<(), Errno> {
         Resume::Syscall => libc::PTRACE_SYSCALL,
         Resume::Listen => libc::PTRACE_LISTEN as _,
         Resume::Detach => libc::PTRACE_DETACH,
+        Resume::Step => libc::PTRACE_SINGLESTEP,
     };
     // SAFETY: these requests take no pointer: `data` is a signal number.
     let res = unsafe { libc::ptrace(req, tid, 0usize, sig as libc::c_long) };
@@ -99,6 +102,36 @@ pub(crate) fn resume(tid: i32, how: Resume, sig: i32) -> Result<(), Errno> {
 /// PTRACE_INTERRUPT: brings a running seized tracee into a ptrace-stop.
 pub(crate) fn interrupt(tid: i32) -> Result<(), Errno> {
     nix::sys::ptrace::interrupt(nix::unistd::Pid::from_raw(tid))
+}
+
+/// PTRACE_GETSIGINFO: what the signal of a signal-delivery-stop is.
+pub(crate) fn siginfo(tid: i32) -> Result<libc::siginfo_t, Errno> {
+    nix::sys::ptrace::getsiginfo(nix::unistd::Pid::from_raw(tid))
+}
+
+/// PTRACE_SETSIGINFO: the signal a signal-delivery-stop will deliver (when
+/// resumed with the same signal number).
+pub(crate) fn set_siginfo(tid: i32, info: &libc::siginfo_t) -> Result<(), Errno> {
+    nix::sys::ptrace::setsiginfo(nix::unistd::Pid::from_raw(tid), info)
+}
+
+/// The registers of a stopped tracee (PTRACE_GETREGSET NT_PRSTATUS).
+pub(crate) fn regs(tid: i32) -> Result<crate::Regs, Errno> {
+    use nix::sys::ptrace::{getregset, regset::NT_PRSTATUS};
+    getregset::<NT_PRSTATUS>(nix::unistd::Pid::from_raw(tid))
+}
+
+/// PTRACE_SETREGSET NT_PRSTATUS.
+pub(crate) fn set_regs(tid: i32, regs: crate::Regs) -> Result<(), Errno> {
+    use nix::sys::ptrace::{regset::NT_PRSTATUS, setregset};
+    setregset::<NT_PRSTATUS>(nix::unistd::Pid::from_raw(tid), regs)
+}
+
+/// Sends `sig` to thread `tid` of `tgid`.
+pub(crate) fn tgkill(tgid: i32, tid: i32, sig: i32) -> Result<(), Errno> {
+    // SAFETY: tgkill takes no pointers.
+    let res = unsafe { libc::syscall(libc::SYS_tgkill, tgid, tid, sig) };
+    Errno::result(res).map(drop)
 }
 
 /// PTRACE_GETEVENTMSG.

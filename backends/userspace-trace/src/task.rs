@@ -27,6 +27,17 @@ pub(crate) struct TaskState {
     pub syscall: Option<i64>,
     /// The path an execve was called with, for the exec event.
     pub exec_path: Option<String>,
+    /// The address space (breakpoint table) it uses; `None` before the
+    /// exec of a spawned command, or while a new task waits for its
+    /// parent's fork event to tell.
+    pub space: Option<u64>,
+    /// In a ptrace-stop that was seen and not resumed yet (parked during a
+    /// step, a stepper, or a new task waiting for its space).
+    pub held: bool,
+    /// A new task held until its parent's fork event gives it a space.
+    pub awaiting_space: bool,
+    /// A stop (sig, event) taken while parked, to handle after the step.
+    pub deferred: Option<(i32, i32)>,
     comm: Cell<Option<[u8; 16]>>,
     start_time: OnceCell<u64>,
 }
@@ -40,6 +51,10 @@ impl TaskState {
             want_sys_exit: false,
             syscall: None,
             exec_path: None,
+            space: None,
+            held: false,
+            awaiting_space: false,
+            deferred: None,
             comm: Cell::new(None),
             start_time: OnceCell::new(),
         }
@@ -177,9 +192,7 @@ impl Task<'_> {
 
     /// The task's general-purpose registers.
     pub fn regs(&self) -> Result<Regs, Errno> {
-        nix::sys::ptrace::getregset::<nix::sys::ptrace::regset::NT_PRSTATUS>(Pid::from_raw(
-            self.state.tid,
-        ))
+        crate::sys::regs(self.state.tid)
     }
 }
 

@@ -9,6 +9,7 @@ use nix::errno::Errno;
 use nix::sys::ptrace::{self, Options};
 use nix::unistd::Pid;
 
+use crate::probes::Probes;
 use crate::spawn::{self, Spawned};
 use crate::sys::{self, Resume, SyscallStop, Wait, NATIVE_AUDIT_ARCH};
 use crate::task::{Task, TaskState};
@@ -31,12 +32,13 @@ enum SyscallMode {
 pub struct Tracer {
     interest: Interest,
     mode: SyscallMode,
-    tasks: HashMap<i32, TaskState>,
+    pub(crate) tasks: HashMap<i32, TaskState>,
+    pub(crate) probes: Probes,
     /// The first process: the spawned command or the pid.
     leader: i32,
     spawned: Option<Spawned>,
     released: bool,
-    stopping: bool,
+    pub(crate) stopping: bool,
     leader_execd: bool,
     leader_status: Option<i32>,
     _one_thread: PhantomData<*const ()>,
@@ -46,11 +48,13 @@ impl Tracer {
     /// Starts tracing `target`: a command is started but held before its
     /// exec, a pid is seized with all its threads. Nothing is missed until
     /// [`Tracer::run`] lets it go on.
-    pub fn start(target: Target, interest: Interest) -> Result<Self, TraceError> {
+    pub fn start(target: Target, mut interest: Interest) -> Result<Self, TraceError> {
+        let probes = Probes::new(std::mem::take(&mut interest.probes))?;
         let mut tracer = Tracer {
             mode: SyscallMode::Off,
             interest,
             tasks: HashMap::new(),
+            probes,
             leader: 0,
             spawned: None,
             released: false,
@@ -102,15 +106,19 @@ impl Tracer {
     }
 
     fn start_spawn(&mut self, argv: &[std::ffi::OsString]) -> Result<(), TraceError> {
-        let filter = match self.stop_numbers() {
-            Some(n) if n.is_empty() => None,
-            Some(n) => crate::seccomp::trace_filter(&n),
+        // Probes need the exits of executable mmaps (libraries mapped).
+        let mmaps = self.probes.active();
+        let numbers = self.stop_numbers();
+        let quiet = numbers.as_ref().is_some_and(|n| n.is_empty()) && !mmaps;
+        let filter = match &numbers {
+            _ if quiet => None,
+            Some(n) => crate::seccomp::trace_filter(n, mmaps),
             None => None,
         };
-        self.mode = match (&filter, self.stop_numbers()) {
+        self.mode = match (&filter, quiet) {
             (Some(_), _) => SyscallMode::Seccomp,
-            (None, Some(n)) if n.is_empty() => SyscallMode::Off,
-            (None, _) => SyscallMode::EveryStop,
+            (None, true) => SyscallMode::Off,
+            (None, false) => SyscallMode::EveryStop,
         };
         let child = spawn::spawn(argv, filter.as_deref())?;
         let pid = child.pid;
@@ -156,7 +164,7 @@ impl Tracer {
                 return Err(TraceError::NoSuchProcess(pid));
             }
             if new == 0 {
-                return Ok(());
+                return self.probes_seized(tgid);
             }
         }
     }
@@ -201,7 +209,7 @@ impl Tracer {
                 self.begin_stop();
             }
             match sys::wait_any() {
-                Ok((tid, Wait::Gone { status })) => self.gone(tid, status)?,
+                Ok((tid, Wait::Gone { status })) => self.gone(tid, status, &mut on_event)?,
                 Ok((tid, Wait::Stopped { sig, event })) => {
                     if self.stopping {
                         self.stop_one(tid, sig, event);
@@ -229,7 +237,13 @@ impl Tracer {
     }
 
     /// A traced task is gone (and reaped, for those that are our children).
-    fn gone(&mut self, tid: i32, status: i32) -> Result<(), TraceError> {
+    fn gone(
+        &mut self,
+        tid: i32,
+        status: i32,
+        on_event: &mut impl FnMut(&Event, &Task),
+    ) -> Result<(), TraceError> {
+        self.probes_gone(tid, on_event);
         self.tasks.remove(&tid);
         if tid != self.leader {
             return Ok(());
@@ -256,7 +270,7 @@ impl Tracer {
         }
     }
 
-    fn resume_mode(&self, task: &TaskState) -> Resume {
+    pub(crate) fn resume_mode(&self, task: &TaskState) -> Resume {
         match self.mode {
             SyscallMode::EveryStop => Resume::Syscall,
             SyscallMode::Seccomp if task.want_sys_exit => Resume::Syscall,
@@ -266,7 +280,7 @@ impl Tracer {
 
     /// Resumes `tid`; a task killed while stopped is not an error (its exit
     /// is reported by wait).
-    fn resume(&self, tid: i32, how: Resume, sig: i32) {
+    pub(crate) fn resume(&self, tid: i32, how: Resume, sig: i32) {
         if let Err(e) = sys::resume(tid, how, sig) {
             tracing::debug!("resuming {tid} ({how:?}): {e}");
         }
@@ -280,14 +294,19 @@ impl Tracer {
             .or_insert_with(|| TaskState::new(tid, read_tgid(tid).unwrap_or(tid), true))
     }
 
-    fn deliver(&self, tid: i32, event: &Event<'_>, on_event: &mut impl FnMut(&Event, &Task)) {
+    pub(crate) fn deliver(
+        &self,
+        tid: i32,
+        event: &Event<'_>,
+        on_event: &mut impl FnMut(&Event, &Task),
+    ) {
         if let Some(state) = self.tasks.get(&tid) {
             on_event(event, &Task { state });
         }
     }
 
     /// Handles one ptrace-stop while tracing normally.
-    fn stopped(
+    pub(crate) fn stopped(
         &mut self,
         tid: i32,
         sig: i32,
@@ -295,6 +314,9 @@ impl Tracer {
         on_event: &mut impl FnMut(&Event, &Task),
     ) {
         let fresh = self.task_entry(tid).fresh;
+        if self.probe_stop(tid, sig, event, on_event) {
+            return;
+        }
         let mut inject = 0;
         let mut how = None;
         match event {
@@ -309,7 +331,7 @@ impl Tracer {
                 }
             }
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
-                self.fork_stop(tid, on_event)
+                self.fork_stop(tid, event, on_event)
             }
             libc::PTRACE_EVENT_STOP if fresh => self.task_entry(tid).fresh = false,
             // Group-stop: stay stopped, but keep reporting (SIGCONT, signals).
@@ -336,11 +358,14 @@ impl Tracer {
                 let native = Some(arch) == NATIVE_AUDIT_ARCH;
                 let wanted = native && sc.contains(nr);
                 let want_enter = wanted && sc.enter;
-                let want_exit = wanted && sc.exit && self.mode == SyscallMode::Seccomp;
+                let seccomp = self.mode == SyscallMode::Seccomp;
+                let want_exit = wanted && sc.exit && seccomp;
+                // Libraries mapped: probes may have to be placed in them.
+                let mapped = seccomp && self.probes.active() && nr == libc::SYS_mmap;
                 let capture = native && self.interest.exec && is_exec(nr);
                 let task = self.task_entry(tid);
                 task.syscall = native.then_some(nr);
-                task.want_sys_exit = want_exit;
+                task.want_sys_exit = want_exit || mapped;
                 if capture {
                     task.exec_path = exec_path(task, nr, &args);
                 }
@@ -355,6 +380,9 @@ impl Tracer {
                 let Some(id) = task.syscall.take() else {
                     return;
                 };
+                if id == libc::SYS_mmap && !(-4095..0).contains(&ret) && self.probes.active() {
+                    self.probes_rescan(tid);
+                }
                 if exit && self.interest.syscalls.contains(id) {
                     self.deliver(tid, &Event::SysExit { id, ret }, on_event);
                 }
@@ -377,6 +405,7 @@ impl Tracer {
         if tid == self.leader {
             self.leader_execd = true;
         }
+        self.probes_exec(tid, old_tid);
         let task = self.task_entry(tid);
         task.forget_comm();
         let filename = task
@@ -399,7 +428,7 @@ impl Tracer {
 
     /// PTRACE_EVENT_FORK/VFORK/CLONE: a new task, auto-attached, will report
     /// a first stop of its own (maybe before this one).
-    fn fork_stop(&mut self, tid: i32, on_event: &mut impl FnMut(&Event, &Task)) {
+    fn fork_stop(&mut self, tid: i32, event: i32, on_event: &mut impl FnMut(&Event, &Task)) {
         let Ok(child) = sys::event_msg(tid).map(|t| t as i32) else {
             return;
         };
@@ -416,6 +445,7 @@ impl Tracer {
                 on_event,
             );
         }
+        self.probes_fork(tid, child, event);
     }
 
     /// Begins stopping early: a spawned command is killed, a pid's threads
@@ -430,6 +460,8 @@ impl Tracer {
                 kill(tgid);
             }
         } else {
+            // Breakpoints out first: a task detached now runs on at once.
+            self.probes_remove_all();
             for &tid in self.tasks.keys() {
                 if let Err(e) = sys::interrupt(tid) {
                     tracing::debug!("PTRACE_INTERRUPT {tid}: {e}");
@@ -439,7 +471,7 @@ impl Tracer {
     }
 
     /// Handles a stop while stopping: kill (spawned) or detach (pid).
-    fn stop_one(&mut self, tid: i32, sig: i32, event: i32) {
+    pub(crate) fn stop_one(&mut self, tid: i32, sig: i32, event: i32) {
         let tgid = self.task_entry(tid).tgid;
         if self.spawned.is_some() {
             kill(tgid);
@@ -447,11 +479,9 @@ impl Tracer {
             return;
         }
         // A pending signal goes with the detach; a group-stop stays stopped.
-        let sig = if event == 0 && sig != libc::SIGTRAP | 0x80 {
-            sig
-        } else {
-            0
-        };
+        let signal_stop = event == 0 && sig != libc::SIGTRAP | 0x80;
+        let sig = if signal_stop { sig } else { 0 };
+        let sig = self.probes_detach_signal(tid, sig, signal_stop);
         match sys::resume(tid, Resume::Detach, sig) {
             // Killed meanwhile: still ours until wait reports it gone, and
             // its real parent cannot reap it before we do.

@@ -8,7 +8,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use unibpf_trace::{Event, Interest, Target, Task, TraceEnd, TraceError, Tracer, TracerHandle};
+use unibpf_trace::{
+    Event, Interest, ProbeKind, Target, Task, TraceEnd, TraceError, Tracer, TracerHandle,
+};
 
 /// An event as the callback saw it, with what it read about the task.
 #[derive(Debug, Clone)]
@@ -46,6 +48,10 @@ pub enum Kind {
         child: i32,
         thread: bool,
     },
+    Probe {
+        id: u32,
+        kind: ProbeKind,
+    },
 }
 
 pub fn record(event: &Event<'_>, task: &Task<'_>) -> Seen {
@@ -68,6 +74,7 @@ pub fn record(event: &Event<'_>, task: &Task<'_>) -> Seen {
             child: child_tid,
             thread,
         },
+        Event::Probe { id, kind } => Kind::Probe { id, kind },
     };
     let comm = task.comm();
     let len = comm.iter().position(|&b| b == 0).unwrap_or(16);
@@ -112,7 +119,39 @@ pub fn everything(syscalls: unibpf_trace::SyscallSet) -> Interest {
         exec: true,
         exit: true,
         fork: true,
+        probes: Vec::new(),
     }
+}
+
+/// The file offset of symbol `name` in the ELF file at `path` (its symbol
+/// table, or the dynamic one), as a uprobe wants it.
+pub fn symbol_offset(path: &std::path::Path, name: &str) -> u64 {
+    let bytes = std::fs::read(path).expect("read the ELF file");
+    let elf = goblin::elf::Elf::parse(&bytes).expect("parse the ELF file");
+    let vaddr = elf
+        .syms
+        .iter()
+        .map(|s| (s, &elf.strtab))
+        .chain(elf.dynsyms.iter().map(|s| (s, &elf.dynstrtab)))
+        .find(|(s, tab)| s.is_function() && s.st_value != 0 && tab.get_at(s.st_name) == Some(name))
+        .map(|(s, _)| s.st_value)
+        .unwrap_or_else(|| panic!("no function {name} in {}", path.display()));
+    elf.program_headers
+        .iter()
+        .filter(|ph| ph.p_type == goblin::elf::program_header::PT_LOAD)
+        .find(|ph| vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz)
+        .map(|ph| vaddr - ph.p_vaddr + ph.p_offset)
+        .expect("symbol in a loaded segment")
+}
+
+/// The C library this process uses (the helpers use the same one).
+pub fn libc_path() -> PathBuf {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so") || p.contains("/libc-"))
+        .map(PathBuf::from)
+        .expect("libc in /proc/self/maps")
 }
 
 /// A compiled helper; its temporary directory goes when this is dropped.
@@ -131,7 +170,11 @@ impl Drop for Compiled {
 /// that the unprivileged test run can write to as well.
 pub fn compile_c(name: &str) -> Compiled {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/progs/{name}.c"));
-    let dir = std::env::temp_dir().join(format!("unibpf-trace-{}-{}", std::process::id(), name));
+    // One directory per call: tests running at once compile the same helper.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("unibpf-trace-{}-{}-{n}", std::process::id(), name));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let out = dir.join(name);
     let status = Command::new("cc")
