@@ -16,10 +16,34 @@
 //! [`SyscallSet::all`] stops twice for every syscall (PTRACE_SYSCALL).
 //! Exec, exit and fork events cost one stop each.
 //!
+//! Probes ([`Interest::probes`]) are uprobes and uretprobes made of
+//! software breakpoints (int3 on x86_64, BRK #0 on aarch64) written through
+//! /proc/PID/mem. They are placed in every traced address space that maps
+//! the probed file executable: for a spawned command after its exec and
+//! after every mmap with PROT_EXEC (ld.so mapping libraries, dlopen; the
+//! seccomp filter stops those mmaps), and copied into fork children. For a
+//! pid target they are placed at seize in what is mapped then, after each
+//! exec, and after mmaps only when its syscalls are traced anyway
+//! ([`SyscallSet::all`]): without syscall stops a library the process maps
+//! after the seize is not probed (tracing every syscall to find out would
+//! slow it down far more than the probes do). When tracing stops, every
+//! breakpoint of a pid target is taken out before it is detached. A hit
+//! costs two stops (trap and step, about 37 µs, `tests/bench.rs`) plus two
+//! for a return probe (58 µs per call with both); in a process with other
+//! threads, each hit also stops them while it steps (about 110–140 µs per
+//! call with 4 threads hitting the probe). A return probe that a longjmp
+//! skips is forgotten when the thread returns through an outer frame at
+//! the same return address, exits or execs; a thread waits on at most 128
+//! returns at once (deeper calls are not reported on return).
+//!
 //! Limits: a traced command cannot itself ptrace its children (they are
 //! traced by us); a command's setuid programs run without their privileges
 //! when a seccomp filter is used (it needs no_new_privs); syscalls of another
-//! ABI (32-bit compat) are not reported; a pid target's exec events name
+//! ABI (32-bit compat) are not reported; probes are matched by device and
+//! inode as /proc/PID/maps reports them (a file on overlayfs may show other
+//! numbers there than stat does); a task created with CLONE_VM but neither
+//! CLONE_THREAD nor CLONE_VFORK is given a copy of the breakpoint table
+//! although it shares the memory; a pid target's exec events name
 //! /proc/PID/exe unless its execve calls are traced; stopping a tracer
 //! thread sends it [`wake_signal`], a real-time signal with a do-nothing
 //! handler.
