@@ -15,6 +15,12 @@ use std::time::Duration;
 use common::{compile_c, libc_path, proc_status, symbol_offset, wait_for};
 use unibpf_trace::{Event, Interest, Probe, ProbeKind, Regs, Target, TraceEnd, Tracer};
 
+/// int3; BRK #0 (0xd4200000) little-endian starts with 0x00.
+#[cfg(target_arch = "x86_64")]
+const TRAP_FIRST_BYTE: u8 = 0xCC;
+#[cfg(target_arch = "aarch64")]
+const TRAP_FIRST_BYTE: u8 = 0x00;
+
 const ENTRY: ProbeKind = ProbeKind::Entry;
 const RETURN: ProbeKind = ProbeKind::Return;
 
@@ -117,8 +123,7 @@ fn entry_arguments_and_return_values_in_a_pie() {
             assert_eq!(entry.args, (i, 2 * i));
             // ip is the probed instruction (page offset as in the file).
             assert_eq!(entry.ip % 4096, offset % 4096);
-            #[cfg(target_arch = "x86_64")]
-            assert_eq!(entry.byte_at_ip, 0xCC, "ip at our int3");
+            assert_eq!(entry.byte_at_ip, TRAP_FIRST_BYTE, "ip at our breakpoint");
         }
         for ret in &call[2..] {
             assert_eq!(ret.ret, 3 * i);
@@ -349,4 +354,31 @@ fn sigtrap_that_is_not_ours_reaches_the_tracee() {
     assert_eq!(end.exit_code(), Some(0), "the SIGTRAP handler did not run");
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].args, (5, 6));
+}
+
+#[test]
+fn stopping_while_threads_hit_leaves_them_running_correctly() {
+    let prog = compile_c("probed");
+    let exe = prog.path.as_path();
+    // Long enough to be still running when tracing stops; it checks every
+    // result of add and exits 0 only if all were right.
+    let child = Command::new(exe)
+        .args(["threads", "4", "150000"])
+        .spawn()
+        .expect("start the threads");
+    let mut child = Reaped(child);
+    let pid = child.0.id() as i32;
+    let probes = vec![probe(1, exe, "add", ENTRY), probe(2, exe, "add", RETURN)];
+    let (handle, hits) = start(Target::Pid(pid), probes);
+    handle.release();
+    assert!(wait_for(Duration::from_secs(20), || hits
+        .lock()
+        .unwrap()
+        .len()
+        >= 2000));
+    handle.stop();
+    handle.join().expect("trace");
+    assert_eq!(proc_status(pid, "TracerPid").as_deref(), Some("0"));
+    let status = child.0.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }
