@@ -45,6 +45,12 @@ pub enum TraceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot open /proc/{pid}/mem to place probes: {source}; tracing must be allowed to write the target's memory")]
+    ProbeMemory {
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot read /proc/{pid}/maps to place probes: {source}")]
     ProbeMaps {
         pid: i32,

@@ -63,11 +63,8 @@ impl Probes {
 
     /// A space for the mm of `pid` with `members`, nothing placed yet.
     pub fn open(&mut self, pid: i32, members: &[i32]) -> Result<u64, TraceError> {
-        let mut space = Space::open(pid).map_err(|source| TraceError::ProbeWrite {
-            pid,
-            addr: 0,
-            source,
-        })?;
+        let mut space =
+            Space::open(pid).map_err(|source| TraceError::ProbeMemory { pid, source })?;
         space.members.extend(members);
         Ok(self.add(space))
     }
