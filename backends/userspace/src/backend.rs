@@ -15,6 +15,7 @@ use unibpf_object::{Hook, ProgramSection};
 
 use crate::helpers::ids;
 use crate::hooks::process::{ProcessHook, ProcessHooks};
+use crate::hooks::uprobe;
 use crate::load::{self, Kconfig};
 use crate::maps::MapLimits;
 use crate::object::{ObjectCore, UserMapOps};
@@ -38,23 +39,44 @@ impl UserspaceBackend {
 }
 
 /// How a program of this section runs here, or why it cannot.
-fn hook_of(section: &ProgramSection) -> std::result::Result<ProcessHook, Unsupported> {
+/// `target` is where the guest attaches it (None: where the section says).
+fn hook_of(
+    section: &ProgramSection,
+    target: Option<&str>,
+) -> std::result::Result<ProcessHook, Unsupported> {
     let refuse = |hook: String| Unsupported::Hook {
         backend: BackendKind::Userspace,
         hook,
     };
+    let not_convertible = |what: &str, why: String| Unsupported::NotConvertible {
+        missing: format!("{what} has no source without kernel eBPF"),
+        why,
+    };
     match section.hook {
         Hook::Tracepoint => {
-            let (category, name) = section
-                .tracepoint()
-                .ok_or_else(|| refuse(format!("{} without a tracepoint name", section.name)))?;
-            ProcessHook::of_tracepoint(category, name).map_err(|why| Unsupported::NotConvertible {
-                missing: format!("{} has no source without kernel eBPF", section.name),
-                why,
-            })
+            let (category, name) = match target {
+                Some(t) => t.split_once('/').unwrap_or(("", t)),
+                None => section
+                    .tracepoint()
+                    .ok_or_else(|| refuse(format!("{} without a tracepoint name", section.name)))?,
+            };
+            ProcessHook::of_tracepoint(category, name)
+                .map_err(|why| not_convertible(&format!("tracepoint {category}/{name}"), why))
         }
-        // Packets from an AF_PACKET socket and uprobes by breakpoints are
-        // the planned sources for these.
+        Hook::Uprobe {
+            ret, multi: false, ..
+        } => {
+            let target = target.or(section.target.as_deref()).ok_or_else(|| {
+                refuse(format!(
+                    "{} without a target: attach it to BINARY:FUNCTION",
+                    section.name
+                ))
+            })?;
+            let point = uprobe::resolve(target)
+                .map_err(|why| not_convertible(&format!("uprobe {target}"), why))?;
+            Ok(ProcessHook::Uprobe { point, ret })
+        }
+        // Packets from an AF_PACKET socket are the planned source for these.
         Hook::Xdp { .. } | Hook::Tc { .. } | Hook::SocketFilter | Hook::Uprobe { .. } => {
             Err(refuse(format!(
                 "{} programs ({}) yet",
@@ -70,6 +92,23 @@ fn hook_of(section: &ProgramSection) -> std::result::Result<ProcessHook, Unsuppo
     }
 }
 
+fn probe_description(ret: bool, target: &str) -> String {
+    let kind = if ret { "uretprobe" } else { "uprobe" };
+    format!("{kind} on {target} by breakpoints in the traced processes")
+}
+
+/// How [`UserspaceBackend::supports`] describes a hook it can serve.
+fn describe(hook: &ProcessHook, section: &ProgramSection) -> String {
+    let target = section.target.as_deref().unwrap_or("");
+    match hook {
+        ProcessHook::SysEnter(_) | ProcessHook::SysExit(_) => {
+            format!("tracepoint {target} by ptrace and seccomp on the traced processes")
+        }
+        ProcessHook::Uprobe { ret, .. } => probe_description(*ret, target),
+        _ => format!("tracepoint {target} by ptrace events on the traced processes"),
+    }
+}
+
 impl Backend for UserspaceBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Userspace
@@ -80,7 +119,15 @@ impl Backend for UserspaceBackend {
         program: &Program,
         _host: &dyn HostFeatures,
     ) -> std::result::Result<String, Unsupported> {
-        let hook = hook_of(&program.section)?;
+        let description = match program.section.hook {
+            // The guest names the function at attach: resolved then.
+            Hook::Uprobe {
+                multi: false, ret, ..
+            } if program.section.target.is_none() => {
+                probe_description(ret, "the function named at attach")
+            }
+            _ => describe(&hook_of(&program.section, None)?, &program.section),
+        };
         if !self.hooks.has_target() {
             return Err(Unsupported::NotConvertible {
                 missing: "no process to trace".into(),
@@ -89,16 +136,7 @@ impl Backend for UserspaceBackend {
                     .into(),
             });
         }
-        Ok(match hook {
-            ProcessHook::SysEnter(_) | ProcessHook::SysExit(_) => format!(
-                "tracepoint {} by ptrace and seccomp on the traced processes",
-                program.section.target.as_deref().unwrap_or("")
-            ),
-            _ => format!(
-                "tracepoint {} by ptrace events on the traced processes",
-                program.section.target.as_deref().unwrap_or("")
-            ),
-        })
+        Ok(description)
     }
 
     fn load_object(&mut self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedObject>> {
@@ -209,19 +247,12 @@ impl LoadedObject for UserObject {
             .position(|p| p.name == program)
             .ok_or_else(|| BackendError::new(Errno::ENOENT, format!("no program {program}")))?;
         let p = &self.core.programs[index];
-        let hook = match target {
-            AttachTarget::Auto => hook_of(&p.section),
-            AttachTarget::Named(t) => {
-                let (category, name) = t.split_once('/').unwrap_or(("", t));
-                ProcessHook::of_tracepoint(category, name).map_err(|why| {
-                    Unsupported::NotConvertible {
-                        missing: format!("tracepoint {t}"),
-                        why,
-                    }
-                })
-            }
-        }
-        .map_err(|e| BackendError::new(Errno::EOPNOTSUPP, format!("{program}: {e}")))?;
+        let named = match target {
+            AttachTarget::Auto => None,
+            AttachTarget::Named(t) => Some(t),
+        };
+        let hook = hook_of(&p.section, named)
+            .map_err(|e| BackendError::new(Errno::EOPNOTSUPP, format!("{program}: {e}")))?;
         self.hooks
             .attach(self.owner, &self.core, index, hook)
             .map_err(|why| BackendError::new(Errno::EINVAL, format!("{program}: {why}")))

@@ -157,9 +157,11 @@ fn adapt(
     let mut passes = fit.passes;
     let mut events = Vec::new();
     let mut how = fit.how;
+    // Both the kernel's uprobes and the userspace backend's give programs
+    // the host's registers.
+    passes.extend(retarget_pt_regs(object, host));
     if backend == BackendKind::Kernel {
         kernel_events(object, host, &mut passes, &mut events)?;
-        passes.extend(retarget_pt_regs(object, host));
         let tc = object
             .programs
             .iter()

@@ -120,7 +120,7 @@ impl Builder {
     }
 }
 
-/// Raw BTF describing every emulated struct of [`layout::STRUCTS`].
+/// Raw BTF describing every emulated struct of [`layout::structs`].
 pub fn raw() -> Vec<u8> {
     let mut b = Builder {
         types: Vec::new(),
@@ -130,7 +130,7 @@ pub fn raw() -> Vec<u8> {
     };
     // Every struct gets its id first, members after, so structs may point
     // at each other (task_struct at itself) in any order.
-    for s in layout::STRUCTS {
+    for s in layout::structs() {
         let id = b.push(
             s.name,
             Kind::Struct {
@@ -140,7 +140,7 @@ pub fn raw() -> Vec<u8> {
         );
         b.structs.push((s.name, id));
     }
-    for s in layout::STRUCTS {
+    for s in layout::structs() {
         fill(&mut b, s);
     }
     // The tables are ours and well formed: a failure is a bug in them,
@@ -175,7 +175,7 @@ mod tests {
     #[test]
     fn every_struct_reads_back_with_its_size_and_members() {
         let btf = Btf::parse(&raw()).expect("the emulated BTF parses");
-        for s in layout::STRUCTS {
+        for s in layout::structs() {
             let id = btf.find_composite(s.name).expect(s.name);
             assert_eq!(btf.size_of(id), Some(u64::from(s.size)), "{}", s.name);
             let Kind::Struct { members, .. } = &btf.ty(id).kind else {

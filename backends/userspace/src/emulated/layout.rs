@@ -144,8 +144,13 @@ pub mod task {
 
 const TRACE_ENTRY: FieldType = FieldType::Struct("trace_entry");
 
-/// Every emulated struct.
-pub const STRUCTS: &[Struct] = &[
+/// Every emulated struct: the common ones, then this architecture's
+/// registers.
+pub fn structs() -> impl Iterator<Item = &'static Struct> {
+    COMMON.iter().chain(regs::STRUCTS)
+}
+
+const COMMON: &[Struct] = &[
     Struct {
         name: "trace_entry",
         size: entry::SIZE,
@@ -251,3 +256,81 @@ pub const STRUCTS: &[Struct] = &[
         fields: &[],
     },
 ];
+
+/// `count` consecutive u64 members named `names`, from offset 0.
+const fn u64_members<const N: usize>(names: [&'static str; N]) -> [Field; N] {
+    let mut out = [field("", 0, U64); N];
+    let mut i = 0;
+    while i < N {
+        out[i] = field(names[i], 8 * i as u32, U64);
+        i += 1;
+    }
+    out
+}
+
+/// The registers a uprobe's program gets as its context, laid out as the
+/// kernel's `struct pt_regs` of x86_64 (which is `user_regs_struct`'s
+/// first 21 words, in the same order, under the kernel's names).
+#[cfg(target_arch = "x86_64")]
+pub mod regs {
+    use super::{u64_members, Field, Struct};
+
+    /// The kernel's member names, in `user_regs_struct` order.
+    pub const NAMES: [&str; 21] = [
+        "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si",
+        "di", "orig_ax", "ip", "cs", "flags", "sp", "ss",
+    ];
+    pub const SIZE: u32 = 8 * NAMES.len() as u32;
+    const MEMBERS: [Field; 21] = u64_members(NAMES);
+
+    pub const STRUCTS: &[Struct] = &[Struct {
+        name: "pt_regs",
+        size: SIZE,
+        fields: &MEMBERS,
+    }];
+}
+
+/// The registers a uprobe's program gets as its context, laid out as
+/// arm64's `struct user_pt_regs` (what libbpf's arm64 register macros
+/// read), which also starts the kernel's `struct pt_regs`.
+#[cfg(target_arch = "aarch64")]
+pub mod regs {
+    use super::{field, FieldType, Struct, U64};
+
+    pub const SIZE: u32 = 8 * 34;
+    const FIELDS: &[super::Field] = &[
+        field(
+            "regs",
+            0,
+            FieldType::Ints {
+                size: 8,
+                signed: false,
+                len: 31,
+            },
+        ),
+        field("sp", 8 * 31, U64),
+        field("pc", 8 * 32, U64),
+        field("pstate", 8 * 33, U64),
+    ];
+
+    pub const STRUCTS: &[Struct] = &[
+        Struct {
+            name: "user_pt_regs",
+            size: SIZE,
+            fields: FIELDS,
+        },
+        Struct {
+            name: "pt_regs",
+            size: SIZE,
+            fields: FIELDS,
+        },
+    ];
+}
+
+/// Architectures whose registers the tracer cannot give: no uprobe
+/// context to describe.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub mod regs {
+    pub const SIZE: u32 = 0;
+    pub const STRUCTS: &[super::Struct] = &[];
+}

@@ -64,8 +64,8 @@ pub fn record(event: &Event<'_>, task: &dyn Task) -> Vec<u8> {
             put(&mut b, sched_fork::CHILD_PID, &child_tid.to_le_bytes());
             b
         }
-        // Not a tracepoint: a probe's context is the task's registers
-        // (pt_regs), which the uprobe hooks build; none are attached yet.
+        // Not a tracepoint: its context is the registers
+        // (`super::uprobe::pt_regs`), which the caller reads.
         Event::Probe { .. } => Vec::new(),
     }
 }

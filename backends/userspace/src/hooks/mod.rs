@@ -3,3 +3,4 @@
 mod context;
 pub mod process;
 pub mod syscalls;
+pub mod uprobe;

@@ -1,19 +1,22 @@
-//! Tracepoints of processes without kernel eBPF: syscall enter/exit and
-//! `sched_process_exec/exit/fork`, taken from a command unibpf starts or a
-//! running process by ptrace (`unibpf-trace`), each event turned into the
-//! tracepoint's record and run through the programs attached to it.
+//! Hooks on processes without kernel eBPF: syscall enter/exit,
+//! `sched_process_exec/exit/fork` and uprobes, taken from a command unibpf
+//! starts or a running process by ptrace (`unibpf-trace`), each event
+//! turned into the record the kernel would give (a tracepoint's record,
+//! the registers as `pt_regs`) and run through the programs attached to it.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use unibpf_trace::{Event, Interest, SyscallSet, Target, Tracer, TracerHandle};
+use unibpf_trace::{Event, Interest, Probe, ProbeKind, SyscallSet, Target, Tracer, TracerHandle};
 
 use super::context;
 use super::syscalls;
+use super::uprobe::{self, ProbePoint};
 use crate::helpers::task::{Fault, Task};
 use crate::object::ObjectCore;
 
 /// Which process event a program runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessHook {
     /// `syscalls/sys_enter_NAME` (`Some(nr)`) or `raw_syscalls/sys_enter`.
     SysEnter(Option<i64>),
@@ -21,6 +24,12 @@ pub enum ProcessHook {
     Exec,
     Exit,
     Fork,
+    /// A breakpoint on an instruction (`ret`: on the return of the
+    /// function that starts there).
+    Uprobe {
+        point: ProbePoint,
+        ret: bool,
+    },
 }
 
 impl ProcessHook {
@@ -55,6 +64,8 @@ impl ProcessHook {
 
 /// A program attached to a process hook.
 struct Attachment {
+    /// Names the attachment to the tracer (its probes' id).
+    serial: u32,
     /// Which loaded object attached it, so dropping the object detaches.
     owner: usize,
     core: Arc<ObjectCore>,
@@ -68,6 +79,10 @@ pub struct ProcessHooks {
     target: Option<Target>,
     attached: Arc<Mutex<Vec<Attachment>>>,
     tracer: Mutex<Option<TracerHandle>>,
+    next_serial: AtomicU32,
+    /// A pid that can no longer be traced (it ended, or seizing it again
+    /// failed): tracing is over for good.
+    over: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,6 +97,8 @@ impl ProcessHooks {
             target,
             attached: Arc::new(Mutex::new(Vec::new())),
             tracer: Mutex::new(None),
+            next_serial: AtomicU32::new(0),
+            over: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -105,37 +122,60 @@ impl ProcessHooks {
                     .into(),
             );
         }
-        if lock(&self.tracer).is_some() {
+        let running = lock(&self.tracer).is_some();
+        if running && self.is_spawn() {
             tracing::warn!(
-                "a program attached after tracing began: it sees only events the tracer \
-                 already stops for"
+                "a program attached after the command started: it sees only events the \
+                 tracer already stops for"
             );
         }
         lock(&self.attached).push(Attachment {
+            serial: self.next_serial.fetch_add(1, Ordering::Relaxed),
             owner,
             core: Arc::clone(core),
             program,
             hook,
         });
+        // A running process is traced from the attach on, as a kernel hook
+        // would be: the guest may act on it before it first polls.
+        if !self.is_spawn() {
+            self.retrace()?;
+        }
         Ok(())
+    }
+
+    fn is_spawn(&self) -> bool {
+        matches!(self.target, Some(Target::Spawn { .. }))
     }
 
     /// Detaches everything `owner` attached.
     pub fn detach_all(&self, owner: usize) {
         lock(&self.attached).retain(|a| a.owner != owner);
+        if !self.is_spawn() && lock(&self.tracer).is_some() {
+            if let Err(why) = self.retrace() {
+                tracing::debug!("tracing the rest after a detach: {why}");
+            }
+        }
     }
 
     /// Starts tracing with what is attached now and lets the target run.
     /// Called when the guest starts consuming (its first poll or map
     /// read): by then it has attached what it wanted. Later calls do
-    /// nothing.
+    /// nothing. (A pid is traced from its first attach on.)
     pub fn release(&self) -> Result<(), String> {
         let mut tracer = lock(&self.tracer);
-        if tracer.is_some() {
+        if tracer.is_some() || !self.is_spawn() {
             return Ok(());
         }
+        *tracer = self.start()?;
+        Ok(())
+    }
+
+    /// A tracer for what is attached now, let go at once; None without a
+    /// target.
+    fn start(&self) -> Result<Option<TracerHandle>, String> {
         let Some(target) = self.target.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         let interest = interest(&lock(&self.attached));
         let attached = Arc::clone(&self.attached);
@@ -144,13 +184,39 @@ impl ProcessHooks {
         })
         .map_err(|e| e.to_string())?;
         handle.release();
-        *tracer = Some(handle);
+        Ok(Some(handle))
+    }
+
+    /// Traces a pid again with what is attached now: the tracer's
+    /// interest is fixed when it starts, so a new one replaces it (the
+    /// old one detaches first, leaving the process as it found it).
+    /// Nothing attached: no tracer at all.
+    fn retrace(&self) -> Result<(), String> {
+        let mut tracer = lock(&self.tracer);
+        if let Some(old) = tracer.take() {
+            old.stop();
+            match old.join() {
+                Ok(end) if end.status.is_some() => {
+                    self.over.store(true, Ordering::SeqCst);
+                    return Err("the traced process has exited".into());
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("tracing ended with an error: {e}"),
+            }
+        }
+        if lock(&self.attached).is_empty() {
+            return Ok(());
+        }
+        *tracer = self
+            .start()
+            .inspect_err(|_| self.over.store(true, Ordering::SeqCst))?;
         Ok(())
     }
 
     /// Whether the traced processes have all exited (or tracing stopped).
     pub fn finished(&self) -> bool {
-        lock(&self.tracer).as_ref().is_some_and(|t| t.finished())
+        self.over.load(Ordering::SeqCst)
+            || lock(&self.tracer).as_ref().is_some_and(|t| t.finished())
     }
 }
 
@@ -174,11 +240,11 @@ fn interest(attached: &[Attachment]) -> Interest {
         ..Interest::default()
     };
     for a in attached {
-        match a.hook {
+        match &a.hook {
             ProcessHook::SysEnter(nr) | ProcessHook::SysExit(nr) => {
                 match nr {
                     Some(nr) => {
-                        numbers.insert(nr);
+                        numbers.insert(*nr);
                     }
                     None => all = true,
                 }
@@ -188,6 +254,16 @@ fn interest(attached: &[Attachment]) -> Interest {
             ProcessHook::Exec => i.exec = true,
             ProcessHook::Exit => i.exit = true,
             ProcessHook::Fork => i.fork = true,
+            ProcessHook::Uprobe { point, ret } => i.probes.push(Probe {
+                id: a.serial,
+                file: point.file.clone(),
+                offset: point.offset,
+                kind: if *ret {
+                    ProbeKind::Return
+                } else {
+                    ProbeKind::Entry
+                },
+            }),
         }
     }
     if enter || exit {
@@ -248,9 +324,21 @@ fn deliver(attached: &Mutex<Vec<Attachment>>, event: &Event<'_>, task: &unibpf_t
         _ => 0,
     };
     let traced = TracedTask { task, exit_status };
-    let record = context::record(event, &traced);
+    let record = match event {
+        Event::Probe { .. } => match task.regs() {
+            Ok(regs) => uprobe::pt_regs(&regs),
+            Err(errno) => {
+                tracing::debug!(
+                    "uprobe hit by {}: registers unreadable: {errno}",
+                    task.tid()
+                );
+                return;
+            }
+        },
+        _ => context::record(event, &traced),
+    };
     let attached = lock(attached);
-    for a in attached.iter().filter(|a| matches(a.hook, event)) {
+    for a in attached.iter().filter(|a| matches(a, event)) {
         let name = &a.core.programs[a.program].name;
         let mut print = |line: &str| {
             tracing::info!(
@@ -265,10 +353,11 @@ fn deliver(attached: &Mutex<Vec<Attachment>>, event: &Event<'_>, task: &unibpf_t
     }
 }
 
-fn matches(hook: ProcessHook, event: &Event<'_>) -> bool {
-    match (hook, event) {
+fn matches(a: &Attachment, event: &Event<'_>) -> bool {
+    match (&a.hook, event) {
         (ProcessHook::SysEnter(nr), Event::SysEnter { id, .. })
         | (ProcessHook::SysExit(nr), Event::SysExit { id, .. }) => nr.is_none_or(|n| n == *id),
+        (ProcessHook::Uprobe { .. }, Event::Probe { id, .. }) => a.serial == *id,
         (ProcessHook::Exec, Event::Exec { .. }) => true,
         (ProcessHook::Exit, Event::Exit { .. }) => true,
         (ProcessHook::Fork, Event::Fork { .. }) => true,
