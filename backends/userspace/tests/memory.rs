@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use unibpf_backend_userspace::vm::{
-    memory::{CONTEXT_BASE, STACK_BASE, STACK_TOP},
+    memory::{CONTEXT_BASE, LOW_MIN, STACK_BASE, STACK_TOP},
     Access, AccessError, Limits, Memory, NoHelpers, Reason, Region, VmError,
 };
 
@@ -195,4 +195,68 @@ fn embedder_regions_get_their_own_bases() {
     assert_eq!(e.reason, Reason::PastEnd { len: 4 });
     drop(mem);
     assert_eq!(b, 0x2222u32.to_le_bytes());
+}
+
+/// A context holding a 32-bit pointer to a packet mapped low, as
+/// `xdp_md.data` does: `r0 = *(u8 *)(ctx->data + off)`.
+fn load_through_32_bit_pointer(off: i16) -> Asm {
+    Asm::new()
+        .i(LDX | MEM | W, 2, 1, 0, 0)
+        .i(LDX | MEM | B, 0, 2, off, 0)
+        .exit()
+}
+
+#[test]
+fn a_low_region_is_reached_through_a_32_bit_pointer_and_bounded() {
+    let start = 0x1000_0000u32;
+    let mut packet = [1u8, 2, 3, 4];
+    let mut ctx = start.to_le_bytes();
+    let mut mem = Memory::new(Region::ReadWrite(&mut ctx));
+    assert_eq!(
+        mem.map_low(start, Region::ReadWrite(&mut packet)),
+        0x1000_0000
+    );
+    assert_eq!(mem.low(), Some((0x1000_0000, 4)));
+    let run =
+        |mem: &mut Memory<'_>, asm: &Asm| program(asm).run(mem, &mut NoHelpers, Limits::default());
+    assert_eq!(run(&mut mem, &load_through_32_bit_pointer(3)).unwrap(), 4);
+    // One past the end (data_end) is refused, as is one before the start.
+    let e = access_error(run(&mut mem, &load_through_32_bit_pointer(4))).1;
+    assert_eq!(
+        (e.addr, e.reason),
+        (0x1000_0004, Reason::PastEnd { len: 4 })
+    );
+    let e = access_error(run(&mut mem, &load_through_32_bit_pointer(-1))).1;
+    assert_eq!((e.addr, e.reason), (0x0fff_ffff, Reason::Unmapped));
+    // Stores land in the packet.
+    let store = Asm::new()
+        .i(LDX | MEM | W, 2, 1, 0, 0)
+        .i(ST | MEM | B, 2, 0, 1, 9)
+        .mov(0, 0)
+        .exit();
+    run(&mut mem, &store).unwrap();
+    assert_eq!(mem.region(0x1000_0000).unwrap(), &[1, 9, 3, 4]);
+    // NULL and small integers still fault.
+    for addr in [0u64, 8, u64::from(LOW_MIN) - 1] {
+        let asm = Asm::new().lddw(1, addr).i(LDX | MEM | B, 0, 1, 0, 0).exit();
+        let e = access_error(run(&mut mem, &asm)).1;
+        assert_eq!((e.addr, e.reason), (addr, Reason::Unmapped), "{addr:#x}");
+    }
+}
+
+#[test]
+fn a_read_only_low_region_refuses_stores() {
+    let packet = [0u8; 2];
+    let mut mem = Memory::default();
+    let at = mem.map_low(LOW_MIN, Region::ReadOnly(&packet));
+    let store = Asm::new().lddw(1, at).i(ST | MEM | B, 1, 0, 0, 1).exit();
+    let e = access_error(program(&store).run(&mut mem, &mut NoHelpers, Limits::default())).1;
+    assert_eq!((e.access, e.reason), (Access::Store, Reason::ReadOnly));
+}
+
+#[test]
+#[should_panic(expected = "stays unmapped")]
+fn a_low_region_may_not_cover_null() {
+    let packet = [0u8; 2];
+    Memory::default().map_low(0, Region::ReadOnly(&packet));
 }

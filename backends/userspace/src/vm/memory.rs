@@ -1,10 +1,12 @@
 //! The program's address space: virtual addresses mapped onto byte slices.
 //!
 //! Every region lives in its own 4 GiB slot: the upper 32 bits of an
-//! address pick the slot, the lower 32 bits are the offset in it. Slot 0
-//! is never mapped (so NULL and small integers fault), slot 1 is the
-//! stack, slot 2 the context, and slots from 3 on are the regions the
-//! embedder adds (map values, packet data, helper buffers). Finding a
+//! address pick the slot, the lower 32 bits are the offset in it. Slot 1
+//! is the stack, slot 2 the context, and slots from 3 on are the regions
+//! the embedder adds (map values, helper buffers). Slot 0 holds at most
+//! one region, at or above [`LOW_MIN`] (see [`Memory::map_low`]): packet
+//! data, whose address programs keep in 32-bit context fields. Below it
+//! nothing is ever mapped, so NULL and small integers fault. Finding a
 //! region is one index; no host pointer is ever computed from a program's
 //! value, so a bad access can only be refused, never reach host memory.
 
@@ -23,6 +25,9 @@ const CONTEXT_SLOT: u64 = 2;
 const FIRST_USER_SLOT: u64 = 3;
 /// The slot function references point into; never mapped.
 const CODE_SLOT: u64 = u32::MAX as u64;
+/// The lowest address a region of slot 0 may start at: NULL, and NULL
+/// plus any offset a program adds to a struct pointer, always fault.
+pub const LOW_MIN: u32 = 1 << 16;
 
 /// Address of the stack's first byte.
 pub const STACK_BASE: u64 = STACK_SLOT << SLOT_SHIFT;
@@ -72,6 +77,15 @@ enum Place {
     Stack,
     /// An index into `Memory::regions`.
     Region(usize),
+    /// The region of slot 0.
+    Low,
+}
+
+/// A region mapped in slot 0 at `start` (see [`Memory::map_low`]).
+#[derive(Debug)]
+struct Low<'a> {
+    start: u32,
+    region: Region<'a>,
 }
 
 /// The memory of runs: the stack (owned, reused from run to run), the
@@ -83,6 +97,8 @@ pub struct Memory<'a> {
     stack_floor: usize,
     /// Slot 2 (the context) first, then one per added region.
     regions: Vec<Region<'a>>,
+    /// The region of slot 0, if one is mapped.
+    low: Option<Low<'a>>,
 }
 
 impl Default for Memory<'_> {
@@ -98,7 +114,31 @@ impl<'a> Memory<'a> {
             stack: Box::new([0; STACK_SIZE]),
             stack_floor: STACK_SIZE - FRAME_SIZE,
             regions: vec![context],
+            low: None,
         }
+    }
+
+    /// Maps `region` in slot 0 at address `start`, so that addresses of
+    /// its bytes fit 32 bits (as `xdp_md.data` and `__sk_buff.data` hold
+    /// them). Replaces the region mapped there before, if any.
+    ///
+    /// # Panics
+    /// If `start` is below [`LOW_MIN`] or the region would end past 4 GiB.
+    pub fn map_low(&mut self, start: u32, region: Region<'a>) -> u64 {
+        assert!(start >= LOW_MIN, "slot 0 below {LOW_MIN:#x} stays unmapped");
+        assert!(
+            u64::from(start) + region.bytes().len() as u64 <= u64::from(u32::MAX),
+            "a region of slot 0 ends below 4 GiB"
+        );
+        self.low = Some(Low { start, region });
+        u64::from(start)
+    }
+
+    /// The address and length of the region of slot 0, if one is mapped.
+    pub fn low(&self) -> Option<(u64, usize)> {
+        self.low
+            .as_ref()
+            .map(|l| (u64::from(l.start), l.region.bytes().len()))
     }
 
     /// Maps `region` into a fresh slot and returns its base address.
@@ -132,6 +172,9 @@ impl<'a> Memory<'a> {
 
     /// The bytes of the region mapped at `base`, to read after a run.
     pub fn region(&self, base: u64) -> Option<&[u8]> {
+        if let Some(low) = self.low.as_ref().filter(|l| base == u64::from(l.start)) {
+            return Some(low.region.bytes());
+        }
         let slot = base >> SLOT_SHIFT;
         (slot >= CONTEXT_SLOT && base as u32 == 0)
             .then(|| self.regions.get((slot - CONTEXT_SLOT) as usize))
@@ -156,24 +199,38 @@ impl<'a> Memory<'a> {
         Ok(match place {
             Place::Stack => &self.stack[range],
             Place::Region(i) => &self.regions[i].bytes()[range],
+            // locate finds the low region only where one is mapped.
+            Place::Low => self
+                .low
+                .as_ref()
+                .and_then(|l| l.region.bytes().get(range))
+                .ok_or(AccessError {
+                    access: Access::Load,
+                    addr,
+                    size: len,
+                    reason: Reason::Unmapped,
+                })?,
         })
     }
 
     /// `len` bytes at `addr`, to write.
     pub fn write_slice(&mut self, addr: u64, len: usize) -> Result<&mut [u8], AccessError> {
         let (place, range) = self.locate(Access::Store, addr, len)?;
-        match place {
-            Place::Stack => Ok(&mut self.stack[range]),
-            Place::Region(i) => match &mut self.regions[i] {
-                Region::ReadWrite(b) => Ok(&mut b[range]),
-                // locate refuses stores to read-only regions.
-                Region::ReadOnly(_) => Err(AccessError {
-                    access: Access::Store,
-                    addr,
-                    size: len,
-                    reason: Reason::ReadOnly,
-                }),
-            },
+        let region = match place {
+            Place::Stack => return Ok(&mut self.stack[range]),
+            Place::Region(i) => Some(&mut self.regions[i]),
+            Place::Low => self.low.as_mut().map(|l| &mut l.region),
+        };
+        match region {
+            Some(Region::ReadWrite(b)) => Ok(&mut b[range]),
+            // locate refuses stores to read-only regions, and finds the
+            // low region only where one is mapped.
+            _ => Err(AccessError {
+                access: Access::Store,
+                addr,
+                size: len,
+                reason: Reason::ReadOnly,
+            }),
         }
     }
 
@@ -198,6 +255,21 @@ impl<'a> Memory<'a> {
                 return Err(err(Reason::BelowFrame));
             }
             (Place::Stack, self.stack.len())
+        } else if slot == 0 {
+            let low = self
+                .low
+                .as_ref()
+                .filter(|l| off >= l.start as usize)
+                .ok_or(err(Reason::Unmapped))?;
+            if access == Access::Store && matches!(low.region, Region::ReadOnly(_)) {
+                return Err(err(Reason::ReadOnly));
+            }
+            let start = low.start as usize;
+            let size = low.region.bytes().len();
+            return match (off - start).checked_add(len) {
+                Some(end) if end <= size => Ok((Place::Low, off - start..end)),
+                _ => Err(err(Reason::PastEnd { len: size })),
+            };
         } else {
             let i = slot
                 .checked_sub(CONTEXT_SLOT)

@@ -12,7 +12,8 @@
 //!
 //! Memory model: a virtual address space (see [`memory`]). Each region
 //! (stack, context, the embedder's) sits at the start of its own 4 GiB
-//! slot and is a Rust slice; a load or store is checked against the
+//! slot and is a Rust slice (packet data may sit low in slot 0 instead,
+//! for 32-bit pointers: [`Memory::map_low`]); a load or store is checked against the
 //! region its address falls in and refused with an [`AccessError`] if it
 //! leaves it, hits an unmapped slot, writes a read-only region, or goes
 //! below the current stack frame. There is no `unsafe` code. Unaligned
