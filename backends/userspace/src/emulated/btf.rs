@@ -95,6 +95,7 @@ impl Builder {
                 let c = self.char();
                 self.array(c, len)
             }
+            FieldType::Bits { size, .. } => self.int(size, false),
             FieldType::Ints { size, signed, len } => {
                 let elem = self.int(size, signed);
                 self.array(elem, len)
@@ -110,17 +111,23 @@ impl Builder {
     fn members(&mut self, fields: &[Field]) -> Vec<Member> {
         fields
             .iter()
-            .map(|f| Member {
-                name: f.name.to_string(),
-                ty: self.field_type(f.ty),
-                bit_offset: f.offset * 8,
-                bitfield_size: None,
+            .map(|f| {
+                let (bit_offset, bitfield_size) = match f.ty {
+                    FieldType::Bits { bits, .. } => (f.offset, Some(bits)),
+                    _ => (f.offset * 8, None),
+                };
+                Member {
+                    name: f.name.to_string(),
+                    ty: self.field_type(f.ty),
+                    bit_offset,
+                    bitfield_size,
+                }
             })
             .collect()
     }
 }
 
-/// Raw BTF describing every emulated struct of [`layout::structs`].
+/// Raw BTF describing every emulated struct of [`layout::all`].
 pub fn raw() -> Vec<u8> {
     let mut b = Builder {
         types: Vec::new(),
@@ -130,7 +137,7 @@ pub fn raw() -> Vec<u8> {
     };
     // Every struct gets its id first, members after, so structs may point
     // at each other (task_struct at itself) in any order.
-    for s in layout::structs() {
+    for s in layout::all() {
         let id = b.push(
             s.name,
             Kind::Struct {
@@ -140,7 +147,7 @@ pub fn raw() -> Vec<u8> {
         );
         b.structs.push((s.name, id));
     }
-    for s in layout::structs() {
+    for s in layout::all() {
         fill(&mut b, s);
     }
     // The tables are ours and well formed: a failure is a bug in them,
@@ -175,7 +182,7 @@ mod tests {
     #[test]
     fn every_struct_reads_back_with_its_size_and_members() {
         let btf = Btf::parse(&raw()).expect("the emulated BTF parses");
-        for s in layout::structs() {
+        for s in layout::all() {
             let id = btf.find_composite(s.name).expect(s.name);
             assert_eq!(btf.size_of(id), Some(u64::from(s.size)), "{}", s.name);
             let Kind::Struct { members, .. } = &btf.ty(id).kind else {
@@ -184,10 +191,17 @@ mod tests {
             assert_eq!(members.len(), s.fields.len(), "{}", s.name);
             for (m, f) in members.iter().zip(s.fields) {
                 assert_eq!(m.name, f.name);
-                assert_eq!(m.bit_offset, f.offset * 8, "{}.{}", s.name, f.name);
+                let byte_offset = match f.ty {
+                    FieldType::Bits { bits, .. } => {
+                        assert_eq!(m.bitfield_size, Some(bits));
+                        f.offset / 8
+                    }
+                    _ => f.offset,
+                };
+                assert_eq!(m.bit_offset / 8, byte_offset, "{}.{}", s.name, f.name);
                 let size = btf.size_of(m.ty).expect("sized member");
                 assert!(
-                    u64::from(f.offset) + size <= u64::from(s.size),
+                    u64::from(byte_offset) + size <= u64::from(s.size),
                     "{}.{} ends past the struct",
                     s.name,
                     f.name

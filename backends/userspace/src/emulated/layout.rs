@@ -20,6 +20,12 @@ pub enum FieldType {
         signed: bool,
         len: u32,
     },
+    /// A bitfield of `bits` bits in an unsigned integer of `size` bytes;
+    /// the field's offset is then in bits.
+    Bits {
+        size: u32,
+        bits: u32,
+    },
     /// A pointer to another emulated struct.
     PtrTo(&'static str),
     /// An emulated struct, embedded.
@@ -29,6 +35,7 @@ pub enum FieldType {
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
     pub name: &'static str,
+    /// In bytes; in bits for a [`FieldType::Bits`].
     pub offset: u32,
     pub ty: FieldType,
 }
@@ -40,31 +47,31 @@ pub struct Struct {
     pub fields: &'static [Field],
 }
 
-const fn field(name: &'static str, offset: u32, ty: FieldType) -> Field {
+pub(super) const fn field(name: &'static str, offset: u32, ty: FieldType) -> Field {
     Field { name, offset, ty }
 }
 
-const U8: FieldType = FieldType::Int {
+pub(super) const U8: FieldType = FieldType::Int {
     size: 1,
     signed: false,
 };
-const U16: FieldType = FieldType::Int {
+pub(super) const U16: FieldType = FieldType::Int {
     size: 2,
     signed: false,
 };
-const I32: FieldType = FieldType::Int {
+pub(super) const I32: FieldType = FieldType::Int {
     size: 4,
     signed: true,
 };
-const U32: FieldType = FieldType::Int {
+pub(super) const U32: FieldType = FieldType::Int {
     size: 4,
     signed: false,
 };
-const I64: FieldType = FieldType::Int {
+pub(super) const I64: FieldType = FieldType::Int {
     size: 8,
     signed: true,
 };
-const U64: FieldType = FieldType::Int {
+pub(super) const U64: FieldType = FieldType::Int {
     size: 8,
     signed: false,
 };
@@ -144,13 +151,17 @@ pub mod task {
 
 const TRACE_ENTRY: FieldType = FieldType::Struct("trace_entry");
 
-/// Every emulated struct: the common ones, then this architecture's
-/// registers.
-pub fn structs() -> impl Iterator<Item = &'static Struct> {
-    COMMON.iter().chain(regs::STRUCTS)
+/// Every emulated struct: processes' and tracepoints', the network ones,
+/// then this architecture's registers.
+pub fn all() -> impl Iterator<Item = &'static Struct> {
+    STRUCTS
+        .iter()
+        .chain(super::net::STRUCTS)
+        .chain(regs::STRUCTS)
 }
 
-const COMMON: &[Struct] = &[
+/// The emulated structs of processes and tracepoints.
+pub const STRUCTS: &[Struct] = &[
     Struct {
         name: "trace_entry",
         size: entry::SIZE,

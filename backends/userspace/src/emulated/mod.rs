@@ -1,8 +1,10 @@
 //! The kernel objects the backend emulates for programs: tracepoint
-//! contexts and tasks, their layouts and the BTF that describes them.
+//! contexts and tasks, packet contexts and headers, their layouts and the
+//! BTF that describes them.
 
 pub mod btf;
 pub mod layout;
+pub mod net;
 
 /// Writes `value` at byte `at` of a record being built; the layouts are
 /// ours and fit their records, so an out-of-range write is skipped.
