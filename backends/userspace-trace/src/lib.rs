@@ -47,12 +47,16 @@
 //! /proc/PID/exe unless its execve calls are traced; stopping a tracer
 //! thread sends it [`wake_signal`], a real-time signal with a do-nothing
 //! handler.
+//!
+//! [`packet`] is the backend's other event source outside the kernel's
+//! eBPF: a packet socket on one interface.
 
 mod arch;
 mod breakpoint;
 mod error;
 mod handle;
 mod maps;
+pub mod packet;
 mod probes;
 mod seccomp;
 mod spawn;
