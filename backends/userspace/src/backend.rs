@@ -14,6 +14,7 @@ use unibpf_backend::{
 use unibpf_object::{Hook, ProgramSection};
 
 use crate::helpers::ids;
+use crate::hooks::packet::{PacketHook, PacketHooks};
 use crate::hooks::process::{ProcessHook, ProcessHooks};
 use crate::hooks::uprobe;
 use crate::load::{self, Kconfig};
@@ -21,9 +22,11 @@ use crate::maps::MapLimits;
 use crate::object::{ObjectCore, UserMapOps};
 
 /// Runs objects in the in-process VM. Process hooks act on the target of
-/// the [`ProcessHooks`] it is given (shared by a module's objects).
+/// the [`ProcessHooks`] it is given (shared by a module's objects); packet
+/// hooks on the interfaces programs attach to.
 pub struct UserspaceBackend {
     hooks: Arc<ProcessHooks>,
+    packets: Arc<PacketHooks>,
     limits: MapLimits,
     next_owner: usize,
 }
@@ -32,10 +35,25 @@ impl UserspaceBackend {
     pub fn new(hooks: Arc<ProcessHooks>) -> Self {
         Self {
             hooks,
+            packets: Arc::default(),
             limits: MapLimits::default(),
             next_owner: 0,
         }
     }
+}
+
+/// How a packet program runs here, for `--explain`.
+fn packet_explain(hook: PacketHook) -> String {
+    let frames = match hook {
+        PacketHook::Xdp => "frames the interface receives",
+        PacketHook::Tc { .. } => "frames of its direction",
+        PacketHook::Socket => "frames of both directions",
+    };
+    format!(
+        "{} on copies of the {frames}, from an AF_PACKET socket on the interface it \
+         attaches to (needs CAP_NET_RAW); verdicts are observed and counted, not enforced",
+        hook.words()
+    )
 }
 
 /// How a program of this section runs here, or why it cannot.
@@ -76,14 +94,13 @@ fn hook_of(
                 .map_err(|why| not_convertible(&format!("uprobe {target}"), why))?;
             Ok(ProcessHook::Uprobe { point, ret })
         }
-        // Packets from an AF_PACKET socket are the planned source for these.
-        Hook::Xdp { .. } | Hook::Tc { .. } | Hook::SocketFilter | Hook::Uprobe { .. } => {
-            Err(refuse(format!(
-                "{} programs ({}) yet",
-                section.kind_word(),
-                section.name
-            )))
-        }
+        // uprobe.multi (a pattern of functions) is not resolved here yet;
+        // packet hooks are not process hooks (see PacketHook).
+        Hook::Uprobe { .. } => Err(refuse(format!(
+            "{} programs ({}) yet",
+            section.kind_word(),
+            section.name
+        ))),
         _ => Err(refuse(format!(
             "{} programs ({}): they have no source outside the kernel",
             section.kind_word(),
@@ -119,6 +136,9 @@ impl Backend for UserspaceBackend {
         program: &Program,
         _host: &dyn HostFeatures,
     ) -> std::result::Result<String, Unsupported> {
+        if let Some(hook) = PacketHook::of_section(&program.section) {
+            return Ok(packet_explain(hook));
+        }
         let description = match program.section.hook {
             // The guest names the function at attach: resolved then.
             Hook::Uprobe {
@@ -167,6 +187,7 @@ impl Backend for UserspaceBackend {
             core,
             owner: self.next_owner,
             hooks: Arc::clone(&self.hooks),
+            packets: Arc::clone(&self.packets),
         }))
     }
 }
@@ -225,6 +246,7 @@ pub struct UserObject {
     core: Arc<ObjectCore>,
     owner: usize,
     hooks: Arc<ProcessHooks>,
+    packets: Arc<PacketHooks>,
 }
 
 impl LoadedObject for UserObject {
@@ -247,6 +269,9 @@ impl LoadedObject for UserObject {
             .position(|p| p.name == program)
             .ok_or_else(|| BackendError::new(Errno::ENOENT, format!("no program {program}")))?;
         let p = &self.core.programs[index];
+        if let Some(hook) = PacketHook::of_section(&p.section) {
+            return self.attach_packet(index, hook, target);
+        }
         let named = match target {
             AttachTarget::Auto => None,
             AttachTarget::Named(t) => Some(t),
@@ -309,8 +334,41 @@ impl LoadedObject for UserObject {
     }
 }
 
+impl UserObject {
+    /// Attaches packet program `index` to the interface `target` names.
+    fn attach_packet(
+        &mut self,
+        index: usize,
+        hook: PacketHook,
+        target: AttachTarget<'_>,
+    ) -> Result<()> {
+        let p = &self.core.programs[index];
+        let AttachTarget::Named(target) = target else {
+            return Err(BackendError::new(
+                Errno::EINVAL,
+                format!(
+                    "program {}: {} programs attach to a network interface the module names \
+                     (bpf_set_prog_attach_target); it named none",
+                    p.name,
+                    hook.words()
+                ),
+            ));
+        };
+        p.section.check_target(target).map_err(|e| {
+            BackendError::new(
+                Errno::EINVAL,
+                format!("program {}: {e}", unibpf_backend::Escaped(&p.name)),
+            )
+        })?;
+        let (ifname, hook) = hook.at(target);
+        self.packets
+            .attach(self.owner, &self.core, index, hook, ifname)
+    }
+}
+
 impl Drop for UserObject {
     fn drop(&mut self) {
         self.hooks.detach_all(self.owner);
+        self.packets.detach_all(self.owner);
     }
 }

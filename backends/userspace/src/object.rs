@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use unibpf_backend::{BackendError, Errno, MapInfo, MapOps};
 use unibpf_object::ProgramSection;
 
+use crate::emulated::net::PACKET_ADDR;
 use crate::helpers::task::{current_task, parent_task, Task};
 use crate::helpers::{ids, map_handle, Env, RunMap};
 use crate::hooks::process::ProcessHooks;
@@ -151,6 +152,19 @@ impl ObjectCore {
         task: &dyn Task,
         print: &mut dyn FnMut(&str),
     ) -> Result<u64, VmError> {
+        self.run_on(index, context, None, task, print)
+    }
+
+    /// [`Self::run`] with `packet` (when there is one) mapped at
+    /// [`PACKET_ADDR`], where the context's data pointers point.
+    pub fn run_on(
+        &self,
+        index: usize,
+        context: &mut [u8],
+        packet: Option<&mut [u8]>,
+        task: &dyn Task,
+        print: &mut dyn FnMut(&str),
+    ) -> Result<u64, VmError> {
         let Some(p) = self.programs.get(index) else {
             return Ok(0);
         };
@@ -169,6 +183,9 @@ impl ObjectCore {
             (empty, empty)
         };
         let mut memory = Memory::new(Region::ReadWrite(context));
+        if let Some(packet) = packet {
+            memory.map_low(PACKET_ADDR, Region::ReadWrite(packet));
+        }
         let mut run_maps = Vec::with_capacity(n);
         for m in maps.iter_mut() {
             let (key_size, value_size) = (m.spec.key_size as usize, m.spec.value_size as usize);

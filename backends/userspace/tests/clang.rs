@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use goblin::elf::{section_header::SHT_REL, Elf};
-use unibpf_backend_userspace::vm::{Limits, Memory, NoHelpers, NoMaps, Program, Region};
+use unibpf_backend_userspace::vm::{
+    Limits, Memory, NoHelpers, NoMaps, Program, Reason, Region, VmError,
+};
 
 /// The instructions of `name`.bpf.c's `prog` section, or None without clang.
 fn compile(name: &str) -> Option<Vec<u8>> {
@@ -132,5 +134,65 @@ fn bpf_to_bpf_calls_with_callee_saved_registers() {
             .wrapping_add(a)
             .wrapping_sub(b) as u32;
         assert_eq!(r0, want as u64, "a {a} b {b}");
+    }
+}
+
+/// A UDP/IPv4 frame to `port` with `payload` bytes.
+fn udp_frame(port: u16, payload: usize) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8 + payload];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[23] = 17;
+    f[36..38].copy_from_slice(&port.to_be_bytes());
+    f
+}
+
+/// Runs `code` as XDP on `frame`, as the packet hook does: the frame low
+/// in slot 0, `xdp_md` pointing at it.
+fn run_xdp(code: &[u8], frame: &mut [u8]) -> Result<u64, VmError> {
+    use unibpf_backend_userspace::emulated::net::PACKET_ADDR;
+    use unibpf_backend_userspace::hooks::packet::PacketHook;
+    let seen = unibpf_trace::packet::Frame {
+        len: frame.len(),
+        wire_len: frame.len(),
+        pkt_type: 0,
+        protocol: 0x0800u16.to_be(),
+    };
+    let mut ctx = PacketHook::Xdp.context(&seen, 3);
+    let prog = Program::new(code, &NoMaps).expect("clang's program verifies");
+    let mut mem = Memory::new(Region::ReadWrite(&mut ctx));
+    mem.map_low(PACKET_ADDR, Region::ReadWrite(frame));
+    prog.run(&mut mem, &mut NoHelpers, Limits::default())
+}
+
+#[test]
+fn xdp_reads_the_frame_through_32_bit_pointers_within_data_end() {
+    let Some(code) = compile("xdp_parse") else {
+        return;
+    };
+    assert_eq!(
+        run_xdp(&code, &mut udp_frame(9317, 10)).unwrap(),
+        1000 + 9317
+    );
+    // Too short for the UDP header the IP header announces: the program's
+    // own check, against data_end, drops it.
+    let mut short = udp_frame(9317, 0);
+    short[14] = 0x4f; // IHL 15: options would run past the end
+    assert_eq!(run_xdp(&code, &mut short).unwrap(), 1);
+    let mut arp = udp_frame(1, 30);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    assert_eq!(run_xdp(&code, &mut arp).unwrap(), 2);
+}
+
+#[test]
+fn xdp_reading_at_data_end_is_refused() {
+    let Some(code) = compile("xdp_overread") else {
+        return;
+    };
+    match run_xdp(&code, &mut udp_frame(9317, 10)) {
+        Err(VmError::Access { source, .. }) => {
+            assert_eq!(source.reason, Reason::PastEnd { len: 52 })
+        }
+        other => panic!("a read at data_end must fail, got {other:?}"),
     }
 }

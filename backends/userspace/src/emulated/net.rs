@@ -59,6 +59,10 @@ pub mod sk_buff {
     pub const SIZE: u32 = 192;
 }
 
+/// Where a run's packet data is mapped: low in the VM's slot 0, so the
+/// 32-bit `data`/`data_end` fields can hold its address.
+pub const PACKET_ADDR: u32 = 0x1000_0000;
+
 /// Bytes of an Ethernet header.
 pub const ETH_HLEN: u32 = 14;
 

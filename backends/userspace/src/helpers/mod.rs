@@ -9,6 +9,7 @@
 //! stops the run.
 
 pub mod ids;
+mod packet;
 mod printk;
 pub mod task;
 
@@ -119,6 +120,10 @@ impl crate::vm::Helpers for Env<'_> {
             RINGBUF_OUTPUT => self.ringbuf_output(a[0], a[1], a[2], a[3], memory)?,
             RINGBUF_QUERY => self.ringbuf_query(a[0], a[1]),
             PERF_EVENT_OUTPUT => self.perf_output(a[1], a[2], a[3], a[4], memory)?,
+            SKB_LOAD_BYTES => packet::load_bytes(a[1], a[2], a[3], memory, self.scratch)?,
+            SKB_LOAD_BYTES_RELATIVE => {
+                packet::load_bytes_relative(a[1], a[2], a[3], a[4], memory, self.scratch)?
+            }
             x if x == crate::load::POISON_HELPER as u32 => {
                 return Err(HelperError::Failed(
                     "the program reached an instruction whose CO-RE relocation did not resolve: \

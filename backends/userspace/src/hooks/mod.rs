@@ -1,6 +1,8 @@
-//! Where programs get events without kernel eBPF.
+//! Where programs get events without kernel eBPF: processes (ptrace) and
+//! packets (a packet socket per interface).
 
 mod context;
+pub mod packet;
 pub mod process;
 pub mod syscalls;
 pub mod uprobe;
