@@ -44,15 +44,15 @@ impl UserspaceBackend {
 
 /// How a packet program runs here, for `--explain`.
 fn packet_explain(hook: PacketHook) -> String {
-    let frames = match hook {
-        PacketHook::Xdp => "frames the interface receives",
-        PacketHook::Tc { .. } => "frames of its direction",
-        PacketHook::Socket => "frames of both directions",
+    let what = match hook {
+        PacketHook::Xdp => "XDP on copies of the frames the interface receives",
+        // The target may name the other direction.
+        PacketHook::Tc { .. } => "tc classifier on copies of the frames of its direction",
+        PacketHook::Socket => "socket filter on copies of the frames of both directions",
     };
     format!(
-        "{} on copies of the {frames}, from an AF_PACKET socket on the interface it \
-         attaches to (needs CAP_NET_RAW); verdicts are observed and counted, not enforced",
-        hook.words()
+        "{what}, from an AF_PACKET socket on the interface it attaches to (needs \
+         CAP_NET_RAW); verdicts are observed and counted, not enforced"
     )
 }
 
