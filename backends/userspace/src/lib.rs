@@ -7,7 +7,7 @@
 //! - [`maps`]: the kernel's map types with values the VM uses in place.
 //! - [`helpers`]: the helpers programs call.
 //! - [`hooks`]: events from processes (ptrace) turned into tracepoint
-//!   records.
+//!   records; frames from packet sockets for XDP, tc and socket filters.
 //! - [`UserspaceBackend`]: all of it behind the backend interface.
 
 #![forbid(unsafe_code)]
