@@ -7,3 +7,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/install-deps.sh
 cargo bench -p unibpf-cli --bench overhead -- "$@"
+# The userspace backend's interpreter beside rbpf, on the suite's objects
+# the run above built.
+cargo bench -p unibpf-backend-userspace --bench vm -- "$root/target/bench/guests"

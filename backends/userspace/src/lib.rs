@@ -24,4 +24,5 @@ mod wake;
 
 pub use backend::{UserObject, UserspaceBackend};
 pub use hooks::process::ProcessHooks;
+pub use object::ObjectCore;
 pub use unibpf_trace::Target;

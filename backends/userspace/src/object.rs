@@ -16,7 +16,7 @@ use crate::helpers::{ids, map_handle, Env, RunMap};
 use crate::hooks::process::ProcessHooks;
 use crate::load::{Image, MapSpec};
 use crate::maps::{MapDef, MapLimits, UserMap};
-use crate::vm::memory::region_base;
+use crate::vm::memory::{region_base, CONTEXT_BASE};
 use crate::vm::{Limits, Memory, Program, Region, Resolver, VmError};
 use crate::wake::Wake;
 
@@ -65,6 +65,8 @@ pub struct ObjectCore {
     /// Some program tail-calls and some program needs the current task:
     /// every run builds it, since a run may end in any program.
     task_for_all: bool,
+    /// Instructions executed by all runs (see [`Self::instructions_executed`]).
+    executed: AtomicU64,
 }
 
 static NEXT_MAP_ID: AtomicI32 = AtomicI32::new(0x1000);
@@ -135,6 +137,7 @@ impl ObjectCore {
             random: AtomicU64::new(seed()),
             failures: AtomicU64::new(0),
             task_for_all,
+            executed: AtomicU64::new(0),
         })
     }
 
@@ -222,22 +225,7 @@ impl ObjectCore {
             tail_calls: 0,
             programs: self.programs.len() as u32,
         };
-        let mut current = p;
-        let result = loop {
-            match current
-                .program
-                .run(&mut memory, &mut env, Limits::default())
-            {
-                Err(VmError::TailCall { program, .. }) => {
-                    match self.programs.get(program as usize) {
-                        Some(next) => current = next,
-                        // The helper checks the slot against our programs.
-                        None => break Ok(0),
-                    }
-                }
-                other => break other,
-            }
-        };
+        let result = self.run_chain(p, &mut memory, &mut env);
         let mut wake = env.wake;
         for m in env.maps.iter_mut() {
             m.index.end_run();
@@ -256,6 +244,39 @@ impl ObjectCore {
             }
         }
         result
+    }
+
+    /// Runs `first` and the programs it tail-calls, counting the
+    /// instructions they execute.
+    fn run_chain(
+        &self,
+        first: &UserProgram,
+        memory: &mut Memory<'_>,
+        env: &mut Env<'_>,
+    ) -> Result<u64, VmError> {
+        let mut current = first;
+        loop {
+            let (result, executed) =
+                current
+                    .program
+                    .run_counted(memory, env, Limits::default(), &[CONTEXT_BASE]);
+            self.executed.fetch_add(executed, Ordering::Relaxed);
+            match result {
+                Err(VmError::TailCall { program, .. }) => match self.programs.get(program as usize)
+                {
+                    Some(next) => current = next,
+                    // The helper checks the slot against our programs.
+                    None => return Ok(0),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    /// Instructions the object's programs have executed, all runs
+    /// together: what benchmarks divide their time by.
+    pub fn instructions_executed(&self) -> u64 {
+        self.executed.load(Ordering::Relaxed)
     }
 
     /// The id and sizes of map `name`, for the guest.

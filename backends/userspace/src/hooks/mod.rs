@@ -1,7 +1,7 @@
 //! Where programs get events without kernel eBPF: processes (ptrace) and
 //! packets (a packet socket per interface).
 
-mod context;
+pub mod context;
 pub mod packet;
 pub mod process;
 pub mod syscalls;

@@ -59,11 +59,23 @@ impl Program {
         limits: Limits,
         args: &[u64],
     ) -> Result<u64, VmError> {
+        self.run_counted(memory, helpers, limits, args).0
+    }
+
+    /// [`Program::run_with_args`], also giving how many instructions ran
+    /// (bpf_loop callbacks included): what benchmarks divide by.
+    pub fn run_counted(
+        &self,
+        memory: &mut Memory<'_>,
+        helpers: &mut dyn Helpers,
+        limits: Limits,
+        args: &[u64],
+    ) -> (Result<u64, VmError>, u64) {
         let mut regs = [0u64; 11];
         regs[1..1 + args.len().min(5)].copy_from_slice(&args[..args.len().min(5)]);
         regs[10] = STACK_TOP;
         memory.set_frame(0);
-        let result = Run {
+        let mut run = Run {
             insns: &self.insns,
             regs,
             frames: [Frame::default(); MAX_FRAMES],
@@ -72,10 +84,13 @@ impl Program {
             helpers,
             budget: limits.instructions,
             left: limits.instructions,
-        }
-        .go(0);
-        memory.set_frame(0);
-        result
+        };
+        let result = run.go(0);
+        // `left` is stored when a run ends normally; after an error the
+        // count stops at the last helper call or callback.
+        let executed = run.budget - run.left;
+        run.memory.set_frame(0);
+        (result, executed)
     }
 }
 
