@@ -315,7 +315,8 @@ impl LoadedObject for UserObject {
             .ok_or_else(|| BackendError::new(Errno::EBADF, format!("no event map {map_id}")))?;
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            self.core.wake.clear();
+            // Armed before the look: a record queued after it wakes us.
+            self.core.wake.arm();
             self.core
                 .drain(index, out)
                 .map_err(|e| BackendError::new(e, "not an event map"))?;
@@ -329,7 +330,9 @@ impl LoadedObject for UserObject {
             if left == Some(Duration::ZERO) {
                 return Ok(());
             }
-            wait_readable(&[self.core.wake.as_fd(), wake], left);
+            if wait_readable(&[self.core.wake.as_fd(), wake], left) {
+                self.core.wake.clear();
+            }
         }
     }
 }

@@ -236,7 +236,7 @@ impl ObjectCore {
         drop(locked);
         self.random.store(random, Ordering::Relaxed);
         if wake {
-            self.wake.signal();
+            self.wake.signal_armed();
         }
         if let Err(e) = &result {
             if self.failures.fetch_add(1, Ordering::Relaxed) == 0 {

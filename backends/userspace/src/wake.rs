@@ -2,30 +2,80 @@
 //! on beside the runtime's own wake fd.
 
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-pub struct Wake(EventFd);
+pub struct Wake {
+    fd: EventFd,
+    /// A poller is about to wait, or waits: the next record must wake it.
+    armed: AtomicBool,
+}
 
 impl Wake {
     pub fn new() -> nix::Result<Self> {
-        EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC).map(Wake)
+        let fd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
+        Ok(Wake {
+            fd,
+            armed: AtomicBool::new(false),
+        })
     }
 
     /// Makes the fd readable (a full counter is as good as a write).
     pub fn signal(&self) {
-        let _ = self.0.write(1);
+        let _ = self.fd.write(1);
     }
 
-    /// Clears it before a poller looks for records, so a signal that
-    /// comes after the look wakes the next wait.
+    /// Called by a poller before it looks for records: a record queued
+    /// after the look then signals (see [`Wake::signal_armed`]).
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// For producers, after queueing: signals only if a poller armed the
+    /// wake since the last signal, so records queued while the consumer
+    /// is busy cost no system call each.
+    pub fn signal_armed(&self) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.signal();
+        }
+    }
+
+    /// Consumes a signal, after a wait it ended.
     pub fn clear(&self) {
-        let _ = self.0.read();
+        let _ = self.fd.read();
     }
 }
 
 impl AsFd for Wake {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use unibpf_backend::wait_readable;
+
+    fn readable(w: &Wake) -> bool {
+        wait_readable(&[w.as_fd()], Some(Duration::ZERO))
+    }
+
+    #[test]
+    fn producers_signal_only_a_poller_that_armed_once() {
+        let w = Wake::new().expect("eventfd");
+        w.signal_armed();
+        assert!(!readable(&w), "nobody armed it: no signal");
+        w.arm();
+        w.signal_armed();
+        assert!(readable(&w), "an armed wake signals");
+        w.clear();
+        assert!(!readable(&w));
+        w.signal_armed();
+        assert!(!readable(&w), "one signal per arming");
+        w.signal();
+        assert!(readable(&w), "signal() always signals");
     }
 }
