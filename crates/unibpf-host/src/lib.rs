@@ -6,6 +6,7 @@
 //! `--assume-kernel 5.4`): masked features are reported missing, so the
 //! selector adapts exactly as it would on such a host.
 
+pub mod bpftime;
 mod facts;
 mod features;
 pub mod tracefs;
