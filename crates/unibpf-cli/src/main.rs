@@ -1,6 +1,7 @@
 //! `unibpf`: the command-line front end. Parses flags, wires the library
 //! together, maps outcomes to exit statuses; no logic of its own worth testing.
 
+mod bpftime;
 mod btf;
 mod log;
 mod matrix;
@@ -78,6 +79,7 @@ enum BackendArg {
     Kernel,
     Userspace,
     Windows,
+    Bpftime,
 }
 
 impl BackendArg {
@@ -87,6 +89,8 @@ impl BackendArg {
             BackendArg::Kernel => BackendChoice::Forced(BackendKind::Kernel),
             BackendArg::Userspace => BackendChoice::Forced(BackendKind::Userspace),
             BackendArg::Windows => BackendChoice::Forced(BackendKind::Windows),
+            // The kernel backend, in a loader bpftime's syscall server serves.
+            BackendArg::Bpftime => BackendChoice::Forced(BackendKind::Kernel),
         }
     }
 }
@@ -130,7 +134,11 @@ struct RunArgs {
     /// event transport, adaptations) on stderr.
     #[arg(long)]
     explain: bool,
-    /// Backend for the module's programs.
+    /// Backend for the module's programs. auto: the first that can (kernel,
+    /// then userspace). bpftime: the kernel backend under an installed
+    /// bpftime (BPFTIME_DIR or ~/.bpftime), which runs the programs in
+    /// userspace in the --cmd/--pid target; only when asked, auto never
+    /// picks it (it is not verified by unibpf's tests).
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
     /// Behave as if the host lacked these features (see `unibpf probe`).
@@ -151,13 +159,13 @@ struct RunArgs {
     no_btf_download: bool,
     #[command(flatten)]
     btf_place: btf::Place,
-    /// For the userspace backend: start this command (split like a shell
+    /// For the userspace and bpftime backends: start this command (split like a shell
     /// does, no shell involved) and trace it and its children; the module
     /// is stopped when it has exited. Given before the module, so it is
     /// never taken for the module's own arguments.
     #[arg(long, value_name = "'COMMAND ARGS'", conflicts_with = "pid")]
     cmd: Option<String>,
-    /// For the userspace backend: trace this running process (and the
+    /// For the userspace and bpftime backends: trace this running process (and the
     /// children it starts); it is left running when the module ends.
     #[arg(long, value_name = "PID")]
     pid: Option<i32>,
@@ -243,19 +251,38 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             wrapper_module: args.wrapper_module,
             callback_export: args.callback_export,
         });
-    let hooks = trace_target(args.cmd.as_deref(), args.pid)?.map(|target| {
-        let hooks = Arc::new(ProcessHooks::new(Some(target)));
-        config = config.clone().trace(Arc::clone(&hooks));
-        hooks
-    });
+    let target = trace_target(args.cmd.as_deref(), args.pid)?;
+    let mut launcher = None;
+    let mut hooks = None;
+    if matches!(args.backend, BackendArg::Bpftime) {
+        let (c, l) = bpftime::loader(config, target.map(bpftime_target), args.explain)?;
+        (config, launcher) = (c, Some(l));
+    } else if let Some(target) = target {
+        let h = Arc::new(ProcessHooks::new(Some(target)));
+        config = config.clone().trace(Arc::clone(&h));
+        hooks = Some(h);
+    }
     if args.explain {
-        config = config.explain(|line| eprintln!("unibpf: explain: {}", log::one_line(line)));
+        let under = if launcher.is_some() {
+            "under bpftime: "
+        } else {
+            ""
+        };
+        config = config
+            .explain(move |line| eprintln!("unibpf: explain: {under}{}", log::one_line(line)));
     }
     let runtime = Runtime::new(config)?;
     let handle = runtime.spawn(spec)?;
     let control = handle.control();
     if let Some(hooks) = hooks {
-        stop_when_traced_processes_end(hooks, Arc::clone(&control));
+        stop_when_traced_processes_end(hooks, ProcessHooks::finished, Arc::clone(&control));
+    }
+    if let Some(launcher) = launcher {
+        stop_when_traced_processes_end(
+            launcher,
+            unibpf_backend_bpftime::Launcher::finished,
+            Arc::clone(&control),
+        );
     }
     watch_for_stop(control, args.timeout, args.grace)?;
     match handle.join() {
@@ -286,11 +313,23 @@ fn trace_target(cmd: Option<&str>, pid: Option<i32>) -> anyhow::Result<Option<Tr
     })
 }
 
+/// The userspace target as the bpftime backend's.
+fn bpftime_target(target: TraceTarget) -> unibpf_backend_bpftime::Target {
+    match target {
+        TraceTarget::Spawn { argv } => unibpf_backend_bpftime::Target::Spawn(argv),
+        TraceTarget::Pid(pid) => unibpf_backend_bpftime::Target::Pid(pid),
+    }
+}
+
 /// Once every traced process has exited, the module is asked to stop: it
 /// gets the events still queued, then its poll returns -EINTR.
-fn stop_when_traced_processes_end(hooks: Arc<ProcessHooks>, control: Arc<Control>) {
+fn stop_when_traced_processes_end<T: Send + Sync + 'static>(
+    hooks: Arc<T>,
+    finished: fn(&T) -> bool,
+    control: Arc<Control>,
+) {
     std::thread::spawn(move || loop {
-        if hooks.finished() {
+        if finished(&hooks) {
             control.request_stop();
             break;
         }

@@ -25,7 +25,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         s.push('\n');
         s
     } else {
-        human(&report)
+        human(&report, &bpftime_line())
     };
     use std::io::Write;
     std::io::stdout()
@@ -37,7 +37,18 @@ fn opt(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("-")
 }
 
-fn human(r: &HostReport) -> String {
+/// Whether bpftime is installed, for `--backend bpftime`.
+fn bpftime_line() -> String {
+    match unibpf_host::bpftime::Install::detect() {
+        Err(e) => e.to_string(),
+        Ok(install) => match install.version() {
+            Some(v) => format!("{install}; version {v}"),
+            None => install.to_string(),
+        },
+    }
+}
+
+fn human(r: &HostReport, bpftime: &str) -> String {
     use std::fmt::Write;
     let f = &r.facts;
     let mut o = String::new();
@@ -105,6 +116,7 @@ fn human(r: &HostReport) -> String {
         opt(&m.bpffs),
         opt(&m.cgroup2)
     );
+    let _ = writeln!(o, "bpftime   {bpftime}");
     if !r.masked.is_empty() || r.assumed_kernel.is_some() {
         let _ = writeln!(
             o,
