@@ -93,6 +93,14 @@ fn unibpf_as_nobody(caps: &str) -> Command {
     cmd
 }
 
+/// `unibpf run --pid PID WASM ARGS` as nobody, started.
+fn start_on_pid_as_nobody(pid: &str, wasm: &str, args: &[&Path]) -> Running {
+    let mut cmd = unibpf_as_nobody("");
+    cmd.args(["--timeout", "60s", "--pid", pid, &module(wasm)])
+        .args(args);
+    spawn_running(cmd)
+}
+
 /// `unibpf run ARGS` as nobody, to the end, with `stdin` as its input.
 fn run_as_nobody_with_input(args: &[&str], stdin: &[u8]) -> (Output, String, String) {
     use std::io::Write;
@@ -321,17 +329,7 @@ fn uprobe_reports_calls_of_a_running_process_given_by_pid_as_nobody() {
         .expect("spawning the target");
     // setpriv execs the target: same pid.
     let pid = target.id().to_string();
-    let mut unibpf = as_nobody(&nobody_dir().join("unibpf"));
-    unibpf.args([
-        "run",
-        "--timeout",
-        "60s",
-        "--pid",
-        &pid,
-        &module("uprobe.wasm"),
-    ]);
-    unibpf.arg(&target_path);
-    let mut running = spawn_running(unibpf);
+    let mut running = start_on_pid_as_nobody(&pid, "uprobe.wasm", &[&target_path]);
     running.wait_for_stderr("probing", std::time::Duration::from_secs(60));
     // The guest prints "probing" once attached; the tracer seizes the
     // process when the guest first polls, just after. Wait for the
@@ -417,16 +415,7 @@ fn execve_sees_execs_of_a_running_process_given_by_pid_as_nobody() {
         .spawn()
         .expect("spawning sh");
     let pid = shell.id().to_string();
-    let mut unibpf = as_nobody(&nobody_dir().join("unibpf"));
-    unibpf.args([
-        "run",
-        "--timeout",
-        "60s",
-        "--pid",
-        &pid,
-        &module("execve.wasm"),
-    ]);
-    let mut running = spawn_running(unibpf);
+    let mut running = start_on_pid_as_nobody(&pid, "execve.wasm", &[]);
     running.wait_for_stderr("tracing execve calls", std::time::Duration::from_secs(60));
     shell
         .stdin

@@ -63,3 +63,34 @@ pub fn parent_task(t: &dyn Task) -> [u8; task::SIZE as usize] {
     put(&mut b, task::TGID, &t.parent_tgid().to_le_bytes());
     b
 }
+
+/// No task: what a packet program runs for (the kernel runs it where the
+/// frame arrives, in no task of the program's), and what tests use.
+pub struct NoTask;
+
+impl Task for NoTask {
+    fn tid(&self) -> u32 {
+        0
+    }
+    fn tgid(&self) -> u32 {
+        0
+    }
+    fn parent_tgid(&self) -> u32 {
+        0
+    }
+    fn uid_gid(&self) -> (u32, u32) {
+        (0, 0)
+    }
+    fn comm(&self) -> [u8; 16] {
+        [0; 16]
+    }
+    fn start_ns(&self) -> (u64, u64) {
+        (0, 0)
+    }
+    fn read(&self, _: u64, _: &mut [u8]) -> Result<(), Fault> {
+        Err(Fault)
+    }
+    fn read_str(&self, _: u64, _: &mut [u8]) -> Result<usize, Fault> {
+        Err(Fault)
+    }
+}

@@ -9,7 +9,7 @@ use std::process::Command;
 use unibpf_object::BpfObject;
 
 use super::{load, Image, Kconfig};
-use crate::helpers::task::{Fault, Task};
+use crate::helpers::task::NoTask;
 use crate::maps::MapLimits;
 use crate::object::ObjectCore;
 
@@ -62,35 +62,6 @@ fn image(elf: &[u8]) -> Image {
     load(elf, &object, crate::emulated::btf::parsed(), &Version).expect("the object loads")
 }
 
-struct Nobody;
-
-impl Task for Nobody {
-    fn tid(&self) -> u32 {
-        7
-    }
-    fn tgid(&self) -> u32 {
-        7
-    }
-    fn parent_tgid(&self) -> u32 {
-        1
-    }
-    fn uid_gid(&self) -> (u32, u32) {
-        (65534, 65534)
-    }
-    fn comm(&self) -> [u8; 16] {
-        *b"test\0\0\0\0\0\0\0\0\0\0\0\0"
-    }
-    fn start_ns(&self) -> (u64, u64) {
-        (0, 0)
-    }
-    fn read(&self, _: u64, _: &mut [u8]) -> Result<(), Fault> {
-        Err(Fault)
-    }
-    fn read_str(&self, _: u64, _: &mut [u8]) -> Result<usize, Fault> {
-        Err(Fault)
-    }
-}
-
 /// Runs `program` of `core` on `ctx`; returns r0.
 fn run(core: &ObjectCore, program: &str, ctx: &mut [u8]) -> u64 {
     let index = core
@@ -98,7 +69,7 @@ fn run(core: &ObjectCore, program: &str, ctx: &mut [u8]) -> u64 {
         .iter()
         .position(|p| p.name == program)
         .unwrap_or_else(|| panic!("no program {program}"));
-    core.run(index, ctx, &Nobody, &mut |_| {})
+    core.run(index, ctx, &NoTask, &mut |_| {})
         .unwrap_or_else(|e| panic!("{program} failed: {e}"))
 }
 

@@ -23,7 +23,7 @@ use unibpf_trace::packet::{Frame, PacketSocket};
 
 pub use context::PacketHook;
 
-use crate::helpers::task::{Fault, Task};
+use crate::helpers::task::NoTask;
 use crate::object::ObjectCore;
 use crate::wake::Wake;
 
@@ -249,36 +249,5 @@ fn deliver(attached: &Mutex<Vec<Attachment>>, frame: &Frame, bytes: &[u8], ifind
         };
         a.packets += 1;
         *a.verdicts.entry(verdict).or_default() += 1;
-    }
-}
-
-/// The task a packet program runs for: none (the kernel runs it where the
-/// frame arrives, in no task of the program's).
-struct NoTask;
-
-impl Task for NoTask {
-    fn tid(&self) -> u32 {
-        0
-    }
-    fn tgid(&self) -> u32 {
-        0
-    }
-    fn parent_tgid(&self) -> u32 {
-        0
-    }
-    fn uid_gid(&self) -> (u32, u32) {
-        (0, 0)
-    }
-    fn comm(&self) -> [u8; 16] {
-        [0; 16]
-    }
-    fn start_ns(&self) -> (u64, u64) {
-        (0, 0)
-    }
-    fn read(&self, _: u64, _: &mut [u8]) -> Result<(), Fault> {
-        Err(Fault)
-    }
-    fn read_str(&self, _: u64, _: &mut [u8]) -> Result<usize, Fault> {
-        Err(Fault)
     }
 }
