@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::kernel::{BtfArch, KernelId, KernelIdError};
 use crate::tree::{btf_files, TreeError};
 use crate::verify::{check_format, VerifyError};
-use crate::wasm::{custom_section, sections, WasmError};
+use crate::wasm::{replace_custom_section, sections, WasmError};
 
 /// The custom section's name.
 pub const SECTION: &str = "unibpf.btf";
@@ -63,8 +63,6 @@ pub enum BundleError {
     },
     #[error("no .btf files under {}; expected a BTFHub-layout tree (ID/VERSION_ID/ARCH/RELEASE.btf)", .0.display())]
     NoEntries(PathBuf),
-    #[error("the bundle would be {0} bytes, more than a wasm section holds")]
-    Oversized(usize),
 }
 
 /// One bundled kernel, as [`list`] reports it.
@@ -79,7 +77,8 @@ pub struct Listed {
 /// entry must parse as BTF; the section goes last, the module is otherwise
 /// unchanged.
 pub fn bundle(wasm: &[u8], entries: &[(KernelId, Vec<u8>)]) -> Result<Vec<u8>, BundleError> {
-    let secs = sections(wasm)?;
+    // A module that is not wasm is refused before any work.
+    sections(wasm)?;
     let mut sorted: Vec<&(KernelId, Vec<u8>)> = entries.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     sorted.dedup_by(|a, b| a.0 == b.0);
@@ -102,14 +101,7 @@ pub fn bundle(wasm: &[u8], entries: &[(KernelId, Vec<u8>)]) -> Result<Vec<u8>, B
         .map_err(|source| BundleError::Corrupt { source })?;
     let packed =
         zstd::encode_all(&tar[..], LEVEL).map_err(|source| BundleError::Corrupt { source })?;
-    let section = custom_section(SECTION, &packed).ok_or(BundleError::Oversized(packed.len()))?;
-    let mut out = Vec::with_capacity(wasm.len() + section.len());
-    out.extend_from_slice(&wasm[..8]);
-    for s in secs.iter().filter(|s| !is_bundle(s)) {
-        out.extend_from_slice(&wasm[s.range.clone()]);
-    }
-    out.extend_from_slice(&section);
-    Ok(out)
+    Ok(replace_custom_section(wasm, SECTION, &packed)?)
 }
 
 /// The bundled BTF for `kernel`, if the module has a bundle with it.

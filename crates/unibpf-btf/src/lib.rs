@@ -25,7 +25,7 @@ mod settings;
 mod status;
 mod tree;
 pub mod verify;
-mod wasm;
+use unibpf_wasm_sections as wasm;
 
 pub use archive::{unpack_btf, ArchiveError};
 pub use bundle::{bundle, bundled_btf, bundled_btf_by_release, list, BundleError, Listed};

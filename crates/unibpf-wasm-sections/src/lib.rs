@@ -16,6 +16,10 @@ pub enum WasmError {
     Version([u8; 4]),
     #[error("malformed WebAssembly module: {what} at byte {offset}")]
     Malformed { what: &'static str, offset: usize },
+    #[error("the module has more than one custom section {0:?}")]
+    Duplicate(String),
+    #[error("a custom section of {0} bytes does not fit a wasm section's 32-bit size")]
+    Oversized(usize),
 }
 
 /// One section of a module.
@@ -126,6 +130,41 @@ fn write_u32(mut value: u32, out: &mut Vec<u8>) {
     }
 }
 
+/// The payload of the custom section `name`: None when there is none, an
+/// error when there are several (which one would count is ambiguous).
+pub fn custom_payload<'a>(wasm: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, WasmError> {
+    let mut found = sections(wasm)?
+        .into_iter()
+        .filter_map(|s| s.custom.filter(|(n, _)| *n == name))
+        .map(|(_, payload)| payload);
+    let first = found.next();
+    match found.next() {
+        Some(_) => Err(WasmError::Duplicate(name.to_string())),
+        None => Ok(first),
+    }
+}
+
+/// `wasm` with every custom section `name` removed and one with `payload`
+/// appended.
+pub fn replace_custom_section(
+    wasm: &[u8],
+    name: &str,
+    payload: &[u8],
+) -> Result<Vec<u8>, WasmError> {
+    let secs = sections(wasm)?;
+    let section = custom_section(name, payload).ok_or(WasmError::Oversized(payload.len()))?;
+    let mut out = Vec::with_capacity(wasm.len() + section.len());
+    out.extend_from_slice(&wasm[..8]);
+    for s in secs
+        .iter()
+        .filter(|s| !matches!(s.custom, Some((n, _)) if n == name))
+    {
+        out.extend_from_slice(&wasm[s.range.clone()]);
+    }
+    out.extend_from_slice(&section);
+    Ok(out)
+}
+
 /// A whole custom section: id 0, size, name, payload. None when it would
 /// not fit a section's 32-bit size.
 pub fn custom_section(name: &str, payload: &[u8]) -> Option<Vec<u8>> {
@@ -155,6 +194,23 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].custom, Some(("unibpf.btf", &payload[..])));
         assert_eq!(s[0].range, 8..wasm.len());
+    }
+
+    #[test]
+    fn a_replaced_section_is_the_only_one_of_its_name() {
+        let mut wasm = EMPTY.to_vec();
+        wasm.extend(custom_section("other", b"keep").unwrap());
+        wasm.extend(custom_section("mine", b"old").unwrap());
+        let out = replace_custom_section(&wasm, "mine", b"new").unwrap();
+        assert_eq!(custom_payload(&out, "mine").unwrap(), Some(&b"new"[..]));
+        assert_eq!(custom_payload(&out, "other").unwrap(), Some(&b"keep"[..]));
+        assert_eq!(custom_payload(&out, "absent").unwrap(), None);
+        let mut twice = out.clone();
+        twice.extend(custom_section("mine", b"again").unwrap());
+        assert_eq!(
+            custom_payload(&twice, "mine"),
+            Err(WasmError::Duplicate("mine".into()))
+        );
     }
 
     #[test]
