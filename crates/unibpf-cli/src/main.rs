@@ -3,6 +3,7 @@
 
 mod bpftime;
 mod btf;
+mod bundle;
 mod log;
 mod matrix;
 mod probe;
@@ -47,6 +48,9 @@ enum Command {
     /// Where BTF comes from when the kernel has none: status, fetch, bundle, list.
     #[command(subcommand)]
     Btf(btf::BtfCommand),
+    /// Store per-platform variants of the module's BPF objects in it
+    /// (eBPF for Windows cannot run Linux objects), or list them.
+    Bundle(bundle::BundleArgs),
 }
 
 #[derive(Subcommand)]
@@ -185,6 +189,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args).map(|()| 0),
         Command::Matrix(args) => matrix::run(args),
         Command::Btf(cmd) => btf::run(cmd),
+        Command::Bundle(args) => bundle::run(args),
     };
     match result {
         Ok(status) => ExitCode::from(status),
