@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use guest::{Guests, Side};
 pub use measure::Scale;
-pub use report::{Machine, Report, Row, Target, Unit};
+pub use report::{BackendRow, Machine, Report, Row, Target, Unit};
 
 use measure::{Buffer, Pair};
 
@@ -193,6 +193,7 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Bench
         machine: machine(),
         scale: cfg.scale_name,
         rows,
+        backends: Vec::new(),
     })
 }
 

@@ -1,5 +1,7 @@
 //! The results: one row per measurement, native beside unibpf, as a table
-//! for people and as JSON for tools.
+//! for people and as JSON for tools; then unibpf's kernel backend beside
+//! its userspace backend, a section of its own (`backends` in the JSON), so
+//! no column says "native" where it holds a unibpf number.
 
 use std::fmt::Write as _;
 
@@ -31,6 +33,31 @@ impl Target {
 
     fn is_none(&self) -> bool {
         self.max_ratio.is_none() && self.max_unibpf.is_none()
+    }
+
+    /// Whether a row with this `ratio` and own `value` meets the target
+    /// (None when there is none).
+    fn judge(&self, ratio: Option<f64>, value: f64) -> Option<bool> {
+        (!self.is_none()).then(|| {
+            let ratio_ok = match (self.max_ratio, ratio) {
+                (Some(max), Some(r)) => r <= max,
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            ratio_ok && self.max_unibpf.is_none_or(|max| value <= max)
+        })
+    }
+
+    /// "<= 0.30x met", or nothing without a target.
+    fn verdict(&self, unit: Unit, met: Option<bool>) -> String {
+        match met {
+            None => String::new(),
+            Some(ok) => format!(
+                "{} {}",
+                self.describe(unit),
+                if ok { "met" } else { "MISSED" }
+            ),
+        }
     }
 
     fn describe(&self, unit: Unit) -> String {
@@ -117,14 +144,7 @@ impl Row {
         target: Target,
     ) -> Self {
         let ratio = native.filter(|n| *n > 0.0).map(|n| unibpf / n);
-        let met = (!target.is_none()).then(|| {
-            let ratio_ok = match (target.max_ratio, ratio) {
-                (Some(max), Some(r)) => r <= max,
-                (Some(_), None) => false,
-                (None, _) => true,
-            };
-            ratio_ok && target.max_unibpf.is_none_or(|max| unibpf <= max)
-        });
+        let met = target.judge(ratio, unibpf);
         Self {
             measure: measure.into(),
             unit,
@@ -156,6 +176,43 @@ impl Row {
     }
 }
 
+/// One measurement of the same .wasm under `unibpf run --backend kernel`
+/// and `--backend userspace`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendRow {
+    pub measure: String,
+    pub unit: Unit,
+    pub kernel: f64,
+    pub userspace: f64,
+    /// userspace / kernel.
+    pub ratio: Option<f64>,
+    /// Its `max_unibpf` holds the userspace backend's own value.
+    #[serde(skip_serializing_if = "Target::is_none")]
+    pub target: Target,
+    pub met: Option<bool>,
+}
+
+impl BackendRow {
+    pub fn new(
+        measure: impl Into<String>,
+        unit: Unit,
+        kernel: f64,
+        userspace: f64,
+        target: Target,
+    ) -> Self {
+        let ratio = (kernel > 0.0).then(|| userspace / kernel);
+        Self {
+            measure: measure.into(),
+            unit,
+            kernel,
+            userspace,
+            ratio,
+            target,
+            met: target.judge(ratio, userspace),
+        }
+    }
+}
+
 /// Where the numbers came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -172,12 +229,25 @@ pub struct Report {
     /// "full", or "smoke" (tiny counts: checks the harness, not the speed).
     pub scale: &'static str,
     pub rows: Vec<Row>,
+    /// unibpf's kernel backend beside its userspace backend.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<BackendRow>,
 }
 
 impl Report {
-    /// Rows with a target they missed.
-    pub fn missed(&self) -> Vec<&Row> {
-        self.rows.iter().filter(|r| r.met == Some(false)).collect()
+    /// The measures, in either section, whose target was missed.
+    pub fn missed(&self) -> Vec<&str> {
+        let rows = self
+            .rows
+            .iter()
+            .filter(|r| r.met == Some(false))
+            .map(|r| r.measure.as_str());
+        let backends = self
+            .backends
+            .iter()
+            .filter(|r| r.met == Some(false))
+            .map(|r| r.measure.as_str());
+        rows.chain(backends).collect()
     }
 
     /// The table, as Markdown (it reads fine as plain text too).
@@ -200,27 +270,48 @@ impl Report {
                 (Some(v), None) => r.unit.render(v),
                 (None, _) => "-".to_string(),
             };
-            let ratio = r.ratio.map_or("-".to_string(), |v| format!("{v:.2}x"));
-            let target = match r.met {
-                None => String::new(),
-                Some(ok) => format!(
-                    "{} {}",
-                    r.target.describe(r.unit),
-                    if ok { "met" } else { "MISSED" }
-                ),
-            };
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
                 r.measure,
                 native,
                 r.unit.render(r.unibpf),
-                ratio,
-                target
+                ratio(r.ratio),
+                r.target.verdict(r.unit, r.met)
             );
+        }
+        if !self.backends.is_empty() {
+            self.backend_table(&mut out);
         }
         out
     }
+
+    fn backend_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nunibpf on its two backends, the same .wasm (`--backend kernel` and `--backend userspace`):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| measure | kernel backend | userspace backend | userspace/kernel | target |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---|");
+        for r in &self.backends {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                r.measure,
+                r.unit.render(r.kernel),
+                r.unit.render(r.userspace),
+                ratio(r.ratio),
+                r.target.verdict(r.unit, r.met)
+            );
+        }
+    }
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or("-".to_string(), |v| format!("{v:.2}x"))
 }
 
 #[cfg(test)]
@@ -245,6 +336,36 @@ mod tests {
         assert_eq!(r.met, Some(false));
         let r = Row::new("x", Unit::Bytes, None, 10.0, Target::NONE);
         assert_eq!((r.met, r.ratio), (None, None));
+    }
+
+    #[test]
+    fn backend_rows_have_their_own_columns() {
+        let machine = Machine {
+            os: "os".into(),
+            kernel: "k".into(),
+            arch: "a".into(),
+            cpu: "c".into(),
+            cpus: 1,
+        };
+        let report = Report {
+            machine,
+            scale: "smoke",
+            rows: vec![Row::new("x", Unit::Ms, Some(1.0), 1.0, Target::NONE)],
+            backends: vec![BackendRow::new(
+                "map update",
+                Unit::NsPerOp,
+                1000.0,
+                400.0,
+                Target::ratio(0.3),
+            )],
+        };
+        let table = report.table();
+        assert!(table.contains("| kernel backend | userspace backend | userspace/kernel |"));
+        assert!(table.contains("| map update | 1000 ns | 400 ns | 0.40x | <= 0.30x MISSED |"));
+        assert_eq!(report.missed(), ["map update"]);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["backends"][0]["kernel"], 1000.0);
+        assert_eq!(json["rows"][0]["native"], 1.0);
     }
 
     #[test]

@@ -131,8 +131,8 @@ fn main() -> ExitCode {
         print!("{table}");
     }
     // Missed targets are reported, not failed on: speed is not a test.
-    for row in report.missed() {
-        eprintln!("bench: target missed: {}", row.measure);
+    for measure in report.missed() {
+        eprintln!("bench: target missed: {measure}");
     }
     ExitCode::SUCCESS
 }
