@@ -1,7 +1,10 @@
-// bench: the BPF side of `cargo bench`. Nothing here is attached: the
-// harness runs bench_ring and bench_perf with BPF_PROG_TEST_RUN (repeat N),
-// so the kernel produces exactly N records at a rate the harness controls,
-// with no other work. kv is the hash map the guest's map loop uses.
+// bench: the BPF side of `cargo bench`. Against native libbpf nothing here
+// is attached: the harness runs bench_ring and bench_perf with
+// BPF_PROG_TEST_RUN (repeat N), so the kernel produces exactly N records at
+// a rate the harness controls, with no other work. Between unibpf's two
+// backends (the userspace one has no test run), bench_ring is attached to
+// a veth interface's egress and the harness sends it frames instead.
+// kv is the hash map the guest's map loop uses.
 // They are tc programs, not XDP: an XDP test run swaps the XDP dispatcher
 // twice per call, each time waiting for an RCU grace period, which makes
 // a paced producer crawl.

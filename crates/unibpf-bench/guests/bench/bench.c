@@ -5,11 +5,13 @@
 //   bench maps N
 //     N updates, then N lookups, of the hash map kv from a plain loop:
 //     MAPS ops=N update_ns=T lookup_ns=T sum=S
-//   bench events ring|perf
+//   bench events ring|perf [TARGET]
 //     opens the ring buffer or the perf buffer, prints READY, then obeys
 //     commands on stdin, one per line, while the harness makes the kernel
 //     produce records. Counts are cumulative: a record that arrives early
-//     counts toward the next command.
+//     counts toward the next command. With TARGET (IFNAME:ingress|egress),
+//     the buffer's program is attached there first, and each frame the
+//     interface sees in that direction makes a record.
 //       drain N  the N records are already there: times handing them over
 //                                               DRAINED n=N ns=T
 //       live N   sums, per record, the time from production in the kernel
@@ -103,16 +105,27 @@ static int wait_for_expected(struct bpf_buffer *buf, struct consumer *c)
 	return 0;
 }
 
-static int run_events(struct bench_bpf *skel, const char *which)
+static int run_events(struct bench_bpf *skel, const char *which, const char *target)
 {
 	struct bpf_map *map;
-	if (!strcmp(which, "ring"))
+	struct bpf_program *prog;
+	if (!strcmp(which, "ring")) {
 		map = skel->maps.ring;
-	else if (!strcmp(which, "perf"))
+		prog = skel->progs.bench_ring;
+	} else if (!strcmp(which, "perf")) {
 		map = skel->maps.perf;
-	else {
+		prog = skel->progs.bench_perf;
+	} else {
 		fprintf(stderr, "bench: events ring|perf, not %s\n", which);
 		return 2;
+	}
+	if (target) {
+		bpf_set_prog_attach_target(prog, target);
+		int err = bench_bpf__attach(skel);
+		if (err) {
+			fprintf(stderr, "bench: attaching %s to %s: %s\n", which, target, strerror(-err));
+			return 1;
+		}
 	}
 	struct consumer c = {0};
 	struct bpf_buffer *buf = bpf_buffer__new(map, NULL);
@@ -161,8 +174,10 @@ static int run_events(struct bench_bpf *skel, const char *which)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "maps") && strcmp(argv[1], "events"))) {
-		fprintf(stderr, "usage: bench maps N | bench events ring|perf\n");
+	int maps = argc == 3 && !strcmp(argv[1], "maps");
+	int events = (argc == 3 || argc == 4) && !strcmp(argv[1], "events");
+	if (!maps && !events) {
+		fprintf(stderr, "usage: bench maps N | bench events ring|perf [IFNAME:ingress|egress]\n");
 		return 2;
 	}
 	struct bench_bpf *skel = bench_bpf__open_and_load();
@@ -170,7 +185,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: cannot load the BPF object: %s\n", strerror(errno));
 		return 1;
 	}
-	int ret = !strcmp(argv[1], "maps") ? run_maps(skel, atol(argv[2])) : run_events(skel, argv[2]);
+	int ret = maps ? run_maps(skel, atol(argv[2])) : run_events(skel, argv[2], argc == 4 ? argv[3] : NULL);
 	bench_bpf__destroy(skel);
 	return ret;
 }
