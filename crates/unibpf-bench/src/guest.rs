@@ -33,6 +33,23 @@ impl Side {
     }
 }
 
+/// The backend `unibpf run` is forced onto (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Kernel,
+    Userspace,
+}
+
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Kernel => "kernel",
+            Backend::Userspace => "userspace",
+        }
+    }
+}
+
 /// Where the two builds of each guest are, and the unibpf binary.
 #[derive(Debug, Clone)]
 pub struct Guests {
@@ -54,6 +71,21 @@ impl Guests {
         cmd
     }
 
+    /// `unibpf run --backend BACKEND [OPTIONS] NAME.wasm [ARGS]`.
+    pub fn run_on(&self, backend: Backend, options: &[&str], name: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.unibpf);
+        cmd.args(["run", "--backend", backend.label()])
+            .args(options)
+            .arg(self.wasm(name))
+            .args(args);
+        cmd
+    }
+
+    /// A native workload binary built beside the guests (NAME.target).
+    pub fn target(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.target"))
+    }
+
     pub fn wasm(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.wasm"))
     }
@@ -73,6 +105,8 @@ pub struct Running {
     stdin: Option<ChildStdin>,
     lines: Receiver<(Instant, String)>,
     stderr: Arc<Mutex<String>>,
+    /// Set once finish() has waited for it.
+    reaped: bool,
 }
 
 /// How long a guest may take to answer before the bench gives up on it.
@@ -116,6 +150,7 @@ impl Running {
             stdin,
             lines,
             stderr: log,
+            reaped: false,
         })
     }
 
@@ -155,6 +190,41 @@ impl Running {
         }
     }
 
+    /// The next line, whatever it says; None once the stream has ended.
+    pub fn next_line(&mut self) -> Result<Option<String>, BenchError> {
+        match self.lines.recv_timeout(ANSWER_TIMEOUT) {
+            Ok((_, line)) => Ok(Some(line)),
+            Err(RecvTimeoutError::Disconnected) => Ok(None),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(self.failed(&format!("no output within {ANSWER_TIMEOUT:?}")))
+            }
+        }
+    }
+
+    /// Waits until stderr has said `needle` (a module saying it is
+    /// attached, while its stdout carries the events).
+    pub fn wait_stderr(&mut self, needle: &str) -> Result<(), BenchError> {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        loop {
+            if self
+                .stderr
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(needle)
+            {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                thread::sleep(Duration::from_millis(50));
+                return Err(self.failed(&format!("it ended ({status}) before saying {needle:?}")));
+            }
+            if Instant::now() > deadline {
+                return Err(self.failed(&format!("no {needle:?} within {ANSWER_TIMEOUT:?}")));
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     pub fn interrupt(&self) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
@@ -162,9 +232,16 @@ impl Running {
         }
     }
 
+    /// End of input for the process (it may still be read from).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
     /// Closes stdin and waits for the exit (killing it after `grace`).
     pub fn finish(mut self, grace: Duration) -> Result<Exit, BenchError> {
         self.stdin = None;
+        // Reaped below, one way or the other.
+        self.reaped = true;
         let pid = self.child.id() as i32;
         let deadline = Instant::now() + grace;
         let mut status = 0;
@@ -212,7 +289,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         // finish() reaped it already if it ran; otherwise do not leave it behind.
-        if self.stdin.is_some() {
+        if !self.reaped {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

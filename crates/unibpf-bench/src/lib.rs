@@ -9,7 +9,11 @@
 //!   a full buffer;
 //! - start-up of bootstrap to "attached", its peak RSS, and sizes;
 //! - start-up when the kernel has no BTF: BTF from the bundle and from the
-//!   cache beside BTF from sysfs, and the bundle's size per kernel.
+//!   cache beside BTF from sysfs, and the bundle's size per kernel;
+//! - unibpf's kernel backend beside its userspace backend, the same .wasm:
+//!   map access, the cost of a syscall tracepoint and of a uprobe per event
+//!   (a workload timed alone and traced), and event delivery per record
+//!   (frames sent to a tc program on a veth interface).
 //!
 //! Every guest checks what it got (map values, event sequence numbers), so a
 //! fast wrong answer fails instead of scoring.
@@ -17,12 +21,14 @@
 pub mod btf_startup;
 pub mod guest;
 pub mod measure;
+pub mod packets;
 pub mod producer;
 pub mod report;
+pub mod userspace;
 
 use std::path::{Path, PathBuf};
 
-pub use guest::{Guests, Side};
+pub use guest::{Backend, Guests, Side};
 pub use measure::Scale;
 pub use report::{BackendRow, Machine, Report, Row, Target, Unit};
 
@@ -63,6 +69,10 @@ const PEAK_RSS_BYTES: f64 = 20e6;
 const BOOTSTRAP_WASM_BYTES: f64 = 72e3;
 /// BTF from a bundle or the cache adds at most 20% to start-up.
 const BTF_STARTUP_RATIO: f64 = 1.2;
+/// The userspace backend against the kernel backend: map access with no
+/// syscall at most 0.3x, event delivery per record no slower.
+const USERSPACE_MAP_RATIO: f64 = 0.3;
+const USERSPACE_EVENT_RATIO: f64 = 1.0;
 
 pub struct Config {
     pub guests: Guests,
@@ -74,8 +84,9 @@ pub struct Config {
 /// Steps `run` reports through its progress callback.
 pub fn steps(scale: &Scale) -> u64 {
     // maps, ring, perf: two per round; start-up: four per round; BTF
-    // start-up: one per round; memory.
-    (scale.rounds as u64) * (2 + 2 + 2 + 4 + 1) + 1
+    // start-up: one per round; memory. Between the backends: maps and
+    // delivery two per round, each hook three (alone and both backends).
+    (scale.rounds as u64) * (2 + 2 + 2 + 4 + 1 + 2 + 3 + 3 + 2) + 1
 }
 
 fn pair_row(measure: &str, unit: Unit, p: Pair, target: Target) -> Row {
@@ -89,6 +100,10 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Bench
         guest::exists(&g.wasm(name))?;
         guest::exists(&g.dir.join(format!("{name}.native")))?;
     }
+    for name in ["opensnoop", "uprobe"] {
+        guest::exists(&g.wasm(name))?;
+    }
+    guest::exists(&g.target("bench"))?;
     guest::exists(&g.unibpf)?;
     let mut rows = Vec::new();
 
@@ -189,12 +204,64 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Bench
         ));
     }
 
+    let backends = backend_rows(cfg, &mut progress)?;
     Ok(Report {
         machine: machine(),
         scale: cfg.scale_name,
         rows,
-        backends: Vec::new(),
+        backends,
     })
+}
+
+/// unibpf on the kernel backend beside unibpf on the userspace backend.
+fn backend_rows(
+    cfg: &Config,
+    progress: &mut impl FnMut(&str),
+) -> Result<Vec<BackendRow>, BenchError> {
+    let (g, scale) = (&cfg.guests, &cfg.scale);
+    let mut rows = Vec::new();
+    let maps = userspace::maps(g, scale, || progress("map access on both backends"))?;
+    for (what, pair) in [("update", maps.update), ("lookup", maps.lookup)] {
+        rows.push(BackendRow::new(
+            format!("map {what} through the ABI"),
+            Unit::NsPerOp,
+            pair.kernel,
+            pair.userspace,
+            Target::ratio(USERSPACE_MAP_RATIO),
+        ));
+    }
+    for (hook, label) in [
+        (
+            userspace::Hook::Syscall,
+            "syscall tracepoints (opensnoop, sys_enter + sys_exit): added per open()",
+        ),
+        (
+            userspace::Hook::Uprobe,
+            "uprobe (uprobe.wasm, uprobe + uretprobe): added per call",
+        ),
+    ] {
+        let r = userspace::hook(g, scale, hook, || progress(hook.module()))?;
+        let cost = r.cost();
+        rows.push(BackendRow::new(
+            format!("{label}, {:.0} ns untraced", r.alone),
+            Unit::NsPerOp,
+            cost.kernel,
+            cost.userspace,
+            Target::NONE,
+        ));
+    }
+    let cpu = packets::delivery(g, scale, || progress("delivery on both backends"))?;
+    rows.push(BackendRow::new(
+        format!(
+            "ring buffer: unibpf's CPU per record, tc on veth egress, at {} k/s",
+            scale.frame_rate / 1000
+        ),
+        Unit::NsPerOp,
+        cpu.kernel,
+        cpu.userspace,
+        Target::ratio(USERSPACE_EVENT_RATIO),
+    ));
+    Ok(rows)
 }
 
 /// Start-up with BTF from each source, the no-BTF ones against sysfs.

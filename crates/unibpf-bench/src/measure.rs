@@ -28,6 +28,16 @@ pub struct Scale {
     pub drains: usize,
     /// Processes started (`true`) while bootstrap's memory is watched.
     pub rss_execs: usize,
+    /// Hook cost: iterations per chunk of the workload (small enough for
+    /// the module's buffer to hold a chunk's events), for opens and for
+    /// probed calls, and chunks per run (after one for warming up).
+    pub hook_opens: u64,
+    pub hook_calls: u64,
+    pub hook_chunks: usize,
+    /// Event delivery between the backends: frames per second sent to the
+    /// attached program, and for how long.
+    pub frame_rate: u64,
+    pub frame_seconds: f64,
 }
 
 impl Scale {
@@ -40,6 +50,11 @@ impl Scale {
         drain_perf: 6_000,
         drains: 10,
         rss_execs: 200,
+        hook_opens: 500,
+        hook_calls: 250,
+        hook_chunks: 8,
+        frame_rate: 20_000,
+        frame_seconds: 0.5,
     };
 
     /// Checks that every path works, in seconds; its numbers mean little.
@@ -52,6 +67,11 @@ impl Scale {
         drain_perf: 2_000,
         drains: 2,
         rss_execs: 5,
+        hook_opens: 20,
+        hook_calls: 20,
+        hook_chunks: 1,
+        frame_rate: 20_000,
+        frame_seconds: 0.02,
     };
 }
 
@@ -137,19 +157,10 @@ pub fn maps(g: &Guests, scale: &Scale, mut tick: impl FnMut()) -> Result<MapResu
     for round in 0..scale.rounds {
         for side in sides(round) {
             let what = format!("bench maps ({})", side.label());
-            let mut run = Running::spawn(g.command(side, "bench", &["maps", &ops]), &what, false)?;
-            let (_, line) = run.expect("MAPS ")?;
-            let sum = field(&line, "sum")?;
-            if sum != expected_map_sum(scale.map_ops) {
-                return Err(run.failed(&format!(
-                    "lookups added up to {sum}, not {}: values were lost or mixed up",
-                    expected_map_sum(scale.map_ops)
-                )));
-            }
-            let n = scale.map_ops as f64;
-            update.push(side, field(&line, "update_ns")? as f64 / n);
-            lookup.push(side, field(&line, "lookup_ns")? as f64 / n);
-            ended_cleanly(run, &what)?;
+            let cmd = g.command(side, "bench", &["maps", &ops]);
+            let (u, l) = maps_once(cmd, &what, scale.map_ops)?;
+            update.push(side, u);
+            lookup.push(side, l);
             tick();
         }
     }
@@ -157,6 +168,25 @@ pub fn maps(g: &Guests, scale: &Scale, mut tick: impl FnMut()) -> Result<MapResu
         update: update.medians(),
         lookup: lookup.medians(),
     })
+}
+
+/// One run of `bench maps OPS` (`cmd`): ns per update and per lookup, once
+/// the lookups are seen to add up.
+pub(crate) fn maps_once(cmd: Command, what: &str, ops: u64) -> Result<(f64, f64), BenchError> {
+    let mut run = Running::spawn(cmd, what, false)?;
+    let (_, line) = run.expect("MAPS ")?;
+    let sum = field(&line, "sum")?;
+    if sum != expected_map_sum(ops) {
+        return Err(run.failed(&format!(
+            "lookups added up to {sum}, not {}: values were lost or mixed up",
+            expected_map_sum(ops)
+        )));
+    }
+    let n = ops as f64;
+    let update = field(&line, "update_ns")? as f64 / n;
+    let lookup = field(&line, "lookup_ns")? as f64 / n;
+    ended_cleanly(run, what)?;
+    Ok((update, lookup))
 }
 
 /// The two event maps of the bench object.
@@ -248,7 +278,7 @@ pub fn events(
 }
 
 /// CPU time used so far by every thread of `pid`, in ns (schedstat).
-fn cpu_ns(pid: u32) -> Result<u64, BenchError> {
+pub(crate) fn cpu_ns(pid: u32) -> Result<u64, BenchError> {
     let dir = format!("/proc/{pid}/task");
     let mut total = 0u64;
     for task in std::fs::read_dir(&dir)
@@ -271,6 +301,17 @@ fn cpu_ns(pid: u32) -> Result<u64, BenchError> {
 /// Produces `n` records at `rate` per second, in batches small enough to
 /// keep the pace (one test run at least every 50 us).
 fn produce_at(producer: &Producer, n: u64, rate: u64) -> Result<(), BenchError> {
+    paced(n, rate, |b| producer.produce(b))
+}
+
+/// Calls `produce(b)` (b records) until `n` were asked for, at `rate` per
+/// second, in batches small enough to keep the pace (one call at least
+/// every 50 us).
+pub(crate) fn paced(
+    n: u64,
+    rate: u64,
+    mut produce: impl FnMut(u32) -> Result<(), BenchError>,
+) -> Result<(), BenchError> {
     let batch = (rate / 20_000).max(1);
     let period = Duration::from_nanos(1_000_000_000 * batch / rate.max(1));
     let begin = Instant::now();
@@ -282,7 +323,7 @@ fn produce_at(producer: &Producer, n: u64, rate: u64) -> Result<(), BenchError> 
             std::hint::spin_loop();
         }
         let b = batch.min(n - done);
-        producer.produce(b as u32)?;
+        produce(b as u32)?;
         done += b;
         i += 1;
     }

@@ -36,7 +36,7 @@ fn build_guests(out: &Path, smoke: bool) -> Result<(), String> {
         .env("RUST_GUESTS", "no")
         .env("NATIVE_CROSS", "no");
     if smoke {
-        cmd.env("PROGRAMS", "bench bootstrap");
+        cmd.env("PROGRAMS", "bench bootstrap opensnoop uprobe");
     }
     let status = cmd
         .status()
