@@ -98,6 +98,17 @@ pub struct Exit {
     pub max_rss_kib: u64,
 }
 
+/// Which of a process's streams its answers are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answers {
+    Stdout,
+    Stderr,
+    /// Lines of either, as they come: two writers each with a stream of
+    /// its own (one writer's line may be written in pieces, and another's
+    /// landing between them would break both).
+    Both,
+}
+
 /// A running guest process.
 pub struct Running {
     what: String,
@@ -115,11 +126,17 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 impl Running {
     /// Starts `cmd` with piped stdio. `answers_on_stderr` reads lines from
     /// stderr instead of stdout (bootstrap says "attached" there).
-    pub fn spawn(
-        mut cmd: Command,
-        what: &str,
-        answers_on_stderr: bool,
-    ) -> Result<Self, BenchError> {
+    pub fn spawn(cmd: Command, what: &str, answers_on_stderr: bool) -> Result<Self, BenchError> {
+        let from = if answers_on_stderr {
+            Answers::Stderr
+        } else {
+            Answers::Stdout
+        };
+        Self::spawn_from(cmd, what, from)
+    }
+
+    /// Starts `cmd` with piped stdio, taking answers `from` its streams.
+    pub fn spawn_from(mut cmd: Command, what: &str, from: Answers) -> Result<Self, BenchError> {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -135,12 +152,12 @@ impl Running {
         let (tx, lines) = mpsc::channel();
         let log = Arc::new(Mutex::new(String::new()));
         // Both streams are read to the end, so the guest never blocks on a
-        // full pipe. Answers come from one of them; stderr is kept for
-        // error messages.
-        let (stdout_tx, stderr_tx) = if answers_on_stderr {
-            (None, Some(tx))
-        } else {
-            (Some(tx), None)
+        // full pipe. Answers come from one of them or both; stderr is kept
+        // for error messages.
+        let (stdout_tx, stderr_tx) = match from {
+            Answers::Stdout => (Some(tx), None),
+            Answers::Stderr => (None, Some(tx)),
+            Answers::Both => (Some(tx.clone()), Some(tx)),
         };
         read_lines(stdout, stdout_tx, None);
         read_lines(stderr, stderr_tx, Some(log.clone()));

@@ -13,7 +13,7 @@
 
 use std::process::Command;
 
-use crate::guest::{field, Backend, Guests, Running};
+use crate::guest::{field, Answers, Backend, Guests, Running};
 use crate::measure::{self, ended_cleanly, median, Scale};
 use crate::BenchError;
 
@@ -223,7 +223,7 @@ fn workload(g: &Guests, scale: &Scale, hook: Hook) -> Command {
 /// The workload alone: ns of its timed chunks.
 fn hook_alone(g: &Guests, scale: &Scale, hook: Hook) -> Result<u64, BenchError> {
     let what = format!("bench.target {} (alone)", hook.mode());
-    let mut w = Running::spawn(workload(g, scale, hook), &what, false)?;
+    let mut w = Running::spawn(workload(g, scale, hook), &what, true)?;
     let mut ns = 0;
     for chunk in 0..=scale.hook_chunks {
         w.send("go")?;
@@ -241,7 +241,7 @@ fn hook_alone(g: &Guests, scale: &Scale, hook: Hook) -> Result<u64, BenchError> 
 /// the first chunk.
 fn hook_kernel(g: &Guests, scale: &Scale, hook: Hook) -> Result<u64, BenchError> {
     let what = format!("bench.target {} (under {})", hook.mode(), hook.module());
-    let mut w = Running::spawn(workload(g, scale, hook), &what, false)?;
+    let mut w = Running::spawn(workload(g, scale, hook), &what, true)?;
     let args = hook.module_args(g, Some(w.pid()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let module_what = format!("{} (unibpf, kernel backend)", hook.module());
@@ -266,8 +266,8 @@ fn hook_kernel(g: &Guests, scale: &Scale, hook: Hook) -> Result<u64, BenchError>
     Ok(ns)
 }
 
-/// The workload as the command the userspace backend traces; its lines
-/// come out on unibpf's stdout, among the module's.
+/// The workload as the command the userspace backend traces; its CHUNK
+/// lines come out on unibpf's stderr, the module's events on its stdout.
 fn hook_userspace(g: &Guests, scale: &Scale, hook: Hook) -> Result<u64, BenchError> {
     let target = g.target("bench").display().to_string();
     if target.contains('\'') {
@@ -285,7 +285,7 @@ fn hook_userspace(g: &Guests, scale: &Scale, hook: Hook) -> Result<u64, BenchErr
         hook.module(),
         &args,
     );
-    let mut m = Running::spawn(cmd, &what, false)?;
+    let mut m = Running::spawn_from(cmd, &what, Answers::Both)?;
     let want = hook.per_chunk(scale) * hook.lines_per_iteration();
     let mut ns = 0;
     for chunk in 0..=scale.hook_chunks {

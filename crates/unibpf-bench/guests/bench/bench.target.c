@@ -3,7 +3,8 @@
 // userspace backend (as `--cmd`), timed by itself.
 //   bench.target opens|calls CHUNK
 //     for each line read on stdin, runs CHUNK iterations and prints
-//     CHUNK n=CHUNK ns=T; ends at end of input.
+//     CHUNK n=CHUNK ns=T on stderr (under --cmd, stdout is the module's,
+//     whose lines may be written in pieces); ends at end of input.
 //     opens: open("/dev/null") and close, the syscalls opensnoop traces;
 //     calls: uprobe_add(i, 1), the function uprobe traces (uprobe_scale is
 //     there because uprobe attaches to both).
@@ -68,8 +69,7 @@ int main(int argc, char **argv)
 		unsigned long long t0 = now_ns();
 		if (loop(n))
 			return 1;
-		printf("CHUNK n=%ld ns=%llu\n", n, now_ns() - t0);
-		fflush(stdout);
+		fprintf(stderr, "CHUNK n=%ld ns=%llu\n", n, now_ns() - t0);
 	}
 	return 0;
 }
