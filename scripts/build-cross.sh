@@ -12,33 +12,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/cross-arch.sh"
 cross_main "$@"
 debs="$cache/$arch-debs"
-rustweb="$cache/rustweb"
 # sysroot.sh installs the matrix tools and writes the arch's apt
 # configuration first.
 sysroot=$("$root/scripts/sysroot.sh" "$arch")
 
-# The compiler, for this machine, from bookworm (install-matrix-deps.sh's
-# configuration), once for every arch.
-if [ ! -x "$rustweb/usr/bin/rustc" ]; then
-	host_debs="$cache/rustweb-debs"
-	mkdir -p "$host_debs"
-	APT_CONFIG="$cache/apt-bookworm/apt.conf" apt-get update -qq
-	(cd "$host_debs" && APT_CONFIG="$cache/apt-bookworm/apt.conf" apt-get download -qq \
-		rustc-web libstd-rust-web-1.96 libstd-rust-web-dev libllvm22 2>/dev/null)
-	rm -rf "$rustweb"
-	mkdir -p "$rustweb"
-	for d in "$host_debs"/*.deb; do
-		dpkg-deb -x "$d" "$rustweb"
-	done
-fi
-# The wrapper is written every time: a cache copied from elsewhere then
-# runs its own compiler.
-cat >"$rustweb/rustc" <<WRAP
-#!/bin/sh
-export LD_LIBRARY_PATH="$rustweb/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
-exec "$rustweb/usr/bin/rustc" "\$@"
-WRAP
-chmod +x "$rustweb/rustc"
+# The compiler, for this machine, from bookworm-security, once for every
+# arch.
+rustweb=$("$root/scripts/rustweb.sh")
 
 # The arch's std, from its own suite: it must be the compiler's release.
 if [ ! -d "$rustweb/usr/lib/rustlib/$rust_target" ]; then

@@ -5,28 +5,16 @@
 # preinstalled qemu-utils 10), busybox for the VMs' userland, the arm64 and
 # riscv64 cross toolchains, xz, and what scripts/build-kernel.sh needs (flex, bison, bc,
 # libelf-dev) for the self-built no-BTF hosts. The backports suite goes through a private apt
-# configuration under $UNIBPF_CACHE; the machine's apt sources are untouched.
+# configuration under $UNIBPF_CACHE (scripts/apt-bookworm.sh); the machine's apt sources are
+# untouched.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${UNIBPF_CACHE:-"$root/build/cache"}
-apt_dir="$cache/apt-bookworm"
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 export DEBIAN_FRONTEND=noninteractive
 
-# The private apt configuration is written every time: scripts/build-cross.sh
-# uses it too, also on machines where the tools below are already there.
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/sources.list.d"
-cat >"$apt_dir/sources.list" <<SRC
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb $mirror bookworm-backports main
-deb http://deb.debian.org/debian-security bookworm-security main
-SRC
-cat >"$apt_dir/apt.conf" <<CONF
-Dir::Etc::SourceList "$apt_dir/sources.list";
-Dir::Etc::SourceParts "$apt_dir/sources.list.d";
-Dir::State::Lists "$apt_dir/lists";
-CONF
+# The private apt configuration (scripts/apt-bookworm.sh) is written every
+# time: scripts/build-cross.sh uses it too, also on machines where the tools
+# below are already there.
+apt_conf=$("$root/scripts/apt-bookworm.sh")
 if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-aarch64 >/dev/null &&
 	command -v qemu-system-riscv64 >/dev/null &&
 	command -v busybox >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null &&
@@ -35,8 +23,8 @@ if command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-aarch64 >/
 	command -v pahole >/dev/null; then
 	exit 0
 fi
-APT_CONFIG="$apt_dir/apt.conf" apt-get update -qq
-APT_CONFIG="$apt_dir/apt.conf" apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+APT_CONFIG="$apt_conf" apt-get update -qq
+APT_CONFIG="$apt_conf" apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
 	-t bookworm-backports qemu-system-x86 qemu-system-arm qemu-system-riscv >/dev/null
 apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
 	busybox-static xz-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
