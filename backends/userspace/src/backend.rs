@@ -1,7 +1,6 @@
 //! The userspace backend: objects loaded into the in-process VM, their
 //! programs attached to hooks that need no kernel eBPF.
 
-use std::os::fd::{AsFd, BorrowedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +8,7 @@ use std::time::{Duration, Instant};
 use unibpf_backend::{
     wait_readable, AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch,
     HostFeatures, LoadRequest, LoadedObject, MapHandle, Program, ProgramDesc, Result, Unsupported,
+    Wake,
 };
 
 use unibpf_object::{Hook, ProgramSection};
@@ -303,7 +303,7 @@ impl LoadedObject for UserObject {
         &mut self,
         map_id: i32,
         timeout: Option<Duration>,
-        wake: BorrowedFd<'_>,
+        wake: Wake<'_>,
         out: &mut EventBatch,
     ) -> Result<()> {
         if let Err(why) = self.hooks.release() {
@@ -330,7 +330,7 @@ impl LoadedObject for UserObject {
             if left == Some(Duration::ZERO) {
                 return Ok(());
             }
-            if wait_readable(&[self.core.wake.as_fd(), wake], left) {
+            if wait_readable(&[self.core.wake.wake(), wake], left) {
                 self.core.wake.clear();
             }
         }

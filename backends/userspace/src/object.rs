@@ -133,7 +133,7 @@ impl ObjectCore {
             }),
             map_ids,
             wake: Wake::new()
-                .map_err(|e| BackendError::new(Errno::EMFILE, format!("an eventfd: {e}")))?,
+                .map_err(|e| BackendError::new(Errno::EMFILE, format!("a wake event: {e}")))?,
             random: AtomicU64::new(seed()),
             failures: AtomicU64::new(0),
             task_for_all,

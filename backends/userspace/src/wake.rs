@@ -1,29 +1,27 @@
-//! Waking a poller when records are queued: an eventfd the poller waits
-//! on beside the runtime's own wake fd.
+//! Waking a poller when records are queued: an event (an eventfd on Unix)
+//! the poller waits on beside the runtime's own wake.
 
-use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nix::sys::eventfd::{EfdFlags, EventFd};
+use unibpf_backend::Event;
 
 pub struct Wake {
-    fd: EventFd,
+    event: Event,
     /// A poller is about to wait, or waits: the next record must wake it.
     armed: AtomicBool,
 }
 
 impl Wake {
-    pub fn new() -> nix::Result<Self> {
-        let fd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
+    pub fn new() -> std::io::Result<Self> {
         Ok(Wake {
-            fd,
+            event: Event::new()?,
             armed: AtomicBool::new(false),
         })
     }
 
-    /// Makes the fd readable (a full counter is as good as a write).
+    /// Makes the event readable.
     pub fn signal(&self) {
-        let _ = self.fd.write(1);
+        self.event.signal();
     }
 
     /// Called by a poller before it looks for records: a record queued
@@ -43,13 +41,12 @@ impl Wake {
 
     /// Consumes a signal, after a wait it ended.
     pub fn clear(&self) {
-        let _ = self.fd.read();
+        self.event.clear();
     }
-}
 
-impl AsFd for Wake {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+    /// What a poller waits on.
+    pub fn wake(&self) -> unibpf_backend::Wake<'_> {
+        self.event.wake()
     }
 }
 
@@ -60,7 +57,7 @@ mod tests {
     use unibpf_backend::wait_readable;
 
     fn readable(w: &Wake) -> bool {
-        wait_readable(&[w.as_fd()], Some(Duration::ZERO))
+        wait_readable(&[w.wake()], Some(Duration::ZERO))
     }
 
     #[test]

@@ -10,7 +10,6 @@
 mod map;
 
 use std::collections::VecDeque;
-use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -289,7 +288,7 @@ impl LoadedObject for FakeObject {
         &mut self,
         map_id: i32,
         timeout: Option<Duration>,
-        wake: BorrowedFd<'_>,
+        wake: unibpf_backend::Wake<'_>,
         out: &mut EventBatch,
     ) -> Result<()> {
         let name = self

@@ -23,7 +23,7 @@ pub use feature::{Feature, Group, HostFeatures, UnknownFeature};
 pub use map::{MapHandle, MapInfo, MapKind, MapOps};
 pub use plan::{KprobeAsFentry, LoadPlan, TcAttach};
 pub use unibpf_object::{BpfObject, Program, ProgramSection};
-pub use wait::wait_readable;
+pub use wait::{wait_readable, Event, Wake};
 
 /// Which backend runs an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,7 +160,7 @@ pub trait LoadedObject {
         &mut self,
         map_id: i32,
         timeout: Option<Duration>,
-        wake: std::os::fd::BorrowedFd<'_>,
+        wake: Wake<'_>,
         out: &mut EventBatch,
     ) -> Result<()>;
 }

@@ -6,16 +6,16 @@
 //! *checkpoints*: every host call, every callback delivery, and periodically while
 //! executing wasm code (the runtime refills fuel in slices and checks in between).
 //!
-//! Blocking host calls wait on [`Control::wake_fd`], an eventfd that becomes
-//! readable once a stop is requested, so a guest blocked in `poll` or `sleep` sees
-//! `-EINTR` at once rather than at the end of its timeout.
+//! Blocking host calls wait on [`Control::wake_fd`], an event (an eventfd on
+//! Unix) that becomes readable once a stop is requested, so a guest blocked
+//! in `poll` or `sleep` sees `-EINTR` at once rather than at the end of its
+//! timeout.
 
-use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::eventfd::{EfdFlags, EventFd};
+use unibpf_backend::{Event, Wake};
 
 /// What the controller wants the guest to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub struct Control {
     parked: AtomicBool,
     lock: Mutex<()>,
     changed: Condvar,
-    wake: EventFd,
+    wake: Event,
 }
 
 impl std::fmt::Debug for Control {
@@ -73,8 +73,7 @@ impl std::fmt::Debug for Control {
 
 impl Control {
     pub fn new() -> std::io::Result<Self> {
-        let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-            .map_err(std::io::Error::from)?;
+        let wake = Event::new()?;
         Ok(Self {
             state: AtomicU8::new(RunState::Running as u8),
             parked: AtomicBool::new(false),
@@ -104,8 +103,8 @@ impl Control {
     }
 
     /// Readable once a stop has been requested (it stays readable).
-    pub fn wake_fd(&self) -> BorrowedFd<'_> {
-        self.wake.as_fd()
+    pub fn wake_fd(&self) -> Wake<'_> {
+        self.wake.wake()
     }
 
     fn transition(&self, f: impl Fn(RunState) -> Option<RunState>) {
@@ -114,9 +113,9 @@ impl Control {
         if let Some(next) = f(current) {
             self.state.store(next as u8, Ordering::Release);
             if matches!(next, RunState::Stopping | RunState::Killed) {
-                // Level-triggered: the counter is never read, so every later
-                // poll on the fd also returns at once.
-                let _ = self.wake.write(1);
+                // Level-triggered: it is never cleared, so every later
+                // wait on it also returns at once.
+                self.wake.signal();
             }
         }
         self.changed.notify_all();
@@ -232,11 +231,10 @@ mod tests {
         assert_eq!(outcome, SleepOutcome::Interrupted);
         assert!(took < Duration::from_secs(5));
         assert!(c.stop_requested());
-        let mut pfd = [nix::poll::PollFd::new(
-            c.wake_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        assert_eq!(nix::poll::poll(&mut pfd, 0u16).unwrap(), 1);
+        assert!(unibpf_backend::wait_readable(
+            &[c.wake_fd()],
+            Some(Duration::ZERO)
+        ));
     }
 
     #[test]

@@ -24,9 +24,9 @@ impl GuestFault {
     /// gives what the guest sees.
     pub fn errno(&self) -> i32 {
         match self {
-            GuestFault::Unterminated { .. } => nix::libc::ENAMETOOLONG,
-            GuestFault::NotUtf8 { .. } => nix::libc::EILSEQ,
-            _ => nix::libc::EFAULT,
+            GuestFault::Unterminated { .. } => crate::errno::linux::ENAMETOOLONG,
+            GuestFault::NotUtf8 { .. } => crate::errno::linux::EILSEQ,
+            _ => crate::errno::linux::EFAULT,
         }
     }
 }

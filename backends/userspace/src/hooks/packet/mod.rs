@@ -85,7 +85,7 @@ impl Interface {
             .map_err(|e| socket_error(e, name, program))?;
         let wake = Arc::new(
             Wake::new()
-                .map_err(|e| BackendError::new(Errno::EMFILE, format!("an eventfd: {e}")))?,
+                .map_err(|e| BackendError::new(Errno::EMFILE, format!("a wake event: {e}")))?,
         );
         let attached = Arc::new(Mutex::new(Vec::new()));
         let stopping = Arc::new(AtomicBool::new(false));
@@ -213,7 +213,7 @@ fn serve(
 ) {
     let mut buf = vec![0u8; MAX_FRAME];
     while !stopping.load(Ordering::Acquire) {
-        wait_readable(&[socket.as_fd(), wake.as_fd()], None);
+        wait_readable(&[socket.as_fd(), wake.wake()], None);
         for _ in 0..BATCH {
             match socket.recv(&mut buf) {
                 Ok(Some(frame)) => deliver(attached, &frame, &buf[..frame.len], ifindex),
