@@ -66,6 +66,7 @@ impl Cache {
     }
 
     pub fn default_dir() -> Result<PathBuf, CacheError> {
+        #[cfg(unix)]
         if nix::unistd::geteuid().is_root() {
             return Ok(PathBuf::from(SYSTEM_CACHE_DIR));
         }
@@ -133,7 +134,14 @@ impl Cache {
     }
 }
 
+#[cfg(unix)]
 fn set_readable(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
+/// Elsewhere a new file is readable by whoever may read its directory.
+#[cfg(not(unix))]
+fn set_readable(_file: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
 }

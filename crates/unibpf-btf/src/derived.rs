@@ -9,7 +9,6 @@
 //! runs find the result by the object's bytes and the full file's identity.
 
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -54,8 +53,9 @@ pub fn derived_path(cache_dir: &Path, full: &Path, elf: &[u8]) -> Result<PathBuf
     hash.update(elf);
     hash.update(full.as_os_str().as_encoded_bytes());
     hash.update(meta.len().to_le_bytes());
-    hash.update(meta.mtime().to_le_bytes());
-    hash.update(meta.mtime_nsec().to_le_bytes());
+    let (secs, nanos) = mtime(&meta);
+    hash.update(secs.to_le_bytes());
+    hash.update(nanos.to_le_bytes());
     let hex: String = hash
         .finalize()
         .iter()
@@ -63,6 +63,23 @@ pub fn derived_path(cache_dir: &Path, full: &Path, elf: &[u8]) -> Result<PathBuf
         .map(|b| format!("{b:02x}"))
         .collect();
     Ok(cache_dir.join(DERIVED_DIR).join(format!("{hex}.btf")))
+}
+
+/// A file's modification time as seconds and nanoseconds since the epoch.
+#[cfg(unix)]
+fn mtime(meta: &std::fs::Metadata) -> (i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.mtime(), meta.mtime_nsec())
+}
+
+#[cfg(not(unix))]
+fn mtime(meta: &std::fs::Metadata) -> (i64, i64) {
+    let since = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    (since.as_secs() as i64, i64::from(since.subsec_nanos()))
 }
 
 /// The min-core of `full` for `elf`, made and stored on first use.

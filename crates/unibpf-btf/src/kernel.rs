@@ -54,7 +54,7 @@ pub enum KernelIdError {
     #[error("{path} has no {field}; BTF lookups need it (name the kernel as ID/VERSION_ID/ARCH/RELEASE, or give --btf FILE)")]
     OsReleaseField { path: PathBuf, field: &'static str },
     #[error("uname failed: {0}")]
-    Uname(#[source] nix::Error),
+    Uname(#[source] std::io::Error),
     #[error(
         "architecture {0:?} has no BTFHub name (x86_64, arm64 and riscv64 do); give --btf FILE"
     )]
@@ -236,12 +236,19 @@ pub(crate) fn os_release_field(text: &str, name: &str) -> Option<String> {
 }
 
 /// `(uname -m, uname -r)`.
+#[cfg(unix)]
 fn uname() -> Result<(String, String), KernelIdError> {
-    let u = nix::sys::utsname::uname().map_err(KernelIdError::Uname)?;
+    let u = nix::sys::utsname::uname().map_err(|e| KernelIdError::Uname(e.into()))?;
     Ok((
         u.machine().to_string_lossy().into_owned(),
         u.release().to_string_lossy().into_owned(),
     ))
+}
+
+/// No Linux kernel to name elsewhere.
+#[cfg(not(unix))]
+fn uname() -> Result<(String, String), KernelIdError> {
+    Err(KernelIdError::Uname(std::io::ErrorKind::Unsupported.into()))
 }
 
 #[cfg(test)]

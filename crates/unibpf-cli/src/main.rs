@@ -1,6 +1,7 @@
 //! `unibpf`: the command-line front end. Parses flags, wires the library
 //! together, maps outcomes to exit statuses; no logic of its own worth testing.
 
+#[cfg(target_os = "linux")]
 mod bpftime;
 mod btf;
 mod bundle;
@@ -17,8 +18,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use unibpf::{
     BackendChoice, BackendKind, CallbackNames, Config, Control, Exit, Limits, Mask, ModuleSpec,
-    ProcessHooks, RunError, Runtime, TraceTarget,
+    RunError, Runtime,
 };
+#[cfg(target_os = "linux")]
+use unibpf::{ProcessHooks, TraceTarget};
 
 #[derive(Parser)]
 #[command(
@@ -205,6 +208,9 @@ fn remedy(e: &anyhow::Error) -> &'static str {
     let errno = e
         .chain()
         .find_map(|c| c.downcast_ref::<std::io::Error>()?.raw_os_error());
+    #[cfg(not(target_os = "linux"))]
+    let _ = errno;
+    #[cfg(target_os = "linux")]
     match errno {
         Some(libc::EMFILE) => {
             ": this process is out of file descriptors; raise its limit (ulimit -n)"
@@ -214,6 +220,8 @@ fn remedy(e: &anyhow::Error) -> &'static str {
         }
         _ => "",
     }
+    #[cfg(not(target_os = "linux"))]
+    ""
 }
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -256,17 +264,31 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             wrapper_module: args.wrapper_module,
             callback_export: args.callback_export,
         });
-    let target = trace_target(args.cmd.as_deref(), args.pid)?;
-    let mut launcher = None;
-    let mut hooks = None;
-    if matches!(args.backend, BackendArg::Bpftime) {
-        let (c, l) = bpftime::loader(config, target.map(bpftime_target), args.explain)?;
-        (config, launcher) = (c, Some(l));
-    } else if let Some(target) = target {
-        let h = Arc::new(ProcessHooks::new(Some(target)));
-        config = config.clone().trace(Arc::clone(&h));
-        hooks = Some(h);
-    }
+    #[cfg(target_os = "linux")]
+    let (mut config, launcher, hooks) = {
+        let target = trace_target(args.cmd.as_deref(), args.pid)?;
+        let mut launcher = None;
+        let mut hooks = None;
+        if matches!(args.backend, BackendArg::Bpftime) {
+            let (c, l) = bpftime::loader(config, target.map(bpftime_target), args.explain)?;
+            (config, launcher) = (c, Some(l));
+        } else if let Some(target) = target {
+            let h = Arc::new(ProcessHooks::new(Some(target)));
+            config = config.clone().trace(Arc::clone(&h));
+            hooks = Some(h);
+        }
+        (config, launcher, hooks)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let launcher: Option<()> = {
+        if matches!(args.backend, BackendArg::Bpftime) {
+            bail!("--backend bpftime: bpftime runs on Linux only");
+        }
+        if args.cmd.is_some() || args.pid.is_some() {
+            bail!("--cmd and --pid trace processes with ptrace, which is Linux only");
+        }
+        None
+    };
     if args.explain {
         let under = if launcher.is_some() {
             "under bpftime: "
@@ -279,15 +301,18 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     let runtime = Runtime::new(config)?;
     let handle = runtime.spawn(spec)?;
     let control = handle.control();
-    if let Some(hooks) = hooks {
-        stop_when_traced_processes_end(hooks, ProcessHooks::finished, Arc::clone(&control));
-    }
-    if let Some(launcher) = launcher {
-        stop_when_traced_processes_end(
-            launcher,
-            unibpf_backend_bpftime::Launcher::finished,
-            Arc::clone(&control),
-        );
+    #[cfg(target_os = "linux")]
+    {
+        if let Some(hooks) = hooks {
+            stop_when_traced_processes_end(hooks, ProcessHooks::finished, Arc::clone(&control));
+        }
+        if let Some(launcher) = launcher {
+            stop_when_traced_processes_end(
+                launcher,
+                unibpf_backend_bpftime::Launcher::finished,
+                Arc::clone(&control),
+            );
+        }
     }
     watch_for_stop(control, args.timeout, args.grace)?;
     match handle.join() {
@@ -301,6 +326,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
 }
 
 /// What `--cmd` or `--pid` names for the userspace backend to trace.
+#[cfg(target_os = "linux")]
 fn trace_target(cmd: Option<&str>, pid: Option<i32>) -> anyhow::Result<Option<TraceTarget>> {
     Ok(match (cmd, pid) {
         (Some(cmd), _) => {
@@ -319,6 +345,7 @@ fn trace_target(cmd: Option<&str>, pid: Option<i32>) -> anyhow::Result<Option<Tr
 }
 
 /// The userspace target as the bpftime backend's.
+#[cfg(target_os = "linux")]
 fn bpftime_target(target: TraceTarget) -> unibpf_backend_bpftime::Target {
     match target {
         TraceTarget::Spawn { argv } => unibpf_backend_bpftime::Target::Spawn(argv),
@@ -328,6 +355,7 @@ fn bpftime_target(target: TraceTarget) -> unibpf_backend_bpftime::Target {
 
 /// Once every traced process has exited, the module is asked to stop: it
 /// gets the events still queued, then its poll returns -EINTR.
+#[cfg(target_os = "linux")]
 fn stop_when_traced_processes_end<T: Send + Sync + 'static>(
     hooks: Arc<T>,
     finished: fn(&T) -> bool,
@@ -395,6 +423,29 @@ fn exit_status(exit: Exit) -> u8 {
     }
 }
 
+/// Sends a message on `tx` for each SIGINT or SIGTERM.
+#[cfg(unix)]
+fn forward_signals(tx: std::sync::mpsc::Sender<()>) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing signal handlers")?;
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Elsewhere Ctrl-C ends the process as usual; only `--timeout` asks the
+/// guest to stop first.
+#[cfg(not(unix))]
+fn forward_signals(_tx: std::sync::mpsc::Sender<()>) -> anyhow::Result<()> {
+    Ok(())
+}
+
 /// SIGINT/SIGTERM or the timeout ask the guest to stop; if it has not ended after
 /// `grace`, it is killed; a second signal kills at once. If even that does not end
 /// it (stuck in a host call that cannot be interrupted), we detach and exit.
@@ -403,18 +454,8 @@ fn watch_for_stop(
     timeout: Option<Duration>,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("installing signal handlers")?;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let sig_tx = tx.clone();
-    std::thread::spawn(move || {
-        for _ in signals.forever() {
-            if sig_tx.send(()).is_err() {
-                break;
-            }
-        }
-    });
+    forward_signals(tx.clone())?;
     std::thread::spawn(move || {
         // A timeout counts like a signal; a closed channel (the module ended)
         // means there is nothing left to stop.
@@ -435,6 +476,7 @@ fn watch_for_stop(
         });
         std::thread::sleep(Duration::from_secs(3));
         tracing::error!("the module did not stop after being killed; detaching and exiting");
+        #[cfg(target_os = "linux")]
         unibpf_backend_kernel::emergency_detach_all();
         std::process::exit(0);
     });

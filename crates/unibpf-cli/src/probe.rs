@@ -24,6 +24,8 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         let mut s = serde_json::to_string_pretty(&report).context("rendering JSON")?;
         s.push('\n');
         s
+    } else if let Some(efw) = &report.facts.ebpf_for_windows {
+        windows(&report, efw)
     } else {
         human(&report, &bpftime_line())
     };
@@ -38,6 +40,13 @@ fn opt(v: &Option<String>) -> &str {
 }
 
 /// Whether bpftime is installed, for `--backend bpftime`.
+#[cfg(not(target_os = "linux"))]
+fn bpftime_line() -> String {
+    "Linux only".into()
+}
+
+/// Whether bpftime is installed, for `--backend bpftime`.
+#[cfg(target_os = "linux")]
 fn bpftime_line() -> String {
     match unibpf_host::bpftime::Install::detect() {
         Err(e) => e.to_string(),
@@ -46,6 +55,31 @@ fn bpftime_line() -> String {
             None => install.to_string(),
         },
     }
+}
+
+/// The Windows report: the OS, and eBPF for Windows, which would run the
+/// objects (the Linux kernel's features do not apply).
+fn windows(r: &HostReport, efw: &unibpf_host::EbpfForWindows) -> String {
+    let f = &r.facts;
+    let under = f
+        .distro
+        .version_id
+        .as_deref()
+        .map_or(String::new(), |v| format!(" (under {v})"));
+    let efw = match efw.missing() {
+        Some(_) => format!(
+            "not installed ({}): install it from {}",
+            efw.detail,
+            unibpf_host::EBPF_FOR_WINDOWS_RELEASES
+        ),
+        None => format!("installed ({})", efw.detail),
+    };
+    format!(
+        "host      Windows {} {}{under}\n\
+         eBPF for Windows: {efw}\n\
+         features  no Linux kernel eBPF: BPF objects need eBPF for Windows\n",
+        f.kernel.release, f.arch.machine
+    )
 }
 
 fn human(r: &HostReport, bpftime: &str) -> String {

@@ -1,24 +1,30 @@
 //! What this host can do for BPF: system facts (kernel, arch, distro,
 //! config, BTF, privileges, mounts) and real feature probes by syscall
-//! (map and program types, attach points, helpers).
+//! (map and program types, attach points, helpers); on Windows, the OS
+//! version and whether eBPF for Windows is installed.
 //!
 //! A [`Mask`] makes the host look older than it is (`--mask ringbuf`,
 //! `--assume-kernel 5.4`): masked features are reported missing, so the
 //! selector adapts exactly as it would on such a host.
 
+#[cfg(target_os = "linux")]
 pub mod bpftime;
 mod facts;
 mod features;
 pub mod tracefs;
+#[cfg(windows)]
+mod windows;
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde::Serialize;
 
-pub use facts::{btfhub_arch, Facts, KernelVersion};
+pub use facts::{btfhub_arch, EbpfForWindows, Facts, KernelVersion, EBPF_FOR_WINDOWS_RELEASES};
 pub use features::{min_kernel, FeatureReport};
 pub use unibpf_backend::{Feature, Group, HostFeatures};
+#[cfg(windows)]
+pub use windows::ebpf_for_windows;
 
 /// JSON schema version of [`HostReport`]; bumped on incompatible changes.
 pub const REPORT_VERSION: u32 = 1;

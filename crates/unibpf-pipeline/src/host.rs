@@ -56,24 +56,33 @@ impl HostState {
         if kernel.is_none_or(|k| k >= MEMCG_ACCOUNTING) || self.memlock_raised.set(()).is_err() {
             return None;
         }
-        use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
-        let (soft, hard) =
-            getrlimit(Resource::RLIMIT_MEMLOCK).unwrap_or((RLIM_INFINITY, RLIM_INFINITY));
-        let why = "kernels before 5.11 charge BPF maps to it";
-        Some(if soft == RLIM_INFINITY {
-            format!("RLIMIT_MEMLOCK is already unlimited ({why})")
-        } else if setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).is_ok() {
-            format!("RLIMIT_MEMLOCK raised to unlimited: {why}")
-        } else if soft < hard && setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard).is_ok() {
-            format!(
-                "RLIMIT_MEMLOCK raised to its hard limit, {} KiB: {why}",
-                hard / 1024
-            )
-        } else {
-            format!(
-                "RLIMIT_MEMLOCK stays at {} KiB: raising it needs CAP_SYS_RESOURCE ({why})",
-                soft / 1024
-            )
-        })
+        #[cfg(unix)]
+        return Some(raise_memlock());
+        #[cfg(not(unix))]
+        None
+    }
+}
+
+/// Raises RLIMIT_MEMLOCK as far as this process may; what happened.
+#[cfg(unix)]
+fn raise_memlock() -> String {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_MEMLOCK).unwrap_or((RLIM_INFINITY, RLIM_INFINITY));
+    let why = "kernels before 5.11 charge BPF maps to it";
+    if soft == RLIM_INFINITY {
+        format!("RLIMIT_MEMLOCK is already unlimited ({why})")
+    } else if setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).is_ok() {
+        format!("RLIMIT_MEMLOCK raised to unlimited: {why}")
+    } else if soft < hard && setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard).is_ok() {
+        format!(
+            "RLIMIT_MEMLOCK raised to its hard limit, {} KiB: {why}",
+            hard / 1024
+        )
+    } else {
+        format!(
+            "RLIMIT_MEMLOCK stays at {} KiB: raising it needs CAP_SYS_RESOURCE ({why})",
+            soft / 1024
+        )
     }
 }

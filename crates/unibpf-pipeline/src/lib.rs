@@ -148,6 +148,22 @@ impl Pipeline {
     fn select(&self, object: &BpfObject, report: &HostReport) -> Result<Selection> {
         let backends: Vec<&dyn Backend> = self.backends.iter().map(|b| &**b).collect();
         let selected = unibpf_select::select(object, report, self.config.choice, &backends);
+        // On Windows without eBPF for Windows nothing runs an object's
+        // programs: name that, not what each backend lacks.
+        let efw_may_run = matches!(
+            self.config.choice,
+            BackendChoice::Auto | BackendChoice::Forced(BackendKind::Windows)
+        );
+        if selected.is_err() && efw_may_run {
+            if let Some(why) = report
+                .facts
+                .ebpf_for_windows
+                .as_ref()
+                .and_then(|e| e.missing())
+            {
+                return Err(BackendError::new(Errno::EOPNOTSUPP, why));
+            }
+        }
         // Without the privilege every kernel probe fails alike: name that
         // cause, not the first feature that happened to be probed.
         let kernel = matches!(&selected, Ok(s) if s.backend == BackendKind::Kernel);

@@ -2,13 +2,13 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use unibpf_hostcall::Control;
 
 use crate::errno::{WasiErrno, WasiResult};
+use crate::host::{self, DirFd};
 
 /// Receives a guest's stdout or stderr bytes when they are captured.
 pub trait OutputSink: Send + Sync {
@@ -66,7 +66,7 @@ pub(crate) enum FdKind {
         append: bool,
     },
     Dir {
-        fd: OwnedFd,
+        fd: DirFd,
         preopen: Option<String>,
     },
 }
@@ -84,7 +84,7 @@ pub struct WasiCtx {
 #[error("cannot grant directory {path}: {source}")]
 pub struct PreopenError {
     path: String,
-    source: nix::errno::Errno,
+    source: host::HostError,
 }
 
 fn c_bytes(s: &str) -> Vec<u8> {
@@ -93,43 +93,9 @@ fn c_bytes(s: &str) -> Vec<u8> {
     v
 }
 
-/// Waits for the host's stdin or a stop request, then reads what is there.
-/// Reads fd 0 directly: std's buffered stdin could hold bytes poll(2) does
-/// not know about.
-fn read_stdin(buf: &mut [u8], control: &Control) -> WasiResult<usize> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::BorrowedFd;
-    // SAFETY: fd 0 stays open for the life of the process; it is only
-    // borrowed for this call.
-    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-    loop {
-        let mut fds = [
-            PollFd::new(stdin, PollFlags::POLLIN),
-            PollFd::new(control.wake_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(std::io::Error::from(e).into()),
-        }
-        if fds[1].any().unwrap_or(false) {
-            return Err(WasiErrno::INTR);
-        }
-        match nix::unistd::read(stdin, buf) {
-            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
-            other => return other.map_err(|e| std::io::Error::from(e).into()),
-        }
-    }
-}
-
-fn host_is_tty(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { nix::libc::isatty(fd) == 1 }
-}
-
 impl WasiCtx {
     pub fn new(config: WasiConfig, control: Arc<Control>) -> Result<Self, PreopenError> {
-        let out_tty = |o: &Output, fd: i32| matches!(o, Output::Inherit) && host_is_tty(fd);
+        let out_tty = |o: &Output, fd: i32| matches!(o, Output::Inherit) && host::is_tty(fd);
         let mut fds = vec![
             Some(FdKind::Stdin(config.stdin.clone())),
             Some(FdKind::Out {
@@ -144,14 +110,7 @@ impl WasiCtx {
             }),
         ];
         for (host, guest) in &config.preopens {
-            let fd = nix::fcntl::open(
-                host.as_path(),
-                nix::fcntl::OFlag::O_RDONLY
-                    | nix::fcntl::OFlag::O_DIRECTORY
-                    | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(|source| PreopenError {
+            let fd = host::open_dir(host.as_path()).map_err(|source| PreopenError {
                 path: host.display().to_string(),
                 source,
             })?;
@@ -222,26 +181,12 @@ impl WasiCtx {
     }
 }
 
-fn write_host(fd: i32, mut bytes: &[u8]) -> WasiResult<()> {
-    // SAFETY: 1 and 2 are the process's stdout/stderr, open for its lifetime.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    while !bytes.is_empty() {
-        match nix::unistd::write(borrowed, bytes) {
-            Ok(0) => return Err(WasiErrno::IO),
-            Ok(n) => bytes = &bytes[n..],
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
 impl FdKind {
     pub(crate) fn write(&mut self, bytes: &[u8]) -> WasiResult<usize> {
         match self {
             FdKind::Out { which, output, .. } => {
                 match output {
-                    Output::Inherit => write_host(*which, bytes)?,
+                    Output::Inherit => host::write_stdio(*which, bytes)?,
                     Output::Null => {}
                     Output::Sink(sink) => sink.write(bytes),
                 }
@@ -268,7 +213,7 @@ impl FdKind {
     pub(crate) fn read(&mut self, buf: &mut [u8], control: &Control) -> WasiResult<usize> {
         match self {
             FdKind::Stdin(Input::Null) => Ok(0),
-            FdKind::Stdin(Input::Inherit) => read_stdin(buf, control),
+            FdKind::Stdin(Input::Inherit) => host::read_stdin(buf, control),
             FdKind::File {
                 file,
                 readable: true,
@@ -279,9 +224,11 @@ impl FdKind {
         }
     }
 
+    #[cfg(unix)]
     pub(crate) fn host_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
         match self {
-            FdKind::File { file, .. } => Some(file.as_fd()),
+            FdKind::File { file, .. } => Some(host::borrow_file(file)),
             FdKind::Dir { fd, .. } => Some(fd.as_fd()),
             _ => None,
         }

@@ -1,7 +1,6 @@
 //! Arguments, environment and descriptor I/O.
 
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
 
 use unibpf_hostcall::{GuestMemory, GuestMemoryMut};
 use wasmi::{Caller, Linker};
@@ -141,7 +140,7 @@ fn fd_pread(
     let mut total = 0u64;
     for (ptr, len) in list {
         let buf = m.slice_mut(ptr, len)?;
-        let n = file.read_at(buf, offset + total)?;
+        let n = crate::host::read_at(file, buf, offset + total)?;
         total += n as u64;
         if n < buf.len() {
             break;
@@ -167,7 +166,7 @@ fn fd_pwrite(
         let m = GuestMemory::new(mem);
         for (ptr, len) in list {
             let buf = m.slice(ptr, len)?;
-            let n = file.write_at(buf, offset + total)?;
+            let n = crate::host::write_at(file, buf, offset + total)?;
             total += n as u64;
             if n < buf.len() {
                 break;

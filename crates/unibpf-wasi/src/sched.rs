@@ -2,34 +2,17 @@
 
 use std::time::Duration;
 
-use nix::time::{clock_getres, clock_gettime, ClockId};
 use unibpf_hostcall::{GuestMemory, GuestMemoryMut, SleepOutcome};
 use wasmi::{Caller, Linker};
 
 use crate::ctx::WasiCtx;
 use crate::errno::{WasiErrno, WasiResult};
+use crate::host::{now_ns, resolution_ns, Clock};
 use crate::{with_ctx, ProcExit, WasiView, MODULE};
 
 const EVENTTYPE_CLOCK: u8 = 0;
 const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
 const MAX_SUBSCRIPTIONS: u32 = 4096;
-
-fn clock(id: u32) -> WasiResult<ClockId> {
-    Ok(match id {
-        0 => ClockId::CLOCK_REALTIME,
-        1 => ClockId::CLOCK_MONOTONIC,
-        2 => ClockId::CLOCK_PROCESS_CPUTIME_ID,
-        3 => ClockId::CLOCK_THREAD_CPUTIME_ID,
-        _ => return Err(WasiErrno::INVAL),
-    })
-}
-
-fn now_ns(id: ClockId) -> WasiResult<u64> {
-    let t = clock_gettime(id)?;
-    Ok((t.tv_sec().max(0) as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(t.tv_nsec().max(0) as u64))
-}
 
 /// Sleeps for the earliest clock subscription and reports every subscription as
 /// an event. Descriptor subscriptions are reported ready at once: our descriptors
@@ -58,7 +41,7 @@ fn poll_oneoff(
                 let userdata = m.u64(at)?;
                 let tag = m.slice(at + 8, 1)?[0];
                 let deadline_ns = if tag == EVENTTYPE_CLOCK {
-                    let id = clock(m.u32(at + 16)?)?;
+                    let id = Clock::from_wasi(m.u32(at + 16)?)?;
                     let timeout = m.u64(at + 24)?;
                     let flags = m.u16(at + 40)?;
                     let now = now_ns(id)?;
@@ -113,8 +96,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> Result<
         "clock_res_get",
         |mut c: Caller<'_, T>, id: u32, out: u32| {
             with_ctx(&mut c, |m, _| {
-                let r = clock_getres(clock(id)?)?;
-                let ns = (r.tv_sec().max(0) as u64) * 1_000_000_000 + r.tv_nsec().max(0) as u64;
+                let ns = resolution_ns(Clock::from_wasi(id)?)?;
                 Ok(GuestMemoryMut::new(m).write_u64(u64::from(out), ns)?)
             })
         },
@@ -124,7 +106,7 @@ pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> Result<
         "clock_time_get",
         |mut c: Caller<'_, T>, id: u32, _precision: u64, out: u32| {
             with_ctx(&mut c, |m, _| {
-                let ns = now_ns(clock(id)?)?;
+                let ns = now_ns(Clock::from_wasi(id)?)?;
                 Ok(GuestMemoryMut::new(m).write_u64(u64::from(out), ns)?)
             })
         },

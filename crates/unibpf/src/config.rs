@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use unibpf_abi::CallbackNames;
 use unibpf_backend::{Backend, BackendError};
+#[cfg(target_os = "linux")]
 use unibpf_backend_userspace::{ProcessHooks, UserspaceBackend};
 use unibpf_host::Mask;
 use unibpf_hostcall::Limits;
@@ -34,15 +35,24 @@ impl Default for Config {
     /// The kernel backend, then the userspace one (with no process to
     /// trace until [`Config::trace`] names one), upstream callback names,
     /// a one-second stop grace, and [`Limits`] for untrusted modules.
+    /// Elsewhere none yet: loading an object then fails with what is
+    /// missing (on Windows, eBPF for Windows).
     fn default() -> Self {
-        Self {
-            backends: vec![
+        #[cfg(target_os = "linux")]
+        let (backends, userspace_slot) = (
+            vec![
                 Arc::new(|| {
                     Ok(Box::new(unibpf_backend_kernel::KernelBackend::new()) as Box<dyn Backend>)
-                }),
+                }) as BackendFactory,
                 userspace(Arc::new(ProcessHooks::new(None))),
             ],
-            userspace_slot: Some(1),
+            Some(1),
+        );
+        #[cfg(not(target_os = "linux"))]
+        let (backends, userspace_slot) = (Vec::new(), None);
+        Self {
+            backends,
+            userspace_slot,
             callbacks: CallbackNames::default(),
             host_funcs: Vec::new(),
             grace: Duration::from_secs(1),
@@ -54,6 +64,7 @@ impl Default for Config {
 }
 
 /// A factory of userspace backends acting on `hooks`' processes.
+#[cfg(target_os = "linux")]
 fn userspace(hooks: Arc<ProcessHooks>) -> BackendFactory {
     Arc::new(move || Ok(Box::new(UserspaceBackend::new(Arc::clone(&hooks))) as Box<dyn Backend>))
 }
@@ -62,6 +73,7 @@ impl Config {
     /// Makes the userspace backend's process hooks act on `hooks` (a
     /// command it starts or a running process); keep a clone to learn when
     /// the traced processes have ended. One module should use it.
+    #[cfg(target_os = "linux")]
     pub fn trace(mut self, hooks: Arc<ProcessHooks>) -> Self {
         let factory = userspace(hooks);
         match self.userspace_slot.and_then(|i| self.backends.get_mut(i)) {

@@ -46,6 +46,7 @@ pub use spec::ModuleSpec;
 
 pub use unibpf_abi::CallbackNames;
 pub use unibpf_backend::{one_line, Backend, BackendKind};
+#[cfg(target_os = "linux")]
 pub use unibpf_backend_userspace::{ProcessHooks, Target as TraceTarget};
 pub use unibpf_host::{HostReport, Mask};
 pub use unibpf_hostcall::{limits, Control, Limit, LimitExceeded, LimitParseError, Limits};
