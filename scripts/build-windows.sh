@@ -1,0 +1,42 @@
+#!/bin/sh
+# Cross-builds unibpf.exe for Windows (x86_64-pc-windows-gnu) and prints
+# its path. rustup cannot fetch the target here and no Debian release after
+# bookworm ships a Windows std, so std is built from source: Debian's
+# rustc-web 1.96 with its own sources (rust-web-src), both from
+# bookworm-security, unpacked, never installed (scripts/rustweb.sh), under
+# RUSTC_BOOTSTRAP=1 -Zbuild-std, linked by mingw-w64. Also builds
+# wine-dlls/bcryptprimitives.dll beside the target dir's release/, which
+# wine 8 needs to start it (scripts/wine/bcryptprimitives.c); wine is
+# installed too, for running it. Cached: a rebuild with nothing changed
+# takes seconds.
+#   scripts/build-windows.sh
+# The build goes to ${CARGO_TARGET_DIR:-target}/windows.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=x86_64-pc-windows-gnu
+out="${CARGO_TARGET_DIR:-$root/target}/windows"
+export DEBIAN_FRONTEND=noninteractive
+
+if ! command -v x86_64-w64-mingw32-gcc >/dev/null || ! command -v wine >/dev/null; then
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 \
+		gcc-mingw-w64-x86-64 wine wine64 >/dev/null
+fi
+rustweb=$("$root/scripts/rustweb.sh" --src)
+
+mkdir -p "$out/wine-dlls"
+dll="$out/wine-dlls/bcryptprimitives.dll"
+if [ ! -e "$dll" ] || [ "$root/scripts/wine/bcryptprimitives.c" -nt "$dll" ]; then
+	x86_64-w64-mingw32-gcc -O2 -shared -o "$dll" "$root/scripts/wine/bcryptprimitives.c" -ladvapi32
+fi
+
+# The Cargo.lock of std's sources pins its dependencies; cargo fetches
+# them from crates.io like any other.
+env RUSTC="$rustweb/rustc" RUSTC_BOOTSTRAP=1 \
+	CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
+	CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc \
+	AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar \
+	CARGO_TARGET_DIR="$out" \
+	cargo build --quiet --release --target "$target" -Zbuild-std=std,panic_unwind \
+	--manifest-path "$root/Cargo.toml" -p unibpf-cli >&2
+echo "$out/$target/release/unibpf.exe"
