@@ -118,3 +118,37 @@ fn version_and_verbose_flags() {
         "no start and exit logs with -v:\n{log}"
     );
 }
+
+/// Each `fd_write` of the guest reaches stdout in one system call, so a
+/// line its libc hands over in pieces is not split on a pipe it shares
+/// with another writer (a traced command's output, under `--cmd`). A
+/// packet-mode pipe returns one write per read: every read must end a
+/// line.
+#[test]
+fn a_guest_line_reaches_stdout_in_one_write() {
+    use std::io::Read;
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_DIRECT).expect("a packet pipe");
+    let mut child = unibpf()
+        .args(["run", guest("wasi_io.wasm").to_str().unwrap()])
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("unibpf");
+    let mut pipe = std::fs::File::from(read);
+    let (mut writes, mut buf) = (Vec::new(), [0u8; 65536]);
+    loop {
+        let n = pipe.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        writes.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(child.wait().expect("wait").success());
+    assert!(writes.len() > 3, "the guest prints lines: {writes:?}");
+    for w in &writes {
+        assert!(
+            w.ends_with('\n'),
+            "a write that ends mid-line: {w:?} in {writes:?}"
+        );
+    }
+}

@@ -182,16 +182,32 @@ impl WasiCtx {
 }
 
 impl FdKind {
+    /// Writes the pieces of one `fd_write`. Standard output goes out in
+    /// one system call (see `host::write_stdio`) and to a sink in one
+    /// call; a file takes them in turn, stopping at a short write.
+    pub(crate) fn write_vectored(&mut self, parts: &[&[u8]]) -> WasiResult<usize> {
+        if let FdKind::Out { which, output, .. } = self {
+            match output {
+                Output::Inherit => host::write_stdio(*which, parts)?,
+                Output::Null => {}
+                Output::Sink(sink) => sink.write(&parts.concat()),
+            }
+            return Ok(parts.iter().map(|p| p.len()).sum());
+        }
+        let mut total = 0;
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            let n = self.write(part)?;
+            total += n;
+            if n < part.len() {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
     pub(crate) fn write(&mut self, bytes: &[u8]) -> WasiResult<usize> {
         match self {
-            FdKind::Out { which, output, .. } => {
-                match output {
-                    Output::Inherit => host::write_stdio(*which, bytes)?,
-                    Output::Null => {}
-                    Output::Sink(sink) => sink.write(bytes),
-                }
-                Ok(bytes.len())
-            }
+            FdKind::Out { .. } => self.write_vectored(&[bytes]),
             FdKind::File {
                 file,
                 writable: true,

@@ -70,21 +70,14 @@ fn fd_write(
 ) -> WasiResult<()> {
     let list = iovecs(mem, iovs, count)?;
     let entry = ctx.get(fd)?;
-    let mut total = 0usize;
-    {
+    let total = {
         let m = GuestMemory::new(mem);
-        for (ptr, len) in list {
-            let bytes = m.slice(ptr, len)?;
-            if bytes.is_empty() {
-                continue;
-            }
-            let n = entry.write(bytes)?;
-            total += n;
-            if n < bytes.len() {
-                break;
-            }
-        }
-    }
+        let parts = list
+            .into_iter()
+            .map(|(ptr, len)| m.slice(ptr, len))
+            .collect::<Result<Vec<&[u8]>, _>>()?;
+        entry.write_vectored(&parts)?
+    };
     GuestMemoryMut::new(mem).write_u32(u64::from(nwritten), total as u32)?;
     Ok(())
 }

@@ -55,13 +55,28 @@ pub(crate) fn is_tty(fd: i32) -> bool {
 }
 
 /// Writes all of `bytes` to the process's stdout (1) or stderr (2).
-pub(crate) fn write_stdio(fd: i32, mut bytes: &[u8]) -> WasiResult<()> {
+/// Writes all of `parts` to the process's stdout (1) or stderr (2).
+pub(crate) fn write_stdio(fd: i32, parts: &[&[u8]]) -> WasiResult<()> {
     // SAFETY: 1 and 2 are the process's stdout/stderr, open for its lifetime.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    while !bytes.is_empty() {
-        match nix::unistd::write(borrowed, bytes) {
+    write_all_vectored(borrowed, parts)
+}
+
+/// One writev for all of `parts` (more only when the kernel takes less):
+/// a line the guest's libc hands over in pieces reaches a pipe it shares
+/// with another writer (a traced command's output) whole, up to PIPE_BUF,
+/// instead of with the other's bytes between its pieces.
+fn write_all_vectored(fd: BorrowedFd<'_>, parts: &[&[u8]]) -> WasiResult<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| std::io::IoSlice::new(p))
+        .collect();
+    let mut left = &mut slices[..];
+    while !left.is_empty() {
+        match nix::sys::uio::writev(fd, left) {
             Ok(0) => return Err(WasiErrno::IO),
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => std::io::IoSlice::advance_slices(&mut left, n),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -102,4 +117,21 @@ pub(crate) fn now_ns(clock: Clock) -> WasiResult<u64> {
 
 pub(crate) fn resolution_ns(clock: Clock) -> WasiResult<u64> {
     Ok(ns(clock_getres(clock_id(clock))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A packet-mode pipe returns one write per read: the pieces of one
+    /// guest write must arrive as one packet.
+    #[test]
+    fn the_pieces_of_one_write_go_out_in_one_system_call() {
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_DIRECT).expect("a packet-mode pipe");
+        write_all_vectored(write.as_fd(), &[b"EXIT pid=42", b"", b" code=3\n"]).expect("writes");
+        let mut buf = [0u8; 64];
+        let n = nix::unistd::read(&read, &mut buf).expect("reads");
+        assert_eq!(&buf[..n], b"EXIT pid=42 code=3\n");
+    }
 }

@@ -42,7 +42,10 @@ pub(crate) fn is_tty(fd: i32) -> bool {
 
 /// Writes all of `bytes` to the process's stdout (1) or stderr (2), past
 /// std's buffers (the guest's libc buffers for itself).
-pub(crate) fn write_stdio(fd: i32, bytes: &[u8]) -> WasiResult<()> {
+/// Writes all of `parts` to the process's stdout (1) or stderr (2), as
+/// one write (see the Unix version for why).
+pub(crate) fn write_stdio(fd: i32, parts: &[&[u8]]) -> WasiResult<()> {
+    let bytes = &parts.concat()[..];
     let written = if fd == 1 {
         let mut out = std::io::stdout().lock();
         out.write_all(bytes).and_then(|()| out.flush())
