@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds a small kernel from a Debian linux-source .deb for matrix hosts that
-# Debian does not ship (a kernel without BTF, one without kprobes). `unibpf matrix` calls it
+# Debian does not ship (a kernel without BTF, one without kprobes, one
+# without eBPF at all). `unibpf matrix` calls it
 # for hosts with `build = "..."` in matrix/hosts.toml.
 #
 #   build-kernel.sh SOURCE_DEB ARCH FRAGMENT OUT_DIR
@@ -8,8 +9,8 @@
 # ARCH is x86_64 or arm64 (cross-built with aarch64-linux-gnu-gcc). The
 # configuration is `make tinyconfig` with FRAGMENT merged over it, after the
 # fragments its `# include: NAME` lines name (from the same directory). The
-# eBPF options that matter (below) must come out of `olddefconfig` as the
-# fragments set them, or the build stops naming the ones that did not.
+# eBPF options that matter (below) must come out of `olddefconfig` on or off
+# as the fragments set them, or the build stops naming the ones that did not.
 # The image lands in OUT_DIR/boot/vmlinuz-REL.
 # When the fragment turns DWARF on and BTF off, pahole turns the DWARF into
 # detached BTF, OUT_DIR/boot/vmlinux-REL.btf: the kernel has no
@@ -59,18 +60,21 @@ mk tinyconfig >/dev/null
 mk olddefconfig >/dev/null
 
 # Options the fragments set that this arch's Kconfig cannot take (serial
-# drivers of the other arch) are fine; the ones below are the point. The
-# last fragment to mention an option decides it.
+# drivers of the other arch) are fine; the ones below are the point, and
+# must come out on or off as the last fragment to mention them says (a
+# fragment may turn eBPF off: nobpf.config). Dependencies can silently
+# drop an option olddefconfig cannot satisfy, so this is checked.
 wanted() { cat $fragments | grep -E "^(# )?CONFIG_$1[= ]" | tail -n 1; }
-missing=
+wrong=
 for opt in BPF_SYSCALL BPF_EVENTS KPROBES UPROBE_EVENTS FTRACE_SYSCALLS CGROUP_BPF \
-	NET_CLS_BPF BPF_LSM BLK_DEV_INITRD DEBUG_INFO_BTF FUNCTION_TRACER; do
+	NET_CLS_BPF BPF_LSM BLK_DEV_INITRD DEBUG_INFO_BTF FUNCTION_TRACER \
+	SECCOMP_FILTER CROSS_MEMORY_ATTACH PACKET; do
 	case $(wanted "$opt") in
-	"CONFIG_$opt=y") grep -q "^CONFIG_$opt=y" "$obj/.config" || missing="$missing $opt" ;;
-	"# CONFIG_$opt is not set") grep -q "^CONFIG_$opt=y" "$obj/.config" && missing="$missing (no $opt)" ;;
+	"CONFIG_$opt=y") grep -q "^CONFIG_$opt=y" "$obj/.config" || wrong="$wrong $opt (wanted on, is off)" ;;
+	"# CONFIG_$opt is not set") grep -q "^CONFIG_$opt=y" "$obj/.config" && wrong="$wrong $opt (wanted off, is on)" ;;
 	esac
 done
-[ -z "$missing" ] || { echo "build-kernel: the config lacks:$missing" >&2; exit 1; }
+[ -z "$wrong" ] || { echo "build-kernel: the config differs from the fragments:$wrong" >&2; exit 1; }
 
 jobs=$(nproc 2>/dev/null || echo 2)
 mk -j"$jobs" "$(basename "$image")" KBUILD_BUILD_USER=unibpf KBUILD_BUILD_HOST=matrix
