@@ -145,6 +145,26 @@ impl Pipeline {
         }
     }
 
+    /// When auto selection found no backend (`none_fits`), why each one
+    /// besides the kernel's cannot run `object` either, as
+    /// "; the userspace backend cannot run it either: ...": the kernel's
+    /// reason alone would hide what the fallback lacks.
+    fn others_refuse(&self, object: &BpfObject, report: &HostReport, none_fits: bool) -> String {
+        if !none_fits || !matches!(self.config.choice, BackendChoice::Auto) {
+            return String::new();
+        }
+        self.backends
+            .iter()
+            .filter(|b| b.kind() != BackendKind::Kernel)
+            .filter_map(|b| {
+                let only: [&dyn Backend; 1] = [&**b];
+                unibpf_select::select(object, report, BackendChoice::Forced(b.kind()), &only)
+                    .err()
+                    .map(|e| format!("; the {} backend cannot run it either: {e}", b.kind()))
+            })
+            .collect()
+    }
+
     fn select(&self, object: &BpfObject, report: &HostReport) -> Result<Selection> {
         let backends: Vec<&dyn Backend> = self.backends.iter().map(|b| &**b).collect();
         let selected = unibpf_select::select(object, report, self.config.choice, &backends);
@@ -182,12 +202,15 @@ impl Pipeline {
                 );
             if could_be_kernel {
                 if let Some(why) = report.facts.privileges.bpf_denied(only_socket_filters) {
-                    return Err(BackendError::new(Errno::EPERM, why));
+                    let others = self.others_refuse(object, report, selected.is_err());
+                    return Err(BackendError::new(Errno::EPERM, format!("{why}{others}")));
                 }
             }
         }
-        let mut selected =
-            selected.map_err(|e| BackendError::new(Errno::EOPNOTSUPP, e.to_string()))?;
+        let mut selected = selected.map_err(|e| {
+            let others = self.others_refuse(object, report, true);
+            BackendError::new(Errno::EOPNOTSUPP, format!("{e}{others}"))
+        })?;
         if selected.backend != BackendKind::Kernel {
             // Without the privilege, name that as why the kernel was passed
             // over, not the first feature probe that failed because of it.
