@@ -54,6 +54,11 @@ pub struct MatrixArgs {
     /// with --module, matrix-results in the current directory).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Keep the hosts of the latest.json already in --out that this run
+    /// does not run: a run of some hosts (--hosts) updates their columns
+    /// of the full table, and the others stay as their own run left them.
+    #[arg(long, conflicts_with = "module")]
+    merge: bool,
     /// Run nothing: write the table and picture of these results
     /// (a latest.json) again, beside it or into --out.
     #[arg(long, value_name = "JSON", conflicts_with_all = ["hosts", "programs", "quick", "update_readme", "module"])]
@@ -168,7 +173,27 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
         module,
         work,
     };
-    let results = runner::run(&cfg)?;
+    let mut results = runner::run(&cfg)?;
+    if args.merge {
+        let earlier = out.join("latest.json");
+        let text = std::fs::read_to_string(&earlier).with_context(|| {
+            format!(
+                "--merge: cannot read {} (run without --merge first)",
+                earlier.display()
+            )
+        })?;
+        let earlier: Results = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "--merge: {} is not the JSON of a `unibpf matrix` run",
+                earlier.display()
+            )
+        })?;
+        let order: Vec<String> = self::hosts(&root, false, &[])?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        results = results.merge_into(earlier, &order);
+    }
     let md = write_tables(&results, &out)?;
     let json = serde_json::to_string_pretty(&results)? + "\n";
     std::fs::write(out.join("latest.json"), json).context("writing latest.json")?;

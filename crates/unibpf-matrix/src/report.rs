@@ -48,6 +48,11 @@ pub struct HostRun {
     /// Whole-host failure (download, boot), when no case ran.
     pub error: Option<String>,
     pub boot_ms: Option<u64>,
+    /// UTC date this host ran, `YYYY-MM-DD`: a merged table
+    /// ([`Results::merge_into`]) holds hosts of more than one run. None in
+    /// results from before it was recorded.
+    #[serde(default)]
+    pub date: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +158,41 @@ impl Results {
         o
     }
 
+    /// These results with the hosts of `earlier` that this run did not
+    /// run: a partial run (some hosts) updating a full table. Hosts keep
+    /// the order of `order` (matrix/hosts.toml), those not in it after;
+    /// the programs are those of both runs, earlier ones first.
+    pub fn merge_into(self, earlier: Results, order: &[String]) -> Results {
+        let ran = |name: &str| self.hosts.iter().any(|h| h.name == name);
+        let mut hosts: Vec<HostRun> = earlier
+            .hosts
+            .into_iter()
+            .filter(|h| !ran(&h.name))
+            .collect();
+        let mut cells: Vec<Cell> = earlier
+            .cells
+            .into_iter()
+            .filter(|c| !ran(&c.host))
+            .collect();
+        hosts.extend(self.hosts);
+        cells.extend(self.cells);
+        let rank = |name: &str| order.iter().position(|o| o == name).unwrap_or(order.len());
+        hosts.sort_by_key(|h| rank(&h.name));
+        let mut programs = earlier.programs;
+        for p in self.programs {
+            if !programs.contains(&p) {
+                programs.push(p);
+            }
+        }
+        Results {
+            unibpf_version: self.unibpf_version,
+            date: self.date,
+            hosts,
+            programs,
+            cells,
+        }
+    }
+
     /// The same table as a picture (see [`crate::svg`]).
     pub fn svg(&self) -> String {
         crate::svg::render(self)
@@ -177,6 +217,7 @@ mod tests {
             kernel_sha256: "ab".into(),
             error: None,
             boot_ms: Some(3000),
+            date: Some("2026-11-25".into()),
         };
         let cell = |h: &str, p: &str, ok: bool| Cell {
             host: h.into(),
@@ -249,6 +290,53 @@ mod tests {
         assert!(svg.contains("#e53935") && svg.contains("#4caf50") && svg.contains("#bdbdbd"));
         assert!(svg.contains("no &lt;ringbuf&gt; &amp; co"));
         assert!(!svg.contains("<ringbuf>"));
+    }
+
+    #[test]
+    fn a_partial_run_replaces_its_hosts_and_keeps_the_others() {
+        let earlier = sample();
+        let mut later = sample();
+        later.date = "2026-11-29".into();
+        // Ran 6.12-x86_64 again (now passing) and a new host.
+        later.hosts.retain(|h| h.name == "6.12-x86_64");
+        later.hosts[0].date = Some("2026-11-29".into());
+        let mut nobody = later.hosts[0].clone();
+        nobody.name = "local-nobody".into();
+        later.hosts.push(nobody);
+        later.cells = ["6.12-x86_64", "local-nobody"]
+            .iter()
+            .map(|h| Cell {
+                host: h.to_string(),
+                program: "bootstrap".into(),
+                status: Status::Pass,
+                reason: String::new(),
+                decisions: vec![],
+                time_ms: None,
+                native: None,
+            })
+            .collect();
+        later.programs = vec!["bootstrap".into()];
+        let order: Vec<String> = ["local-nobody", "5.10-x86_64", "6.12-x86_64"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let merged = later.merge_into(earlier, &order);
+        let names: Vec<&str> = merged.hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["local-nobody", "5.10-x86_64", "6.12-x86_64"]);
+        assert_eq!(merged.date, "2026-11-29");
+        assert_eq!(merged.programs, ["bootstrap", "execve"]);
+        // The earlier run's cells of a host run again are gone.
+        assert_eq!(merged.cells.len(), 4);
+        assert_eq!(
+            merged.cell("6.12-x86_64", "bootstrap").map(|c| c.status),
+            Some(Status::Pass)
+        );
+        assert!(merged.cell("6.12-x86_64", "execve").is_none());
+        assert_eq!(
+            merged.cell("5.10-x86_64", "execve").map(|c| c.status),
+            Some(Status::Pass)
+        );
+        assert_eq!(merged.hosts[1].date.as_deref(), Some("2026-11-25"));
     }
 
     #[test]

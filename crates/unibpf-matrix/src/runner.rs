@@ -120,6 +120,7 @@ fn run_host(
         kernel_sha256: String::new(),
         error: None,
         boot_ms: None,
+        date: Some(cfg.date.clone()),
     };
     let outcome = boot_host(cfg, client, host, &mut run);
     let cells = match outcome {

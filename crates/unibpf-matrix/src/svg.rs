@@ -366,6 +366,7 @@ mod tests {
                     kernel_sha256: String::new(),
                     error: None,
                     boot_ms: None,
+                    date: None,
                 })
                 .collect(),
             programs,
