@@ -20,7 +20,10 @@ fi
 ip link set lo up 2>/dev/null
 echo "UNIBPF-VM-BEGIN release=$(uname -r) machine=$(uname -m)"
 . /cases.env
-UNIBPF=/unibpf/unibpf PROGRAMS=/programs . /cases.sh
+# The host's own settings (USERSPACE=1 on a host without eBPF), when it has any.
+[ ! -f /host.env ] || . /host.env
+UNIBPF=/unibpf/unibpf PROGRAMS=/programs CASES_SH=/cases.sh
+. /cases.sh
 run_cases $(cat /cases.list)
 echo "UNIBPF-VM-END"
 poweroff -f

@@ -1,7 +1,7 @@
 //! `unibpf matrix --quick`: real Debian kernels booted in QEMU (x86_64 5.10
-//! and 6.12), arm64 6.12, and this machine, running the program suite's
-//! .wasm files and, beside them, the native libbpf builds of the same
-//! control planes. The cells known to work on this commit must pass; every
+//! and 6.12), arm64 6.12, and this machine as root and as nobody (the
+//! userspace backend), running the program suite's .wasm files and, beside
+//! them, the native libbpf builds of the same control planes. The cells known to work on this commit must pass; every
 //! failing cell must say why.
 
 mod common;
@@ -25,11 +25,24 @@ const EVERYWHERE: [&str; 10] = [
     "tcpconnlat",
 ];
 
+/// What the userspace backend runs as nobody on this commit: process
+/// hooks (syscall tracepoints, sched_process_*).
+const USERSPACE: [&str; 5] = [
+    "bootstrap",
+    "bootstrap_rs",
+    "execve",
+    "opensnoop",
+    "exitsnoop",
+];
+
 /// Cells known to work under unibpf on this commit. The rest fail for
 /// reasons that are facts about the host or later work: no kprobes, fentry
 /// or BPF LSM on this machine; BPF LSM not enabled by 5.10's default boot;
 /// pt_regs rewriting for x86-compiled kprobe/uprobe objects on arm64.
 fn should_pass(host: &str, program: &str) -> bool {
+    if host == "local-nobody" {
+        return USERSPACE.contains(&program);
+    }
     let x86_vm = ["5.10-x86_64", "6.12-x86_64"];
     (EVERYWHERE.contains(&program) && !(program == "tcpconnlat" && host == "local"))
         || program == "bootstrap_rs"
@@ -47,6 +60,9 @@ fn should_pass(host: &str, program: &str) -> bool {
 fn native_should_pass(host: &str, program: &str) -> Option<bool> {
     if program == "bootstrap_rs" {
         return None; // a Rust control plane: no native C build
+    }
+    if host == "local-nobody" {
+        return Some(false); // libbpf gets no bpf() there
     }
     let adapted = host == "6.12-arm64" && ["opensnoop", "lsm", "tcpconnlat"].contains(&program);
     Some(should_pass(host, program) && !adapted)
@@ -90,7 +106,16 @@ fn the_quick_matrix_passes_where_it_should_and_explains_the_rest() {
         .iter()
         .map(|h| h["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(hosts, ["5.10-x86_64", "6.12-x86_64", "6.12-arm64", "local"]);
+    assert_eq!(
+        hosts,
+        [
+            "5.10-x86_64",
+            "6.12-x86_64",
+            "6.12-arm64",
+            "local",
+            "local-nobody"
+        ]
+    );
     let cells = results["cells"].as_array().expect("cells");
     assert_eq!(cells.len(), hosts.len() * PROGRAMS.len());
     for cell in cells {

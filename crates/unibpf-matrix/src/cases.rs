@@ -113,6 +113,28 @@ pub fn error_line(c: &CaseOutput) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// What auto selection adds to its error when the userspace backend cannot
+/// stand in for the kernel either (crates/unibpf-pipeline).
+const USERSPACE_EITHER: &str = "; the userspace backend cannot run it either: ";
+
+/// A failed cell's reason on a userspace host: the userspace backend's own
+/// reason, without the kernel's, which is the same for every program there
+/// (no bpf()) and would give each cell a note of its own.
+/// `exit 1: unibpf: error: KERNEL; the userspace backend cannot run it
+/// either: USERSPACE` becomes `exit 1: unibpf: error: USERSPACE`; other
+/// reasons are kept.
+pub fn userspace_reason(reason: String) -> String {
+    const ERROR: &str = "unibpf: error: ";
+    match (reason.find(ERROR), reason.find(USERSPACE_EITHER)) {
+        (Some(at), Some(either)) if at < either => format!(
+            "{}{}",
+            &reason[..at + ERROR.len()],
+            &reason[either + USERSPACE_EITHER.len()..]
+        ),
+        _ => reason,
+    }
+}
+
 /// Whether a case ran to its end with exit status 0; Err is the one-line
 /// reason it did not.
 pub fn finished(c: &CaseOutput) -> Result<(), String> {
@@ -399,6 +421,25 @@ FACT shell_pid=1\r
         assert_eq!(cases[0].facts["sleep_pid"], "121");
         assert_eq!(cases[0].stdout.len(), 3);
         assert_eq!(cases[2].rc, None);
+    }
+
+    #[test]
+    fn a_userspace_hosts_reason_is_the_userspace_backends() {
+        let both = "exit 1: unibpf: error: loading BPF programs needs root: run unibpf with sudo; \
+                    the userspace backend cannot run it either: program unlink_enter: the userspace \
+                    backend does not run kprobe programs (kprobe/do_unlinkat)";
+        assert_eq!(
+            userspace_reason(both.into()),
+            "exit 1: unibpf: error: program unlink_enter: the userspace backend does not run \
+             kprobe programs (kprobe/do_unlinkat)"
+        );
+        for kept in [
+            "exit 1: unibpf: error: program x: the userspace backend does not run xdp programs",
+            "killed after the cell timeout (90 s)",
+            "no EXIT with code 7",
+        ] {
+            assert_eq!(userspace_reason(kept.into()), kept);
+        }
     }
 
     #[test]

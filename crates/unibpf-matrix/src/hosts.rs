@@ -14,6 +14,22 @@ pub enum HostKind {
     Local,
 }
 
+/// The backend a host leaves unibpf, which decides how a case gives it its
+/// workload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostBackend {
+    /// Kernel eBPF: the programs see every process, so a case runs its
+    /// workload beside the program.
+    #[default]
+    Kernel,
+    /// No bpf() for unibpf (an unprivileged user, a kernel without
+    /// `CONFIG_BPF_SYSCALL`): it runs the programs on its userspace backend,
+    /// which sees only the processes it traces, so a case hands its
+    /// workload to `unibpf run --cmd`.
+    Userspace,
+}
+
 fn debian() -> HostKind {
     HostKind::Debian
 }
@@ -47,6 +63,14 @@ pub struct Host {
     /// image (a host Debian does not ship, e.g. `nobtf`).
     #[serde(default)]
     pub build: Option<String>,
+    /// What unibpf has on this host: kernel eBPF, or only its userspace
+    /// backend.
+    #[serde(default)]
+    pub backend: HostBackend,
+    /// Run the programs (unibpf and the native builds) as this uid and gid,
+    /// without capabilities (`setpriv`); only on the local host.
+    #[serde(default)]
+    pub uid: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +97,20 @@ impl Host {
             },
         }
     }
+
+    /// What matrix/cases.sh reads about this host, as shell assignments:
+    /// `USERSPACE=1` on a userspace host, `RUN_UID=N` for a host whose
+    /// programs run unprivileged. Empty for an ordinary host.
+    pub fn cases_env(&self) -> String {
+        let mut env = String::new();
+        if self.backend == HostBackend::Userspace {
+            env.push_str("USERSPACE=1\n");
+        }
+        if let Some(uid) = self.uid {
+            env.push_str(&format!("RUN_UID={uid}\n"));
+        }
+        env
+    }
 }
 
 pub fn parse(text: &str) -> Result<Vec<Host>, MatrixError> {
@@ -85,6 +123,18 @@ pub fn parse(text: &str) -> Result<Vec<Host>, MatrixError> {
                     h.name
                 )));
             }
+        }
+        if h.uid.is_some() && h.kind != HostKind::Local {
+            return Err(MatrixError::Hosts(format!(
+                "host {}: uid is for the local host only (a VM's cases run as root; its kernel decides what they may do)",
+                h.name
+            )));
+        }
+        if h.uid == Some(0) {
+            return Err(MatrixError::Hosts(format!(
+                "host {}: uid 0 is root, which every host already runs as; name an unprivileged uid",
+                h.name
+            )));
         }
     }
     Ok(file.host)
@@ -103,7 +153,16 @@ mod tests {
             .filter(|h| h.quick)
             .map(|h| h.name.as_str())
             .collect();
-        assert_eq!(quick, ["5.10-x86_64", "6.12-x86_64", "6.12-arm64", "local"]);
+        assert_eq!(
+            quick,
+            [
+                "5.10-x86_64",
+                "6.12-x86_64",
+                "6.12-arm64",
+                "local",
+                "local-nobody"
+            ]
+        );
         let h = hosts
             .iter()
             .find(|h| h.name == "6.12-x86_64")
@@ -124,5 +183,50 @@ mod tests {
         let riscv: Vec<&Host> = hosts.iter().filter(|h| h.arch == Arch::Riscv64).collect();
         assert_eq!(riscv.len(), 2);
         assert!(riscv.iter().all(|h| h.flavour().is_empty()));
+        assert_eq!(h.backend, HostBackend::Kernel);
+        assert_eq!(h.cases_env(), "");
+    }
+
+    #[test]
+    fn userspace_hosts_run_unprivileged_or_without_bpf() {
+        let text = include_str!("../../../matrix/hosts.toml");
+        let hosts = parse(text).expect("hosts.toml");
+        let userspace: Vec<&Host> = hosts
+            .iter()
+            .filter(|h| h.backend == HostBackend::Userspace)
+            .collect();
+        let names: Vec<&str> = userspace.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["6.1-nobpf-x86_64", "6.1-nobpf-arm64", "local-nobody"]
+        );
+        let nobody = userspace[2];
+        assert_eq!(nobody.kind, HostKind::Local);
+        assert_eq!(nobody.cases_env(), "USERSPACE=1\nRUN_UID=65534\n");
+        for h in &userspace[..2] {
+            assert_eq!(h.build.as_deref(), Some("nobpf"));
+            assert_eq!(h.kernel, "6.1");
+            assert_eq!(h.cases_env(), "USERSPACE=1\n");
+        }
+        assert_ne!(userspace[0].arch, userspace[1].arch);
+    }
+
+    #[test]
+    fn a_uid_is_only_for_the_local_host_and_never_root() {
+        let vm = "[[host]]\nname='v'\narch='x86_64'\nuid=65534\n";
+        let err = parse(vm).expect_err("a VM with a uid").to_string();
+        assert!(
+            err.contains("host v: uid is for the local host only"),
+            "{err}"
+        );
+        let root = "[[host]]\nname='r'\narch='local'\nkind='local'\nuid=0\n";
+        let err = parse(root).expect_err("uid 0").to_string();
+        assert!(err.contains("uid 0 is root"), "{err}");
+        assert!(parse("[[host]]\nname='b'\narch='local'\nbackend='bpftime'\n").is_err());
+        let ok = "[[host]]\nname='n'\narch='local'\nkind='local'\nuid=1000\nbackend='userspace'\n";
+        assert_eq!(
+            parse(ok).expect("parses")[0].cases_env(),
+            "USERSPACE=1\nRUN_UID=1000\n"
+        );
     }
 }

@@ -183,7 +183,7 @@ fn module_output(c: &CaseOutput) -> impl Iterator<Item = &str> {
 }
 
 /// `s` as one shell word.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::arch::Arch;
 use crate::cases::{self, CaseOutput, Runner};
-use crate::hosts::{Host, HostKind};
+use crate::hosts::{Host, HostBackend, HostKind};
 use crate::module::{self, ModuleCase};
 use crate::report::{Cell, HostRun, Outcome, Results, Status};
 use crate::vm::{self, Payload};
@@ -158,7 +158,10 @@ fn boot_host(
     let deadline = Duration::from_secs(60) + cfg.cell_timeout * 2 * cfg.programs.len() as u32;
     let log = if host.kind == HostKind::Local {
         run.release = nix_uname();
-        vm::run_local(&payload, deadline)?
+        let log = vm::run_local(&payload, &host.cases_env(), deadline)?;
+        let console = cfg.work.join(format!("console-{}.log", host.name));
+        std::fs::write(&console, &log.console).map_err(|e| MatrixError::io(&console, e))?;
+        log
     } else {
         let kernel = kernels::fetch(client, &cfg.cache, &cfg.repo, host, &cfg.mirror)?;
         run.release = kernel.release.clone();
@@ -205,9 +208,9 @@ fn payload(cfg: &MatrixConfig, arch: Arch) -> Result<Payload, MatrixError> {
 }
 
 /// The initramfs for `host`: the payload's, built once per arch and run
-/// (boots read it concurrently), plus this kernel's modules and, for a
-/// kernel without BTF, min-core BTF for the modules run, appended as more
-/// archives.
+/// (boots read it concurrently), plus this kernel's modules, for a kernel
+/// without BTF min-core BTF for the modules run, and the host's settings
+/// for the cases, appended as more archives.
 fn initrd(
     cfg: &MatrixConfig,
     host: &Host,
@@ -242,6 +245,7 @@ fn initrd(
             &full,
         )?);
     }
+    extra.extend(vm::host_env_archive(&host.cases_env()).unwrap_or_default());
     if extra.is_empty() {
         return Ok(base);
     }
@@ -297,6 +301,7 @@ fn cells_from(cfg: &MatrixConfig, host: &Host, console: &str) -> Vec<Cell> {
         return vec![cell(&m.name, case, outcome(case, |c| m.check(c)), None)];
     }
     let natives = vm::per_arch_dir(&cfg.programs_dir, host.arch);
+    let userspace = host.backend == HostBackend::Userspace;
     cfg.programs
         .iter()
         .map(|p| {
@@ -304,7 +309,11 @@ fn cells_from(cfg: &MatrixConfig, host: &Host, console: &str) -> Vec<Cell> {
             // A program without a native build has no native result.
             let native = (natives.join(format!("{p}.native")).exists())
                 .then(|| outcome(find(p, Runner::Native), cases::check));
-            cell(p, case, outcome(case, cases::check), native)
+            let mut unibpf = outcome(case, cases::check);
+            if userspace {
+                unibpf.reason = cases::userspace_reason(unibpf.reason);
+            }
+            cell(p, case, unibpf, native)
         })
         .collect()
 }

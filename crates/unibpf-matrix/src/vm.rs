@@ -302,17 +302,31 @@ pub fn boot(
     collect(child, started, deadline)
 }
 
-/// Runs the cases on this machine with the host's `sh`.
-pub fn run_local(p: &Payload, deadline: Duration) -> Result<BootLog, MatrixError> {
+/// The host's settings for matrix/cases.sh (`Host::cases_env`) as an
+/// archive to append to the payload's initramfs: /host.env, which /init
+/// reads. None for a host without settings.
+pub fn host_env_archive(env: &str) -> Option<Vec<u8>> {
+    if env.is_empty() {
+        return None;
+    }
+    let mut c = Cpio::new();
+    c.file("/host.env", env.as_bytes(), false);
+    Some(c.finish())
+}
+
+/// Runs the cases on this machine with the host's `sh`; `host_env` is the
+/// host's settings (`Host::cases_env`).
+pub fn run_local(p: &Payload, host_env: &str, deadline: Duration) -> Result<BootLog, MatrixError> {
     let started = Instant::now();
     let module = p
         .module
         .as_ref()
         .map(|m| m.wasm.to_string_lossy().into_owned());
+    let cases_sh = p.matrix_dir.join("cases.sh");
     let script = format!(
-        "{}. {}; run_cases {}",
+        "{}{host_env}CASES_SH={}\n. \"$CASES_SH\"; run_cases {}",
         p.cases_env(module.as_deref().unwrap_or_default()),
-        p.matrix_dir.join("cases.sh").display(),
+        crate::module::shell_quote(&cases_sh.to_string_lossy()),
         p.cases.join(" ")
     );
     let child = Command::new("sh")
@@ -360,4 +374,22 @@ fn collect(
         elapsed: started.elapsed(),
         timed_out,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hosts_settings_become_one_file_appended_to_the_initramfs() {
+        assert!(host_env_archive("").is_none());
+        let archive = host_env_archive("USERSPACE=1\n").expect("an archive");
+        let text = String::from_utf8_lossy(&archive);
+        // One newc entry named host.env holding the settings, then the
+        // trailer that ends an archive (the kernel reads the next one on).
+        assert!(text.starts_with("070701"), "{text}");
+        let name = text.find("host.env\0").expect("the file's name");
+        assert!(text[name..].contains("USERSPACE=1\n"), "{text}");
+        assert!(text.contains("TRAILER!!!"), "{text}");
+    }
 }
