@@ -16,6 +16,7 @@ use unibpf_object::{Hook, ProgramSection};
 use crate::helpers::ids;
 use crate::hooks::packet::{PacketHook, PacketHooks};
 use crate::hooks::process::{ProcessHook, ProcessHooks};
+use crate::hooks::syscalls;
 use crate::hooks::uprobe;
 use crate::load::{self, Kconfig};
 use crate::maps::MapLimits;
@@ -78,8 +79,24 @@ fn hook_of(
                     .tracepoint()
                     .ok_or_else(|| refuse(format!("{} without a tracepoint name", section.name)))?,
             };
-            ProcessHook::of_tracepoint(category, name)
-                .map_err(|why| not_convertible(&format!("tracepoint {category}/{name}"), why))
+            ProcessHook::of_tracepoint(category, name).map_err(|why| {
+                // A syscall this architecture lacks (open, rmdir on arm64)
+                // has no tracepoint in its kernel either: answer as the
+                // kernel backend does, so that a program marked optional
+                // is left out here too.
+                let syscall = name
+                    .strip_prefix("sys_enter_")
+                    .or_else(|| name.strip_prefix("sys_exit_"));
+                match syscall {
+                    Some(n) if category == "syscalls" && syscalls::number(n).is_none() => {
+                        Unsupported::NoTracepoint {
+                            category: category.into(),
+                            name: name.into(),
+                        }
+                    }
+                    _ => not_convertible(&format!("tracepoint {category}/{name}"), why),
+                }
+            })
         }
         Hook::Uprobe {
             ret, multi: false, ..
@@ -373,5 +390,38 @@ impl Drop for UserObject {
     fn drop(&mut self) {
         self.hooks.detach_all(self.owner);
         self.packets.detach_all(self.owner);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A syscall tracepoint for a syscall this architecture lacks is
+    /// absent, as the kernel backend reports it, so `UNIBPF_OPTIONAL`
+    /// programs (opensnoop's `open` on arm64) are left out, not fatal.
+    #[test]
+    fn a_syscall_this_arch_lacks_is_a_missing_tracepoint() {
+        let section = ProgramSection::parse("tracepoint/syscalls/sys_enter_no_such_call")
+            .expect("a tracepoint section");
+        match hook_of(&section) {
+            Err(Unsupported::NoTracepoint { category, name }) => {
+                assert_eq!(
+                    (category.as_str(), name.as_str()),
+                    ("syscalls", "sys_enter_no_such_call")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let openat = ProgramSection::parse("tracepoint/syscalls/sys_exit_openat").expect("openat");
+        assert!(matches!(
+            hook_of(&openat),
+            Ok(ProcessHook::SysExit(Some(_)))
+        ));
+        let other = ProgramSection::parse("tracepoint/sched/sched_switch").expect("sched_switch");
+        assert!(matches!(
+            hook_of(&other),
+            Err(Unsupported::NotConvertible { .. })
+        ));
     }
 }
