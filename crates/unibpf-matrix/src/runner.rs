@@ -157,6 +157,11 @@ fn boot_host(
     // timeout inside the VM; this deadline is the backstop for the VM itself.
     let deadline = Duration::from_secs(60) + cfg.cell_timeout * 2 * cfg.programs.len() as u32;
     let log = if host.kind == HostKind::Local {
+        // Local hosts (root, nobody) share this machine's /tmp files, veth
+        // names and cgroup: one at a time, or their cases clash (a FIFO
+        // replaced under a waiting runqlat case hung the matrix).
+        static ONE_LOCAL: Mutex<()> = Mutex::new(());
+        let _one = ONE_LOCAL.lock().unwrap_or_else(|e| e.into_inner());
         run.release = nix_uname();
         let log = vm::run_local(&payload, &host.cases_env(), deadline)?;
         let console = cfg.work.join(format!("console-{}.log", host.name));
