@@ -205,6 +205,7 @@ impl Backend for UserspaceBackend {
             owner: self.next_owner,
             hooks: Arc::clone(&self.hooks),
             packets: Arc::clone(&self.packets),
+            skipped: request.plan.skip_programs.clone(),
         }))
     }
 }
@@ -264,6 +265,10 @@ pub struct UserObject {
     owner: usize,
     hooks: Arc<ProcessHooks>,
     packets: Arc<PacketHooks>,
+    /// Programs the selector left out here (optional ones whose
+    /// tracepoint this host lacks): attaching one does nothing, as with
+    /// the kernel backend.
+    skipped: Vec<String>,
 }
 
 impl LoadedObject for UserObject {
@@ -279,6 +284,10 @@ impl LoadedObject for UserObject {
     }
 
     fn attach(&mut self, program: &str, target: AttachTarget<'_>) -> Result<()> {
+        if self.skipped.iter().any(|p| p == program) {
+            tracing::warn!("program {program} was left out on this host; not attaching it");
+            return Ok(());
+        }
         let index = self
             .core
             .programs
