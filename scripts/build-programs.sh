@@ -7,7 +7,8 @@
 # NAME_rs.wasm (scripts/build-rust-guest.sh). NAME.c is also built natively
 # against libbpf as NAME.native (sdk/c/native/wasm_bpf_libbpf.c): the
 # matrix's native column. Other files in a program's directory (e.g. a
-# workload binary's NAME.target.c) are built by their own rules below. With
+# workload binary's NAME.target.c, a Windows variant's NAME.windows.bpf.c,
+# bundled into NAME.wasm) are built by their own rules below. With
 # a cross compiler for arm64 or riscv64 (scripts/install-matrix-deps.sh),
 # native and workload binaries are built for that arch too, under
 # OUT_DIR/ARCH, against its sysroot (scripts/sysroot.sh).
@@ -117,6 +118,23 @@ for dir in $(for s in $sources; do ls -d "$s"/*/; done); do
 		upper=$(echo "$name" | tr 'a-z' 'A-Z')
 		sh "$root/scripts/build-rust-guest.sh" "$dir/rust" "$out" \
 			"${upper}_BPF_O=$out/$name.bpf.o" "${upper}_TYPES_RS=$out/$name.types.rs"
+	fi
+	# A Windows variant (NAME.windows.bpf.c): built for eBPF for Windows
+	# against our header of its facts (sdk/windows/unibpf_efw.h, no Linux
+	# headers), then stored in the program's modules by `unibpf bundle`,
+	# keyed to the Linux object it replaces. -g for BTF: efW reads the
+	# `.maps` definitions from it, as libbpf does.
+	if [ -f "$dir/$name.windows.bpf.c" ]; then
+		clang -g -O2 -target bpf -Wall -Werror \
+			-I"$root/sdk/windows" -I"$dir" \
+			-c "$dir/$name.windows.bpf.c" -o "$out/$name.windows.bpf.o"
+		llvm-strip -g "$out/$name.windows.bpf.o"
+		for module in "$out/$name.wasm" "$out/${name}_rs.wasm"; do
+			[ -f "$module" ] || continue
+			"$UNIBPF" bundle "$module" --platform windows \
+				"$out/$name.bpf.o=$out/$name.windows.bpf.o" -o "$module.tmp"
+			mv "$module.tmp" "$module"
+		done
 	fi
 	# A native workload binary the program observes (uprobe targets), and
 	# builds of it for the matrix's cross-arch VMs.
