@@ -123,16 +123,19 @@ for dir in $(for s in $sources; do ls -d "$s"/*/; done); do
 	# against our header of its facts (sdk/windows/unibpf_efw.h, no Linux
 	# headers), then stored in the program's modules by `unibpf bundle`,
 	# keyed to the Linux object it replaces. -g for BTF: efW reads the
-	# `.maps` definitions from it, as libbpf does.
+	# `.maps` definitions from it, as libbpf does. It goes in windows/, so
+	# OUT_DIR/*.bpf.o stay the Linux objects, one per NAME.wasm.
 	if [ -f "$dir/$name.windows.bpf.c" ]; then
+		mkdir -p "$out/windows"
+		variant="$out/windows/$name.windows.bpf.o"
 		clang -g -O2 -target bpf -Wall -Werror \
 			-I"$root/sdk/windows" -I"$dir" \
-			-c "$dir/$name.windows.bpf.c" -o "$out/$name.windows.bpf.o"
-		llvm-strip -g "$out/$name.windows.bpf.o"
+			-c "$dir/$name.windows.bpf.c" -o "$variant"
+		llvm-strip -g "$variant"
 		for module in "$out/$name.wasm" "$out/${name}_rs.wasm"; do
 			[ -f "$module" ] || continue
 			"$UNIBPF" bundle "$module" --platform windows \
-				"$out/$name.bpf.o=$out/$name.windows.bpf.o" -o "$module.tmp"
+				"$out/$name.bpf.o=$variant" -o "$module.tmp"
 			mv "$module.tmp" "$module"
 		done
 	fi

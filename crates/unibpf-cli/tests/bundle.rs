@@ -241,7 +241,7 @@ fn helper_calls(object: &[u8]) -> std::collections::BTreeSet<i32> {
 }
 
 fn windows_variant() -> Vec<u8> {
-    std::fs::read(program("sockops.windows.bpf.o")).expect("read")
+    std::fs::read(program("windows/sockops.windows.bpf.o")).expect("read")
 }
 
 #[test]
