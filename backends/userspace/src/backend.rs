@@ -413,7 +413,7 @@ mod tests {
     fn a_syscall_this_arch_lacks_is_a_missing_tracepoint() {
         let section = ProgramSection::parse("tracepoint/syscalls/sys_enter_no_such_call")
             .expect("a tracepoint section");
-        match hook_of(&section) {
+        match hook_of(&section, None) {
             Err(Unsupported::NoTracepoint { category, name }) => {
                 assert_eq!(
                     (category.as_str(), name.as_str()),
@@ -424,12 +424,12 @@ mod tests {
         }
         let openat = ProgramSection::parse("tracepoint/syscalls/sys_exit_openat").expect("openat");
         assert!(matches!(
-            hook_of(&openat),
+            hook_of(&openat, None),
             Ok(ProcessHook::SysExit(Some(_)))
         ));
         let other = ProgramSection::parse("tracepoint/sched/sched_switch").expect("sched_switch");
         assert!(matches!(
-            hook_of(&other),
+            hook_of(&other, None),
             Err(Unsupported::NotConvertible { .. })
         ));
     }
