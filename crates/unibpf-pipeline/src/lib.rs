@@ -160,7 +160,15 @@ impl Pipeline {
                 let only: [&dyn Backend; 1] = [&**b];
                 unibpf_select::select(object, report, BackendChoice::Forced(b.kind()), &only)
                     .err()
-                    .map(|e| format!("; the {} backend cannot run it either: {e}", b.kind()))
+                    .map(|e| {
+                        // The kernel's reason already named the program.
+                        let e = e.to_string();
+                        let why = e
+                            .strip_prefix("program ")
+                            .and_then(|rest| rest.split_once(": "))
+                            .map_or(e.as_str(), |(_, why)| why);
+                        format!("; the {} backend cannot run it either: {why}", b.kind())
+                    })
             })
             .collect()
     }

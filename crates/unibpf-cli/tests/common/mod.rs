@@ -363,6 +363,20 @@ pub fn assert_fails_with(args: &[&str], line: &str) -> String {
     out
 }
 
+/// [`assert_fails_with`] for an error line that starts with `start` (what
+/// follows names why the other backends cannot stand in either).
+pub fn assert_fails_starting_with(args: &[&str], start: &str) -> String {
+    let (status, out, err) = run_to_end(args);
+    assert_eq!(status.code(), Some(1), "stderr:\n{err}\nstdout:\n{out}");
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("unibpf: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line, in:\n{err}");
+    assert!(errors[0].starts_with(start), "want {start:?} in:\n{err}");
+    out
+}
+
 /// Applies the matrix's check for `program` (unibpf_matrix::cases::check, the
 /// one copy of each program's expectations) to a run's stdout and the facts
 /// of its workload.
