@@ -215,10 +215,11 @@ impl Pipeline {
                 }
             }
         }
-        let mut selected = selected.map_err(|e| {
-            let others = self.others_refuse(object, report, true);
-            BackendError::new(Errno::EOPNOTSUPP, format!("{e}{others}"))
-        })?;
+        // Only when bpf() itself is refused (above) do the other backends'
+        // reasons follow the kernel's: otherwise the kernel's reason is the
+        // one to act on, and repeating each fallback's is noise.
+        let mut selected =
+            selected.map_err(|e| BackendError::new(Errno::EOPNOTSUPP, e.to_string()))?;
         if selected.backend != BackendKind::Kernel {
             // Without the privilege, name that as why the kernel was passed
             // over, not the first feature probe that failed because of it.
