@@ -71,20 +71,28 @@ fn frames_counted(object: &mut Box<dyn LoadedObject>) -> u64 {
     u64::from_le_bytes(value)
 }
 
-#[test]
-fn xdp_on_loopback_counts_datagrams_and_detaching_closes_everything() {
-    let Some(elf) = compile("xdp_count") else {
-        return;
-    };
+/// The xdp_count object loaded into a userspace backend; None without
+/// clang.
+fn load_xdp_count() -> Option<Box<dyn unibpf_backend::LoadedObject>> {
+    let elf = compile("xdp_count")?;
     let object = BpfObject::parse(&elf).expect("the object parses");
     let mut backend = UserspaceBackend::new(Arc::new(ProcessHooks::new(None)));
-    let mut loaded = backend
-        .load_object(&LoadRequest {
-            elf: &elf,
-            object: &object,
-            plan: &LoadPlan::default(),
-        })
-        .expect("the object loads");
+    Some(
+        backend
+            .load_object(&LoadRequest {
+                elf: &elf,
+                object: &object,
+                plan: &LoadPlan::default(),
+            })
+            .expect("the object loads"),
+    )
+}
+
+#[test]
+fn xdp_on_loopback_counts_datagrams_and_detaching_closes_everything() {
+    let Some(mut loaded) = load_xdp_count() else {
+        return;
+    };
     if let Err(e) = loaded.attach("count", AttachTarget::Named("lo")) {
         assert!(e.to_string().contains("needs CAP_NET_RAW"), "{e}");
         eprintln!("skipped: {e}");
@@ -119,18 +127,9 @@ fn xdp_on_loopback_counts_datagrams_and_detaching_closes_everything() {
 
 #[test]
 fn attaching_needs_an_interface_that_exists() {
-    let Some(elf) = compile("xdp_count") else {
+    let Some(mut loaded) = load_xdp_count() else {
         return;
     };
-    let object = BpfObject::parse(&elf).expect("the object parses");
-    let mut backend = UserspaceBackend::new(Arc::new(ProcessHooks::new(None)));
-    let mut loaded = backend
-        .load_object(&LoadRequest {
-            elf: &elf,
-            object: &object,
-            plan: &LoadPlan::default(),
-        })
-        .expect("the object loads");
     let e = loaded
         .attach("count", AttachTarget::Named("nosuchif0"))
         .expect_err("no such interface");
