@@ -141,6 +141,12 @@ fn human(r: &HostReport, bpftime: &str) -> String {
         p.memlock_limit
             .map_or("unlimited".to_string(), |b| format!("{} KiB", b / 1024)),
     );
+    if p.bpf_syscall == unibpf_host::BpfSyscall::Missing {
+        let _ = writeln!(
+            o,
+            "bpf()     missing (ENOSYS): no CONFIG_BPF_SYSCALL, or a seccomp filter; the userspace backend runs programs here"
+        );
+    }
     let m = &f.mounts;
     let _ = writeln!(
         o,

@@ -565,3 +565,95 @@ fn packet_programs_on_an_unknown_interface_fail_with_enodev() {
         "{stderr}"
     );
 }
+
+/// Installs, in the child about to exec, a seccomp filter under which
+/// bpf() fails with ENOSYS: what a kernel built without
+/// CONFIG_BPF_SYSCALL (or a container's seccomp profile) answers.
+fn without_bpf_syscall(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_ERRNO: u32 = 0x0005_0000;
+    let filter = [
+        // A = seccomp_data.nr
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        // if A == SYS_bpf: next, else skip one
+        libc::sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_bpf as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ERRNO | libc::ENOSYS as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: RET_ALLOW,
+        },
+    ];
+    // SAFETY: between fork and exec only async-signal-safe prctl calls run;
+    // the program points into `filter`, which the closure owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &program) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn without_a_bpf_syscall_even_root_falls_back_and_says_why() {
+    let mut cmd = unibpf();
+    cmd.args([
+        "run",
+        "--explain",
+        "--timeout",
+        "60s",
+        "--cmd",
+        "/bin/true a b",
+    ])
+    .arg(module("execve.wasm"))
+    .stdin(Stdio::null());
+    without_bpf_syscall(&mut cmd);
+    let out = cmd.output().expect("running unibpf");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    assert!(
+        stderr
+            .contains("not the kernel backend: the bpf() system call does not exist here (ENOSYS)"),
+        "--explain does not say bpf() is missing:\n{stderr}"
+    );
+    assert!(
+        line(&stdout, "EXECVE", &["file=/bin/true"])
+            .is_some_and(|l| l.ends_with(r#"argc=3 args=["/bin/true","a","b"]"#)),
+        "no execve of true:\n{stdout}"
+    );
+    let mut probe = unibpf();
+    probe.arg("probe");
+    without_bpf_syscall(&mut probe);
+    let out = probe.output().expect("running unibpf probe");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("bpf()     missing (ENOSYS)"),
+        "probe does not say bpf() is missing:\n{stdout}"
+    );
+}

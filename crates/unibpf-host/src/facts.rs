@@ -108,6 +108,21 @@ pub struct Privileges {
     pub lockdown: Option<String>,
     /// RLIMIT_MEMLOCK soft limit in bytes; None is unlimited.
     pub memlock_limit: Option<u64>,
+    /// Whether this process can make the bpf() system call at all.
+    pub bpf_syscall: BpfSyscall,
+}
+
+/// Whether the bpf() system call exists for this process, asked with a
+/// command no kernel has (no side effect): ENOSYS means it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BpfSyscall {
+    Present,
+    /// ENOSYS: a kernel built without CONFIG_BPF_SYSCALL, or a seccomp
+    /// filter that answers for it.
+    Missing,
+    /// Not a Linux host: there is no such system call to ask.
+    NotLinux,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,12 +181,18 @@ pub fn btfhub_arch(machine: &str) -> &str {
     }
 }
 
+/// Why nothing loads into a kernel whose bpf() answers ENOSYS.
+const BPF_SYSCALL_MISSING: &str = "the bpf() system call does not exist here (ENOSYS): the kernel was built without CONFIG_BPF_SYSCALL, or a seccomp filter hides it; only the userspace backend can run BPF programs on this host";
+
 impl Privileges {
     /// Why this process cannot load BPF programs at all, if it cannot: it
     /// has neither CAP_BPF nor CAP_SYS_ADMIN, and the kernel either refuses
     /// unprivileged BPF or allows only socket filters, which `only_socket_filters`
     /// says are all it would load.
     pub fn bpf_denied(&self, only_socket_filters: bool) -> Option<String> {
+        if self.bpf_syscall == BpfSyscall::Missing {
+            return Some(BPF_SYSCALL_MISSING.to_string());
+        }
         if self.cap_bpf || self.cap_sys_admin {
             return None;
         }
@@ -207,5 +228,31 @@ mod tests {
         assert_eq!(KernelVersion::parse("garbage"), None);
         assert!(KernelVersion::new(5, 8, 0) > KernelVersion::new(5, 4, 99));
         assert_eq!(btfhub_arch("aarch64"), "arm64");
+    }
+
+    fn root() -> Privileges {
+        Privileges {
+            effective_caps: vec!["CAP_SYS_ADMIN".into()],
+            cap_bpf: true,
+            cap_perfmon: true,
+            cap_sys_admin: true,
+            cap_net_admin: true,
+            unprivileged_bpf_disabled: Some(2),
+            lockdown: None,
+            memlock_limit: None,
+            bpf_syscall: BpfSyscall::Present,
+        }
+    }
+
+    #[test]
+    fn a_missing_bpf_syscall_is_why_even_root_cannot_load() {
+        assert_eq!(root().bpf_denied(false), None);
+        let none = Privileges {
+            bpf_syscall: BpfSyscall::Missing,
+            ..root()
+        };
+        let why = none.bpf_denied(true).expect("denied");
+        assert!(why.starts_with("the bpf() system call does not exist here (ENOSYS)"));
+        assert!(why.contains("CONFIG_BPF_SYSCALL"), "{why}");
     }
 }

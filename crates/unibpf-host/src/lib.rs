@@ -20,7 +20,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-pub use facts::{btfhub_arch, EbpfForWindows, Facts, KernelVersion, EBPF_FOR_WINDOWS_RELEASES};
+pub use facts::{
+    btfhub_arch, BpfSyscall, EbpfForWindows, Facts, KernelVersion, EBPF_FOR_WINDOWS_RELEASES,
+};
 pub use features::{min_kernel, FeatureReport};
 pub use unibpf_backend::{Feature, Group, HostFeatures};
 #[cfg(windows)]

@@ -10,8 +10,8 @@ use windows_sys::Wdk::System::SystemServices::RtlGetVersion;
 use windows_sys::Win32::System::SystemInformation::OSVERSIONINFOW;
 
 use crate::facts::{
-    btfhub_arch, Arch, BtfInfo, Distro, EbpfForWindows, Facts, Kernel, KernelConfig, Mounts,
-    Privileges,
+    btfhub_arch, Arch, BpfSyscall, BtfInfo, Distro, EbpfForWindows, Facts, Kernel, KernelConfig,
+    Mounts, Privileges,
 };
 use crate::features::{min_kernel, FeatureReport, Which};
 
@@ -51,6 +51,7 @@ pub(crate) fn read() -> Facts {
             unprivileged_bpf_disabled: None,
             lockdown: None,
             memlock_limit: None,
+            bpf_syscall: BpfSyscall::NotLinux,
         },
         mounts: Mounts {
             tracefs: None,

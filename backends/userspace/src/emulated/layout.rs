@@ -268,7 +268,9 @@ pub const STRUCTS: &[Struct] = &[
     },
 ];
 
-/// `count` consecutive u64 members named `names`, from offset 0.
+/// `count` consecutive u64 members named `names`, from offset 0 (x86_64's
+/// pt_regs; arm64's is built from an array member).
+#[cfg(target_arch = "x86_64")]
 const fn u64_members<const N: usize>(names: [&'static str; N]) -> [Field; N] {
     let mut out = [field("", 0, U64); N];
     let mut i = 0;

@@ -214,6 +214,28 @@ fn privileges() -> Privileges {
             .and_then(|s| s.parse().ok()),
         lockdown,
         memlock_limit: memlock,
+        bpf_syscall: bpf_syscall(),
+    }
+}
+
+/// Asks bpf() for a command no kernel defines: any answer but ENOSYS (EINVAL,
+/// or EPERM without the privilege) means the call exists. Nothing is made.
+fn bpf_syscall() -> BpfSyscall {
+    const NO_SUCH_COMMAND: libc::c_long = 0x7fff_0000;
+    // SAFETY: a NULL attribute pointer with size 0 is never dereferenced;
+    // the kernel rejects the command before it would read one.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            NO_SUCH_COMMAND,
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::c_uint,
+        )
+    };
+    if rc < 0 && nix::errno::Errno::last() == nix::errno::Errno::ENOSYS {
+        BpfSyscall::Missing
+    } else {
+        BpfSyscall::Present
     }
 }
 
