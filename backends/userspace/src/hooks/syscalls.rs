@@ -166,7 +166,6 @@ const COMMON: &[(&str, i64)] = table![
     SYS_fchownat,
     SYS_newfstatat,
     SYS_unlinkat,
-    SYS_renameat,
     SYS_linkat,
     SYS_symlinkat,
     SYS_readlinkat,
@@ -264,11 +263,18 @@ const OLD: &[(&str, i64)] = table![
 #[cfg(not(target_arch = "x86_64"))]
 const OLD: &[(&str, i64)] = &[];
 
+/// riscv64's table has only renameat2.
+#[cfg(not(target_arch = "riscv64"))]
+const RENAMEAT: &[(&str, i64)] = table![SYS_renameat];
+#[cfg(target_arch = "riscv64")]
+const RENAMEAT: &[(&str, i64)] = &[];
+
 /// The number of the syscall `name` (`openat`), if this architecture has it.
 pub fn number(name: &str) -> Option<i64> {
     COMMON
         .iter()
         .chain(OLD)
+        .chain(RENAMEAT)
         .find(|(n, _)| n.strip_prefix("SYS_") == Some(name))
         .map(|&(_, nr)| nr)
 }
