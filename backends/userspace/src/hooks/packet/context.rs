@@ -2,6 +2,8 @@
 //! context the kernel would give it (`struct xdp_md`, `struct __sk_buff`,
 //! laid out by [`crate::emulated::net`]) and what its return value means.
 
+use std::borrow::Cow;
+
 use unibpf_object::{Direction, Hook, ProgramSection};
 use unibpf_trace::packet::{Frame, PACKET_OUTGOING};
 
@@ -116,12 +118,12 @@ impl PacketHook {
 
     /// The verdict's name for the report: XDP and tc actions by their
     /// kernel names, a socket filter's by how much of the frame it keeps.
-    pub fn verdict(self, r0: u64, frame_len: usize) -> String {
-        let known = |names: &[&str], v: i64| {
+    pub fn verdict(self, r0: u64, frame_len: usize) -> Cow<'static, str> {
+        let known = |names: &[&'static str], v: i64| {
             usize::try_from(v)
                 .ok()
                 .and_then(|i| names.get(i))
-                .map(|n| n.to_string())
+                .map(|&n| Cow::Borrowed(n))
         };
         let r = r0 as u32 as i32 as i64;
         let name = match self {
@@ -147,7 +149,7 @@ impl PacketHook {
                 _ => "TRIM".into(),
             }),
         };
-        name.unwrap_or_else(|| format!("unknown({r})"))
+        name.unwrap_or_else(|| format!("unknown({r})").into())
     }
 }
 

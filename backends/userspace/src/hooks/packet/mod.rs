@@ -1,7 +1,7 @@
 //! XDP, tc and socket filter programs without kernel eBPF: each interface
-//! a program attaches to gets one packet socket (`unibpf_trace::packet`)
-//! and one thread, which copies every frame and runs the programs attached
-//! there on it. Verdicts are observed and counted, not enforced: the
+//! a program attaches to gets one packet socket (`unibpf_trace::packet`,
+//! a ring the kernel fills a block at a time) and one thread, which copies
+//! every frame and runs the programs attached there on it. Verdicts are observed and counted, not enforced: the
 //! kernel has already delivered (or sent) the frame when the copy arrives,
 //! so a program's DROP drops nothing. The counts are reported when the
 //! program detaches.
@@ -19,21 +19,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use unibpf_backend::{wait_readable, BackendError, Errno};
-use unibpf_trace::packet::{Frame, PacketSocket};
+use unibpf_trace::packet::{Frame, PacketSocket, RingSize};
 
 pub use context::PacketHook;
 
 use crate::helpers::task::NoTask;
 use crate::object::ObjectCore;
 use crate::wake::Wake;
-
-/// The receive buffer each socket asks for: frames queue there while
-/// programs run.
-const RECEIVE_BUFFER: usize = 8 << 20;
-/// The largest frame copied whole (a 64 KiB GSO frame and its headers).
-const MAX_FRAME: usize = 64 * 1024 + 256;
-/// Frames read in a row before looking at the stop flag again.
-const BATCH: usize = 64;
 
 /// A program attached to an interface, and what it returned so far.
 struct Attachment {
@@ -81,7 +73,7 @@ struct Interface {
 impl Interface {
     /// Opens the interface's socket and starts its thread.
     fn start(name: &str, ifindex: u32, program: &str) -> Result<Self, BackendError> {
-        let socket = PacketSocket::open(ifindex, RECEIVE_BUFFER)
+        let socket = PacketSocket::open(ifindex, RingSize::DEFAULT)
             .map_err(|e| socket_error(e, name, program))?;
         let wake = Arc::new(
             Wake::new()
@@ -93,7 +85,7 @@ impl Interface {
             let (attached, stopping, wake) = (attached.clone(), stopping.clone(), wake.clone());
             std::thread::Builder::new()
                 .name(format!("unibpf-pkt-{ifindex}"))
-                .spawn(move || serve(&socket, ifindex, &attached, &stopping, &wake))
+                .spawn(move || serve(socket, ifindex, &attached, &stopping, &wake))
                 .map_err(|e| {
                     BackendError::new(Errno(libc::EAGAIN), format!("a thread for {name}: {e}"))
                 })?
@@ -203,33 +195,34 @@ impl PacketHooks {
     }
 }
 
-/// The thread of one interface: reads frames until told to stop.
+/// The thread of one interface: runs the programs on each frame the ring
+/// hands over until told to stop.
 fn serve(
-    socket: &PacketSocket,
+    mut socket: PacketSocket,
     ifindex: u32,
     attached: &Mutex<Vec<Attachment>>,
     stopping: &AtomicBool,
     wake: &Wake,
 ) {
-    let mut buf = vec![0u8; MAX_FRAME];
+    // The copy each program runs on, reused: programs may write it.
+    let mut packet = Vec::new();
     while !stopping.load(Ordering::Acquire) {
         wait_readable(&[socket.as_fd(), wake.wake()], None);
-        for _ in 0..BATCH {
-            match socket.recv(&mut buf) {
-                Ok(Some(frame)) => deliver(attached, &frame, &buf[..frame.len], ifindex),
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("reading packets of interface {ifindex}: {e}; stopped");
-                    return;
-                }
-            }
-        }
+        let mut attached = lock(attached);
+        socket.for_each_frame(|frame, bytes| {
+            deliver(&mut attached, frame, bytes, ifindex, &mut packet)
+        });
     }
 }
 
 /// Runs every program attached whose hook sees `frame`.
-fn deliver(attached: &Mutex<Vec<Attachment>>, frame: &Frame, bytes: &[u8], ifindex: u32) {
-    let mut attached = lock(attached);
+fn deliver(
+    attached: &mut [Attachment],
+    frame: &Frame,
+    bytes: &[u8],
+    ifindex: u32,
+    packet: &mut Vec<u8>,
+) {
     for a in attached.iter_mut().filter(|a| a.hook.sees(frame.pkt_type)) {
         let core = Arc::clone(&a.core);
         let name = &core.programs[a.program].name;
@@ -239,15 +232,20 @@ fn deliver(attached: &Mutex<Vec<Attachment>>, frame: &Frame, bytes: &[u8], ifind
                 unibpf_backend::Escaped(line)
             )
         };
-        // Each program gets the frame as it came: programs may write it.
+        // Each program gets the frame as it came.
         let mut ctx = a.hook.context(frame, ifindex);
-        let mut packet = bytes.to_vec();
-        let verdict = match core.run_on(a.program, &mut ctx, Some(&mut packet), &NoTask, &mut print)
-        {
+        packet.clear();
+        packet.extend_from_slice(bytes);
+        let verdict = match core.run_on(a.program, &mut ctx, Some(packet), &NoTask, &mut print) {
             Ok(r0) => a.hook.verdict(r0, frame.len),
-            Err(_) => "ERROR".to_string(),
+            Err(_) => "ERROR".into(),
         };
         a.packets += 1;
-        *a.verdicts.entry(verdict).or_default() += 1;
+        match a.verdicts.get_mut(verdict.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                a.verdicts.insert(verdict.into_owned(), 1);
+            }
+        }
     }
 }
