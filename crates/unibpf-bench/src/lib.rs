@@ -81,21 +81,52 @@ pub struct Config {
     pub scale_name: &'static str,
 }
 
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sections {
+    /// Everything: unibpf against native libbpf, then its two backends.
+    All,
+    /// Only unibpf's kernel backend against its userspace one.
+    Backends,
+}
+
 /// Steps `run` reports through its progress callback.
-pub fn steps(scale: &Scale) -> u64 {
-    // maps, ring, perf: two per round; start-up: four per round; BTF
-    // start-up: one per round; memory. Between the backends: maps and
-    // delivery two per round, each hook three (alone and both backends).
-    (scale.rounds as u64) * (2 + 2 + 2 + 4 + 1 + 2 + 3 + 3 + 2) + 1
+pub fn steps(scale: &Scale, sections: Sections) -> u64 {
+    // Between the backends: maps and delivery two per round, each hook
+    // three (alone and both backends).
+    let backends = (scale.rounds as u64) * (2 + 3 + 3 + 2);
+    match sections {
+        // maps, ring, perf: two per round; start-up: four per round; BTF
+        // start-up: one per round; memory.
+        Sections::All => (scale.rounds as u64) * (2 + 2 + 2 + 4 + 1) + 1 + backends,
+        Sections::Backends => backends,
+    }
 }
 
 fn pair_row(measure: &str, unit: Unit, p: Pair, target: Target) -> Row {
     Row::new(measure, unit, Some(p.native), p.unibpf, target)
 }
 
-/// Runs every measurement; `progress` is called once per step.
-pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Result<Report, BenchError> {
+/// Runs the measurements of `sections`; `progress` is called once per step.
+pub fn run(
+    cfg: &Config,
+    sections: Sections,
+    mut progress: impl FnMut(&str),
+) -> Result<Report, BenchError> {
     let g = &cfg.guests;
+    if sections == Sections::Backends {
+        for name in ["bench", "opensnoop", "uprobe"] {
+            guest::exists(&g.wasm(name))?;
+        }
+        guest::exists(&g.target("bench"))?;
+        guest::exists(&g.unibpf)?;
+        return Ok(Report {
+            machine: machine(),
+            scale: cfg.scale_name,
+            rows: Vec::new(),
+            backends: backend_rows(cfg, &mut progress)?,
+        });
+    }
     for name in ["bench", "bootstrap"] {
         guest::exists(&g.wasm(name))?;
         guest::exists(&g.dir.join(format!("{name}.native")))?;

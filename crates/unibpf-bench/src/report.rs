@@ -259,6 +259,16 @@ impl Report {
             "unibpf bench ({} run) on {}, kernel {} {}, {} ({} CPUs)\n",
             self.scale, m.os, m.kernel, m.arch, m.cpu, m.cpus
         );
+        if !self.rows.is_empty() {
+            self.native_table(&mut out);
+        }
+        if !self.backends.is_empty() {
+            self.backend_table(&mut out);
+        }
+        out
+    }
+
+    fn native_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "| measure | native | unibpf | unibpf/native | target |"
@@ -280,10 +290,6 @@ impl Report {
                 r.target.verdict(r.unit, r.met)
             );
         }
-        if !self.backends.is_empty() {
-            self.backend_table(&mut out);
-        }
-        out
     }
 
     fn backend_table(&self, out: &mut String) {

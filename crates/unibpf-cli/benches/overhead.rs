@@ -2,16 +2,18 @@
 //! unibpf-bench crate). Under `cargo test` (no `--bench` argument) it runs
 //! a smoke pass with tiny counts: the harness works, the numbers mean little.
 //!
-//!   cargo bench -p unibpf-cli --bench overhead [-- --json] [-- --smoke]
+//!   cargo bench -p unibpf-cli --bench overhead [-- --json] [-- --smoke] [-- --backends]
 //!
 //! Prints the table (or JSON with --json) and keeps both under
-//! target/bench/ as latest.md and latest.json (smoke.* for a smoke pass).
+//! target/bench/ as latest.md and latest.json (smoke.* for a smoke pass,
+//! backends.* for `--backends`, which measures only unibpf's kernel
+//! backend against its userspace one).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use unibpf_bench::{Config, Guests, Scale};
+use unibpf_bench::{Config, Guests, Scale, Sections};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -67,6 +69,11 @@ fn main() -> ExitCode {
     let has = |flag: &str| args.iter().any(|a| a == flag);
     let smoke = !has("--bench") || has("--smoke");
     let json = has("--json");
+    let sections = if has("--backends") {
+        Sections::Backends
+    } else {
+        Sections::All
+    };
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("bench: needs root (it loads BPF programs into the running kernel)");
@@ -96,12 +103,12 @@ fn main() -> ExitCode {
         scale,
         scale_name,
     };
-    let bar = ProgressBar::new(unibpf_bench::steps(&scale));
+    let bar = ProgressBar::new(unibpf_bench::steps(&scale, sections));
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let report = unibpf_bench::run(&cfg, |step| {
+    let report = unibpf_bench::run(&cfg, sections, |step| {
         bar.set_message(step.to_string());
         bar.inc(1);
     });
@@ -116,7 +123,11 @@ fn main() -> ExitCode {
     let table = report.table();
     let json_text = serde_json::to_string_pretty(&report).unwrap_or_default();
     // A smoke pass (under cargo test) does not replace the last real results.
-    let stem = if smoke { "smoke" } else { "latest" };
+    let stem = match (smoke, sections) {
+        (true, _) => "smoke",
+        (false, Sections::Backends) => "backends",
+        (false, Sections::All) => "latest",
+    };
     for (name, text) in [
         (format!("{stem}.md"), &table),
         (format!("{stem}.json"), &json_text),
