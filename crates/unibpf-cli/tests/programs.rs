@@ -178,13 +178,10 @@ fn uprobe_reports_arguments_and_return_values_of_the_target() {
 /// libbpf poisons every read and the object does not load.
 #[test]
 fn uprobe_objects_built_for_other_architectures_read_the_right_registers() {
-    if std::env::consts::ARCH != "x86_64" {
-        eprintln!("skipped: the foreign builds are arm64 and riscv64 objects run on x86_64");
-        return;
-    }
-    for wasm in ["for-arm64/uprobe.wasm", "for-riscv/uprobe.wasm"] {
-        uprobe_sees_the_target(wasm);
-    }
+    on_foreign_uprobe_builds(
+        ["for-arm64/uprobe.wasm", "for-riscv/uprobe.wasm"],
+        uprobe_sees_the_target,
+    );
 }
 
 fn uprobe_sees_the_target(wasm: &str) {

@@ -292,13 +292,10 @@ fn uprobe_reports_arguments_and_return_values_of_a_started_command_as_nobody() {
 /// pointed at this host's `pt_regs`, as on the kernel backend.
 #[test]
 fn uprobe_objects_built_for_other_architectures_read_the_right_registers_as_nobody() {
-    if std::env::consts::ARCH != "x86_64" {
-        eprintln!("skipped: the foreign builds are arm64 and riscv64 objects run on x86_64");
-        return;
-    }
-    for wasm in ["uprobe-for-arm64.wasm", "uprobe-for-riscv.wasm"] {
-        uprobe_sees_a_started_command(wasm);
-    }
+    on_foreign_uprobe_builds(
+        ["uprobe-for-arm64.wasm", "uprobe-for-riscv.wasm"],
+        uprobe_sees_a_started_command,
+    );
 }
 
 fn uprobe_sees_a_started_command(wasm: &str) {

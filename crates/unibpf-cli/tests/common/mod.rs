@@ -455,3 +455,16 @@ impl RunqlatTarget {
         ]
     }
 }
+
+/// Runs `check` on each of `wasms`, the suite's uprobe module built for
+/// arm64 and for riscv64: their register reads are pointed at this host's
+/// `pt_regs`, which is tested on x86_64 (elsewhere skipped with a line).
+pub fn on_foreign_uprobe_builds(wasms: [&str; 2], check: impl Fn(&str)) {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: the foreign builds are arm64 and riscv64 objects run on x86_64");
+        return;
+    }
+    for wasm in wasms {
+        check(wasm);
+    }
+}
