@@ -35,8 +35,9 @@ impl Default for Config {
     /// The kernel backend, then the userspace one (with no process to
     /// trace until [`Config::trace`] names one), upstream callback names,
     /// a one-second stop grace, and [`Limits`] for untrusted modules.
-    /// Elsewhere none yet: loading an object then fails with what is
-    /// missing (on Windows, eBPF for Windows).
+    /// On Windows, the eBPF for Windows backend where its ebpfapi.dll
+    /// loads; without it none, and loading an object fails with the one
+    /// line saying eBPF for Windows is missing. Elsewhere none.
     fn default() -> Self {
         #[cfg(target_os = "linux")]
         let (backends, userspace_slot) = (
@@ -48,7 +49,9 @@ impl Default for Config {
             ],
             Some(1),
         );
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(windows)]
+        let (backends, userspace_slot) = (windows_backends(), None);
+        #[cfg(not(any(target_os = "linux", windows)))]
         let (backends, userspace_slot) = (Vec::new(), None);
         Self {
             backends,
@@ -67,6 +70,20 @@ impl Default for Config {
 #[cfg(target_os = "linux")]
 fn userspace(hooks: Arc<ProcessHooks>) -> BackendFactory {
     Arc::new(move || Ok(Box::new(UserspaceBackend::new(Arc::clone(&hooks))) as Box<dyn Backend>))
+}
+
+/// The eBPF for Windows backend when its ebpfapi.dll loads, else none
+/// (the pipeline then says that eBPF for Windows is not installed).
+#[cfg(windows)]
+fn windows_backends() -> Vec<BackendFactory> {
+    if !unibpf_host::ebpf_for_windows().installed {
+        return Vec::new();
+    }
+    vec![Arc::new(|| {
+        unibpf_backend_windows::WindowsBackend::new()
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+            .map_err(|e| BackendError::new(unibpf_backend::Errno::EOPNOTSUPP, e.to_string()))
+    }) as BackendFactory]
 }
 
 impl Config {
