@@ -8,7 +8,10 @@
 # wine-dlls/bcryptprimitives.dll beside the target dir's release/, which
 # wine 8 needs to start it (scripts/wine/bcryptprimitives.c); wine is
 # installed too, for running it. Cached: a rebuild with nothing changed
-# takes seconds.
+# takes seconds. Also builds wine-dlls/stand-in/ebpfapi.dll, the recording
+# stand-in for eBPF for Windows that the tests put on WINEPATH
+# (scripts/wine/ebpfapi/ebpfapi.c); it is kept out of wine-dlls/ itself,
+# where the tests expect ebpfapi.dll to be missing.
 #   scripts/build-windows.sh
 # The build goes to ${CARGO_TARGET_DIR:-target}/windows.
 set -eu
@@ -28,6 +31,12 @@ mkdir -p "$out/wine-dlls"
 dll="$out/wine-dlls/bcryptprimitives.dll"
 if [ ! -e "$dll" ] || [ "$root/scripts/wine/bcryptprimitives.c" -nt "$dll" ]; then
 	x86_64-w64-mingw32-gcc -O2 -shared -o "$dll" "$root/scripts/wine/bcryptprimitives.c" -ladvapi32
+fi
+
+standin="$out/wine-dlls/stand-in/ebpfapi.dll"
+mkdir -p "$out/wine-dlls/stand-in"
+if [ ! -e "$standin" ] || [ "$root/scripts/wine/ebpfapi/ebpfapi.c" -nt "$standin" ]; then
+	x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared -o "$standin" "$root/scripts/wine/ebpfapi/ebpfapi.c"
 fi
 
 # The Cargo.lock of std's sources pins its dependencies; cargo fetches

@@ -50,6 +50,8 @@ macro_rules! api {
             _lib: Library,
         }
 
+        // The calls keep efW's names (`bpf_object__open_mem`).
+        #[allow(non_snake_case)]
         impl Api {
             /// Loads ebpfapi.dll from the DLL search path and resolves
             /// every call; the first missing one is named.

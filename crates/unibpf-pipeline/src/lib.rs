@@ -7,6 +7,7 @@
 //! call back into it.
 
 mod host;
+mod variant;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use unibpf_host::{HostReport, Mask};
 use unibpf_object::btf_ext::CoreObject;
 use unibpf_object::{BpfObject, Hook};
 use unibpf_select::{passes, BackendChoice, Selection};
+use unibpf_variants::Platform;
 
 pub use host::HostState;
 
@@ -173,6 +175,18 @@ impl Pipeline {
             .collect()
     }
 
+    /// The platform whose own variant of each object is loaded: the one
+    /// of the backend the choice prefers (on Windows, eBPF for Windows
+    /// cannot load Linux objects). None where Linux objects load as they
+    /// are.
+    fn variant_platform(&self) -> Option<Platform> {
+        let preferred = match self.config.choice {
+            BackendChoice::Auto => self.backends.first(),
+            BackendChoice::Forced(kind) => self.backends.iter().find(|b| b.kind() == kind),
+        }?;
+        variant::platform_of(preferred.kind())
+    }
+
     fn select(&self, object: &BpfObject, report: &HostReport) -> Result<Selection> {
         let backends: Vec<&dyn Backend> = self.backends.iter().map(|b| &**b).collect();
         let selected = unibpf_select::select(object, report, self.config.choice, &backends);
@@ -249,6 +263,20 @@ impl Loader for Pipeline {
         let object = BpfObject::parse(elf).map_err(|e| {
             BackendError::new(Errno::EINVAL, format!("cannot read the BPF object: {e}"))
         })?;
+        // Where the backend needs its platform's build of the object, the
+        // variant is what gets selected, adapted and loaded.
+        let swap = match self.variant_platform() {
+            Some(platform) => Some(variant::pick(&self.wasm, elf, &object, platform)?),
+            None => None,
+        };
+        let (elf, object) = match swap {
+            Some(swap) => {
+                self.explain(&swap.explain);
+                (std::borrow::Cow::Owned(swap.bytes), swap.object)
+            }
+            None => (std::borrow::Cow::Borrowed(elf), object),
+        };
+        let elf = &elf[..];
         let report = self.host.report(&self.config.mask);
         let tracepoints = object
             .programs

@@ -184,7 +184,7 @@ fn adapt(
             object
                 .maps
                 .iter()
-                .filter(|m| matches!(m.map_type, Some(MAP_TYPE_RINGBUF)))
+                .filter(|m| m.map_type == Some(ringbuf_type(backend)))
                 .map(|m| format!("ring buffer {}", m.name)),
         );
     }
@@ -203,6 +203,15 @@ fn adapt(
         passes,
         explain,
     })
+}
+
+/// `BPF_MAP_TYPE_RINGBUF` as `backend` numbers it: eBPF for Windows has
+/// its own map type numbers (13 in its include/ebpf_structs.h).
+fn ringbuf_type(backend: BackendKind) -> u32 {
+    match backend {
+        BackendKind::Windows => 13,
+        BackendKind::Kernel | BackendKind::Userspace => MAP_TYPE_RINGBUF,
+    }
 }
 
 /// A program reading another architecture's registers at fixed offsets
