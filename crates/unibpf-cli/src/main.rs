@@ -440,9 +440,12 @@ fn forward_signals(tx: std::sync::mpsc::Sender<()>) -> anyhow::Result<()> {
 }
 
 /// Elsewhere Ctrl-C ends the process as usual; only `--timeout` asks the
-/// guest to stop first.
+/// guest to stop first. Nothing sends, but the sender is kept for the
+/// life of the process: were it dropped, the stop watcher would take the
+/// closed channel for the module's end and never apply `--timeout`.
 #[cfg(not(unix))]
-fn forward_signals(_tx: std::sync::mpsc::Sender<()>) -> anyhow::Result<()> {
+fn forward_signals(tx: std::sync::mpsc::Sender<()>) -> anyhow::Result<()> {
+    std::mem::forget(tx);
     Ok(())
 }
 

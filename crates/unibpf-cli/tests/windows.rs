@@ -56,6 +56,17 @@ fn built() -> Result<&'static (PathBuf, PathBuf), &'static str> {
 /// first run creates it, in seconds), with the stand-in
 /// bcryptprimitives.dll wine 8 needs; None when skipped.
 fn wine(args: &[&str]) -> Option<Output> {
+    wine_with(args, None)
+}
+
+/// A path as wine's programs name it (`Z:\tmp\x`).
+fn wine_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// The same, with the recording stand-in ebpfapi.dll on the DLL search
+/// path when `stand_in` gives its environment (record file, ring records).
+fn wine_with(args: &[&str], stand_in: Option<&[(&str, String)]>) -> Option<Output> {
     let (exe, dir) = match built() {
         Ok(b) => b,
         Err(why) => {
@@ -63,7 +74,10 @@ fn wine(args: &[&str]) -> Option<Output> {
             return None;
         }
     };
-    let dlls = format!("Z:{}", dir.join("wine-dlls").display()).replace('/', "\\");
+    let mut dlls = wine_path(&dir.join("wine-dlls"));
+    if stand_in.is_some() {
+        dlls = format!("{};{dlls}", wine_path(&dir.join("wine-dlls/stand-in")));
+    }
     let run = || {
         Command::new("wine")
             .arg(exe)
@@ -72,6 +86,7 @@ fn wine(args: &[&str]) -> Option<Output> {
             .env("WINEDEBUG", "-all")
             .env("WINEPATH", &dlls)
             .env("WINEDLLOVERRIDES", "bcryptprimitives=n,b;mscoree,mshtml=")
+            .envs(stand_in.unwrap_or_default().iter().map(|(k, v)| (k, v)))
             .output()
             .expect("running wine")
     };
@@ -83,6 +98,9 @@ fn wine(args: &[&str]) -> Option<Output> {
     });
     Some(run())
 }
+
+#[path = "windows/stand_in.rs"]
+mod stand_in;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
