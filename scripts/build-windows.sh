@@ -35,8 +35,10 @@ fi
 
 standin="$out/wine-dlls/stand-in/ebpfapi.dll"
 mkdir -p "$out/wine-dlls/stand-in"
-if [ ! -e "$standin" ] || [ "$root/scripts/wine/ebpfapi/ebpfapi.c" -nt "$standin" ]; then
-	x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared -o "$standin" "$root/scripts/wine/ebpfapi/ebpfapi.c"
+src="$root/scripts/wine/ebpfapi"
+if [ ! -e "$standin" ] || [ "$src/ebpfapi.c" -nt "$standin" ] || [ "$src/object.c" -nt "$standin" ] ||
+	[ "$src/ebpfapi.h" -nt "$standin" ]; then
+	x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared -o "$standin" "$src/ebpfapi.c" "$src/object.c"
 fi
 
 # The Cargo.lock of std's sources pins its dependencies; cargo fetches

@@ -11,25 +11,25 @@ pub fn from_crt(crt: i32) -> Errno {
     let linux = match crt {
         // EPERM..ERANGE: the same numbers on both.
         1..=34 => crt,
-        36 => 35,  // EDEADLK
-        38 => 36,  // ENAMETOOLONG
-        39 => 37,  // ENOLCK
-        40 => 38,  // ENOSYS
-        41 => 39,  // ENOTEMPTY
-        42 => 84,  // EILSEQ
-        100 => 98, // EADDRINUSE
-        101 => 99, // EADDRNOTAVAIL
-        103 => 114, // EALREADY
-        105 => 125, // ECANCELED
-        114 => 40,  // ELOOP
-        115 => 90,  // EMSGSIZE
-        119 => 105, // ENOBUFS
-        120 => 61,  // ENODATA
+        36 => 35,        // EDEADLK
+        38 => 36,        // ENAMETOOLONG
+        39 => 37,        // ENOLCK
+        40 => 38,        // ENOSYS
+        41 => 39,        // ENOTEMPTY
+        42 => 84,        // EILSEQ
+        100 => 98,       // EADDRINUSE
+        101 => 99,       // EADDRNOTAVAIL
+        103 => 114,      // EALREADY
+        105 => 125,      // ECANCELED
+        114 => 40,       // ELOOP
+        115 => 90,       // EMSGSIZE
+        119 => 105,      // ENOBUFS
+        120 => 61,       // ENODATA
         129 | 130 => 95, // ENOTSUP, EOPNOTSUPP
-        132 => 75,  // EOVERFLOW
-        137 => 62,  // ETIME
-        138 => 110, // ETIMEDOUT
-        140 => 11,  // EWOULDBLOCK (EAGAIN)
+        132 => 75,       // EOVERFLOW
+        137 => 62,       // ETIME
+        138 => 110,      // ETIMEDOUT
+        140 => 11,       // EWOULDBLOCK (EAGAIN)
         // Anything else: an I/O error is the honest "failed, unknown why".
         _ => 5,
     };

@@ -118,5 +118,9 @@ api! {
 /// the call (efW's names live as long as their object).
 pub unsafe fn string(p: *const c_char) -> Option<String> {
     // SAFETY: per the function's contract.
-    (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    (!p.is_null()).then(|| {
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned()
+    })
 }

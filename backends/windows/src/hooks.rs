@@ -127,7 +127,9 @@ mod tests {
         assert!(e.contains("compartment id"), "{e}");
         assert!(compartment_of(sockops, "-1").is_err());
         let bind = hook_of("bind").unwrap();
-        assert!(compartment_of(bind, "1").unwrap_err().contains("give no target"));
+        assert!(compartment_of(bind, "1")
+            .unwrap_err()
+            .contains("give no target"));
     }
 }
 
@@ -141,7 +143,11 @@ pub fn supports(program: &unibpf_object::Program) -> Result<String, unibpf_backe
             hook: format!(
                 "section {:?} (eBPF for Windows hooks: {})",
                 program.section.name,
-                HOOKS.iter().map(|h| h.section).collect::<Vec<_>>().join(", ")
+                HOOKS
+                    .iter()
+                    .map(|h| h.section)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }),
     }

@@ -45,8 +45,8 @@ impl EfwMap {
     /// EFAULT for a buffer of another size than ebpfapi.dll will use: it
     /// reads and writes the map's sizes whatever the slice is.
     fn sizes(&self, key: Option<usize>, value: Option<usize>) -> Result<(), Errno> {
-        let ok = key.is_none_or(|k| k == self.key_size)
-            && value.is_none_or(|v| v == self.value_size);
+        let ok =
+            key.is_none_or(|k| k == self.key_size) && value.is_none_or(|v| v == self.value_size);
         ok.then_some(()).ok_or(Errno::EFAULT)
     }
 }

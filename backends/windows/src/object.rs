@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use unibpf_backend::{
     wait_readable, AttachTarget, Backend, BackendError, BackendKind, Errno, EventBatch,
-    HostFeatures, LoadRequest, LoadedObject, MapHandle, MapInfo, ProgramDesc, Result,
-    Unsupported, Wake,
+    HostFeatures, LoadRequest, LoadedObject, MapHandle, MapInfo, ProgramDesc, Result, Unsupported,
+    Wake,
 };
 
 use crate::delivery::Collector;
@@ -69,7 +69,9 @@ impl Backend for WindowsBackend {
         };
         // SAFETY: obj is the open, not yet loaded object this owns.
         let r = unsafe { (loaded.api.bpf_object__load)(loaded.obj) };
-        check(r).map_err(|e| BackendError::new(e, format!("eBPF for Windows refused the object: {e}")))?;
+        check(r).map_err(|e| {
+            BackendError::new(e, format!("eBPF for Windows refused the object: {e}"))
+        })?;
         loaded.enumerate();
         Ok(Box::new(loaded))
     }
@@ -99,17 +101,27 @@ fn open(api: &Api, bytes: &[u8]) -> Result<(*mut ffi::Object, Option<PathBuf>)> 
             NEXT_FILE.with(|n| n.replace(n.get() + 1))
         ));
         std::fs::write(&path, bytes).map_err(|e| {
-            BackendError::new(Errno::EIO, format!("writing the native image {}: {e}", path.display()))
+            BackendError::new(
+                Errno::EIO,
+                format!("writing the native image {}: {e}", path.display()),
+            )
         })?;
         let c_path = CString::new(path.to_string_lossy().into_owned())
             .map_err(|_| BackendError::new(Errno::EINVAL, "a temporary path with a NUL"))?;
         // SAFETY: c_path is NUL-terminated and outlives the call.
-        (unsafe { (api.bpf_object__open)(c_path.as_ptr()) }, Some(path))
+        (
+            unsafe { (api.bpf_object__open)(c_path.as_ptr()) },
+            Some(path),
+        )
     } else {
         // SAFETY: the pointer and length are one live slice; NULL options
         // are allowed; efW copies what it keeps.
         let obj = unsafe {
-            (api.bpf_object__open_mem)(bytes.as_ptr() as *const c_void, bytes.len(), std::ptr::null())
+            (api.bpf_object__open_mem)(
+                bytes.as_ptr() as *const c_void,
+                bytes.len(),
+                std::ptr::null(),
+            )
         };
         (obj, None)
     };
@@ -118,7 +130,10 @@ fn open(api: &Api, bytes: &[u8]) -> Result<(*mut ffi::Object, Option<PathBuf>)> 
         if let Some(f) = &file {
             let _ = std::fs::remove_file(f);
         }
-        return Err(BackendError::new(e, format!("eBPF for Windows cannot open the object: {e}")));
+        return Err(BackendError::new(
+            e,
+            format!("eBPF for Windows cannot open the object: {e}"),
+        ));
     }
     if !native {
         // SAFETY: obj is open and not loaded yet.
@@ -202,7 +217,10 @@ impl EfwObject {
             }
             // SAFETY: map is a map of obj, alive as long as obj.
             let (name, fd) = unsafe {
-                (ffi::string((api.bpf_map__name)(map)), (api.bpf_map__fd)(map))
+                (
+                    ffi::string((api.bpf_map__name)(map)),
+                    (api.bpf_map__fd)(map),
+                )
             };
             self.maps.push(MapEntry {
                 ptr: map,
@@ -215,27 +233,41 @@ impl EfwObject {
     fn poller(&mut self, map_id: i32) -> Result<&mut Poller> {
         if !self.pollers.contains_key(&map_id) {
             let map = self.maps.iter().find(|m| m.fd == map_id).ok_or_else(|| {
-                BackendError::new(Errno::ENOENT, format!("fd {map_id} is not a map of this object"))
+                BackendError::new(
+                    Errno::ENOENT,
+                    format!("fd {map_id} is not a map of this object"),
+                )
             })?;
             // SAFETY: map.ptr is a map of the loaded object.
             let kind = map_kind(unsafe { (self.api.bpf_map__type)(map.ptr) });
             if kind != unibpf_backend::MapKind::RingBuf {
                 return Err(BackendError::new(
                     Errno::EOPNOTSUPP,
-                    format!("map {}: only ring buffers deliver events on eBPF for Windows here", map.name),
+                    format!(
+                        "map {}: only ring buffers deliver events on eBPF for Windows here",
+                        map.name
+                    ),
                 ));
             }
             let collector = Box::into_raw(Box::new(Collector::new()));
             // SAFETY: sample matches ring_buffer_sample_fn; its context is
             // the collector, which lives until after ring_buffer__free.
             let rb = unsafe {
-                (self.api.ring_buffer__new)(map.fd, sample, collector as *mut c_void, std::ptr::null())
+                (self.api.ring_buffer__new)(
+                    map.fd,
+                    sample,
+                    collector as *mut c_void,
+                    std::ptr::null(),
+                )
             };
             if rb.is_null() {
                 // SAFETY: made by Box::into_raw above and never handed out.
                 drop(unsafe { Box::from_raw(collector) });
                 let e = last_error(&self.api);
-                return Err(BackendError::new(e, format!("map {}: ring_buffer__new: {e}", map.name)));
+                return Err(BackendError::new(
+                    e,
+                    format!("map {}: ring_buffer__new: {e}", map.name),
+                ));
             }
             self.pollers.insert(map_id, Poller { rb, collector });
         }
@@ -275,13 +307,20 @@ impl LoadedObject for EfwObject {
     }
 
     fn attach(&mut self, program: &str, target: AttachTarget<'_>) -> Result<()> {
-        let prog = self.programs.iter().find(|p| p.name == program).ok_or_else(|| {
-            BackendError::new(Errno::ENOENT, format!("no program {program} in the object"))
-        })?;
+        let prog = self
+            .programs
+            .iter()
+            .find(|p| p.name == program)
+            .ok_or_else(|| {
+                BackendError::new(Errno::ENOENT, format!("no program {program} in the object"))
+            })?;
         let hook = hook_of(&prog.section).ok_or_else(|| {
             BackendError::new(
                 Errno::EOPNOTSUPP,
-                format!("program {program}: section {} is no eBPF for Windows hook", prog.section),
+                format!(
+                    "program {program}: section {} is no eBPF for Windows hook",
+                    prog.section
+                ),
             )
         })?;
         match target {
@@ -290,7 +329,10 @@ impl LoadedObject for EfwObject {
                 let link = unsafe { (self.api.bpf_program__attach)(prog.ptr) };
                 if link.is_null() {
                     let e = last_error(&self.api);
-                    return Err(BackendError::new(e, format!("program {program}: attach: {e}")));
+                    return Err(BackendError::new(
+                        e,
+                        format!("program {program}: attach: {e}"),
+                    ));
                 }
                 self.links.push(link);
             }
@@ -301,7 +343,10 @@ impl LoadedObject for EfwObject {
                 // SAFETY: plain integers; efW checks them.
                 let r = unsafe { (self.api.bpf_prog_attach)(prog.fd, id, hook.attach_type, 0) };
                 check(r).map_err(|e| {
-                    BackendError::new(e, format!("program {program}: attach to compartment {id}: {e}"))
+                    BackendError::new(
+                        e,
+                        format!("program {program}: attach to compartment {id}: {e}"),
+                    )
                 })?;
                 self.compartments.push((prog.fd, id, hook.attach_type));
             }
@@ -356,11 +401,20 @@ impl LoadedObject for EfwObject {
         let woken = loop {
             let woken = wait_readable(&[wake], Some(Duration::ZERO));
             let left = deadline.map_or(POLL_SLICE, |d| d.saturating_duration_since(Instant::now()));
-            let slice = if woken { Duration::ZERO } else { left.min(POLL_SLICE) };
+            let slice = if woken {
+                Duration::ZERO
+            } else {
+                left.min(POLL_SLICE)
+            };
             // SAFETY: rb is this poller's live ring buffer.
             let r = unsafe { (api.ring_buffer__poll)(poller.rb, slice.as_millis() as c_int) };
             // SAFETY: as above.
-            let (stopped, empty) = unsafe { ((*poller.collector).stopped(), (*poller.collector).is_empty()) };
+            let (stopped, empty) = unsafe {
+                (
+                    (*poller.collector).stopped(),
+                    (*poller.collector).is_empty(),
+                )
+            };
             if r < 0 && !stopped {
                 let e = from_crt(-r);
                 return Err(BackendError::new(e, format!("ring_buffer__poll: {e}")));

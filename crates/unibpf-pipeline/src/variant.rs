@@ -31,7 +31,10 @@ fn describe(linux: &BpfObject, key: &str) -> String {
     let names: Vec<&str> = linux.programs.iter().map(|p| p.name.as_str()).collect();
     match names.as_slice() {
         [] => format!("the BPF object with key {key}"),
-        _ => format!("the BPF object with programs {} (key {key})", names.join(", ")),
+        _ => format!(
+            "the BPF object with programs {} (key {key})",
+            names.join(", ")
+        ),
     }
 }
 
@@ -39,7 +42,12 @@ fn describe(linux: &BpfObject, key: &str) -> String {
 /// carries, checked: a missing one, a corrupt section, a variant that is
 /// not an object, or one that lacks a program or map the guest will name,
 /// is one line saying what to do.
-pub fn pick(wasm: &[u8], elf: &[u8], linux: &BpfObject, platform: Platform) -> Result<Swap, BackendError> {
+pub fn pick(
+    wasm: &[u8],
+    elf: &[u8],
+    linux: &BpfObject,
+    platform: Platform,
+) -> Result<Swap, BackendError> {
     let key = key_of(elf);
     let platform_name = match platform {
         Platform::Windows => "eBPF for Windows",
@@ -60,7 +68,12 @@ pub fn pick(wasm: &[u8], elf: &[u8], linux: &BpfObject, platform: Platform) -> R
     let bad = |why: String| {
         BackendError::new(
             Errno::EINVAL,
-            format!("the {} variant {} of {}: {why}; bundle a matching one with `unibpf bundle`", platform.name(), variant.name, describe(linux, &key)),
+            format!(
+                "the {} variant {} of {}: {why}; bundle a matching one with `unibpf bundle`",
+                platform.name(),
+                variant.name,
+                describe(linux, &key)
+            ),
         )
     };
     if variant.bytes == elf {

@@ -56,7 +56,11 @@ impl Run {
     /// Everything undone: no leak line, every duplicated fd closed, the
     /// object closed, and the DLL unloaded at the end.
     fn assert_clean(&self) {
-        let leaks: Vec<&String> = self.calls.iter().filter(|c| c.starts_with("leak")).collect();
+        let leaks: Vec<&String> = self
+            .calls
+            .iter()
+            .filter(|c| c.starts_with("leak"))
+            .collect();
         assert!(leaks.is_empty(), "{leaks:?}\n{}", self.calls.join("\n"));
         let dups: Vec<String> = self
             .calls
@@ -64,11 +68,18 @@ impl Run {
             .filter_map(|c| c.strip_prefix("ebpf_duplicate_fd "))
             .filter_map(|c| c.split_once(" dup=").map(|(_, d)| d.to_string()))
             .collect();
-        assert!(!dups.is_empty(), "no map fd was duplicated:\n{}", self.calls.join("\n"));
+        assert!(
+            !dups.is_empty(),
+            "no map fd was duplicated:\n{}",
+            self.calls.join("\n")
+        );
         for d in &dups {
             assert_eq!(self.count(&format!("ebpf_close_fd fd={d}")), 1, "fd {d}");
         }
-        assert_eq!(self.count("bpf_object__open_mem"), self.count("bpf_object__close"));
+        assert_eq!(
+            self.count("bpf_object__open_mem"),
+            self.count("bpf_object__close")
+        );
         assert!(self.unloads >= 1, "the DLL was never unloaded");
     }
 }
@@ -173,17 +184,29 @@ fn sockops_loads_its_windows_variant_attaches_to_a_compartment_and_cleans_up() {
         "bpf_prog_detach2 fd=",
         "bpf_object__close programs=1 maps=2",
     ]);
-    let attach = run.calls.iter().find(|c| c.starts_with("bpf_prog_attach")).unwrap();
+    let attach = run
+        .calls
+        .iter()
+        .find(|c| c.starts_with("bpf_prog_attach"))
+        .unwrap();
     assert!(attach.ends_with(" target=1 type=7 flags=0"), "{attach}");
-    let detach = run.calls.iter().find(|c| c.starts_with("bpf_prog_detach2")).unwrap();
+    let detach = run
+        .calls
+        .iter()
+        .find(|c| c.starts_with("bpf_prog_detach2"))
+        .unwrap();
     assert_eq!(
         detach.trim_start_matches("bpf_prog_detach2 "),
-        attach.trim_start_matches("bpf_prog_attach ").trim_end_matches(" flags=0")
+        attach
+            .trim_start_matches("bpf_prog_attach ")
+            .trim_end_matches(" flags=0")
     );
     for k in ["00000000", "01000000", "02000000"] {
         assert!(
-            run.calls.iter().any(|c| c.starts_with("bpf_map_lookup_elem")
-                && c.ends_with(&format!("map=counters key={k} value=0000000000000000 -> 0"))),
+            run.calls
+                .iter()
+                .any(|c| c.starts_with("bpf_map_lookup_elem")
+                    && c.ends_with(&format!("map=counters key={k} value=0000000000000000 -> 0"))),
             "{}",
             run.calls.join("\n")
         );
@@ -195,7 +218,10 @@ fn sockops_loads_its_windows_variant_attaches_to_a_compartment_and_cleans_up() {
 /// The key variants are stored under: the Linux object's SHA-256.
 fn unibpf_variants_key(linux: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(linux).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(linux)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -219,24 +245,39 @@ fn sockops_without_a_target_attaches_by_itself_and_a_cgroup_path_is_refused() {
     run_auto.assert_clean();
 
     // eBPF for Windows has no cgroups: a path is refused before any call.
-    let refused =
-        run(&["run", "--timeout", "2s", path_str(&wasm), "/sys/fs/cgroup"], &[]).expect("built");
+    let refused = run(
+        &["run", "--timeout", "2s", path_str(&wasm), "/sys/fs/cgroup"],
+        &[],
+    )
+    .expect("built");
     let stderr = refused.stderr();
     assert_eq!(refused.out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("sockops: attach to /sys/fs/cgroup failed: Invalid argument"),
         "{stderr}"
     );
+    assert_eq!(
+        unibpf_lines(&stderr),
+        ["unibpf: error: program tcp_option: eBPF for Windows attaches sock_ops programs to a network compartment: the target must be a compartment id (a number, 1 for the default compartment), not \"/sys/fs/cgroup\""],
+        "{stderr}"
+    );
     assert_eq!(refused.count("bpf_prog_attach"), 0);
     assert_eq!(refused.count("bpf_program__attach"), 0);
     refused.assert_in_order(&["bpf_object__load", "bpf_object__close"]);
-    assert!(refused.calls.iter().all(|c| !c.starts_with("leak")), "{:?}", refused.calls);
+    assert!(
+        refused.calls.iter().all(|c| !c.starts_with("leak")),
+        "{:?}",
+        refused.calls
+    );
 }
 
 /// A Windows variant of the test guests' exec object (program
 /// unibpf_t_exec, ring buffer unibpf_t_rb) for efW's bind hook.
 fn exec_variant(dir: &Path) -> PathBuf {
-    let (src, obj) = (dir.join("exec.windows.bpf.c"), dir.join("exec.windows.bpf.o"));
+    let (src, obj) = (
+        dir.join("exec.windows.bpf.c"),
+        dir.join("exec.windows.bpf.o"),
+    );
     std::fs::write(
         &src,
         r#"#define SEC(n) __attribute__((section(n), used))

@@ -16,7 +16,11 @@ fn bpf_object(name: &str, source: &str) -> Vec<u8> {
         .arg(&obj)
         .output()
         .expect("clang (scripts/install-deps.sh installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::read(&obj).expect("read")
 }
 
@@ -31,7 +35,9 @@ char LICENSE[] __attribute__((section("license"), used)) = "GPL";"#,
 fn windows(program: &str) -> Vec<u8> {
     bpf_object(
         &format!("windows_{program}"),
-        &format!(r#"__attribute__((section("sockops"), used)) int {program}(void *ctx) {{ return 0; }}"#),
+        &format!(
+            r#"__attribute__((section("sockops"), used)) int {program}(void *ctx) {{ return 0; }}"#
+        ),
     )
 }
 
@@ -96,7 +102,12 @@ fn a_corrupt_section_is_one_line() {
     );
     let e = pick(&wasm, &elf, &object, Platform::Windows).unwrap_err();
     assert_eq!(e.errno(), Errno::EINVAL);
-    assert!(e.message().starts_with("the module's unibpf.variants section is corrupt ("), "{}", e.message());
+    assert!(
+        e.message()
+            .starts_with("the module's unibpf.variants section is corrupt ("),
+        "{}",
+        e.message()
+    );
     assert!(!e.message().contains('\n'));
 }
 
@@ -104,8 +115,13 @@ fn a_corrupt_section_is_one_line() {
 fn a_mismatched_variant_is_refused() {
     let elf = linux();
     let object = BpfObject::parse(&elf).unwrap();
-    let e = pick(&with_variant(&elf, windows("other_name")), &elf, &object, Platform::Windows)
-        .unwrap_err();
+    let e = pick(
+        &with_variant(&elf, windows("other_name")),
+        &elf,
+        &object,
+        Platform::Windows,
+    )
+    .unwrap_err();
     assert_eq!(
         e.message(),
         format!(
@@ -113,8 +129,18 @@ fn a_mismatched_variant_is_refused() {
             key_of(&elf)
         )
     );
-    let e = pick(&with_variant(&elf, elf.clone()), &elf, &object, Platform::Windows).unwrap_err();
-    assert!(e.message().contains("it is the Linux object itself"), "{}", e.message());
+    let e = pick(
+        &with_variant(&elf, elf.clone()),
+        &elf,
+        &object,
+        Platform::Windows,
+    )
+    .unwrap_err();
+    assert!(
+        e.message().contains("it is the Linux object itself"),
+        "{}",
+        e.message()
+    );
 }
 
 /// Through the pipeline: with eBPF for Windows preferred, the selector
@@ -152,7 +178,10 @@ fn the_pipeline_loads_the_variant_on_a_windows_backend() {
     assert_eq!(programs[0].section, "sockops");
     let lines = lines.lock().unwrap();
     assert!(lines[0].starts_with("windows: the BPF object with programs on_sock swapped for its windows variant x.windows.bpf.o ("), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("on_sock: windows, ")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("on_sock: windows, ")),
+        "{lines:?}"
+    );
     drop(lines);
 
     // Without a variant it stops before any backend sees the object.
@@ -165,6 +194,10 @@ fn the_pipeline_loads_the_variant_on_a_windows_backend() {
     );
     let loads = world.loads();
     let e = pipeline.load(&elf).err().expect("no variant");
-    assert!(e.message().contains("has no windows variant"), "{}", e.message());
+    assert!(
+        e.message().contains("has no windows variant"),
+        "{}",
+        e.message()
+    );
     assert_eq!(world.loads(), loads);
 }
