@@ -437,3 +437,69 @@ fn without_a_variant_or_with_a_bad_one_the_load_fails_in_one_line() {
     );
     assert_eq!(bad.count("bpf_object__open"), 0);
 }
+
+#[test]
+fn a_native_variant_is_opened_from_a_file_that_is_removed_after() {
+    let (_, dir) = match built() {
+        Ok(b) => b,
+        Err(why) => return eprintln!("skipped: {why}"),
+    };
+    // Any PE image passes for a native .sys with the stand-in, which
+    // neither runs nor reads it: bcryptprimitives.dll will do.
+    let tmp = tempfile::tempdir().unwrap();
+    let sys = tmp.path().join("sockops.sys");
+    std::fs::copy(dir.join("wine-dlls/bcryptprimitives.dll"), &sys).unwrap();
+    let wasm = tmp.path().join("sockops-native.wasm");
+    let linux = program("sockops.bpf.o");
+    let pair = format!("{}={}", path_str(&linux), path_str(&sys));
+    let done = Command::new(env!("CARGO_BIN_EXE_unibpf"))
+        .arg("bundle")
+        .arg(program("sockops.wasm"))
+        .args(["--platform", "windows", &pair, "-o"])
+        .arg(&wasm)
+        .output()
+        .expect("unibpf bundle");
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let run = run(
+        &["run", "--explain", "--timeout", "2s", path_str(&wasm), "1"],
+        &[],
+    )
+    .expect("built");
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("swapped for its windows variant sockops.sys ("),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", native image, key "), "{stderr}");
+    // Opened by path (efW loads drivers from files), not from memory,
+    // and no execution type is set for it.
+    assert_eq!(run.count("bpf_object__open_mem"), 0, "{:?}", run.calls);
+    assert_eq!(run.count("ebpf_object_set_execution_type"), 0);
+    let open = run
+        .calls
+        .iter()
+        .find_map(|c| c.strip_prefix("bpf_object__open path="))
+        .expect("bpf_object__open");
+    assert!(open.ends_with(".sys"), "{open}");
+    run.assert_in_order(&[
+        "bpf_object__open path=",
+        "bpf_object__load",
+        "bpf_object__close",
+    ]);
+    // The stand-in's native object has no programs: the guest cannot
+    // find tcp_option, and says so.
+    assert_eq!(run.out.status.code(), Some(1), "{stderr}");
+    // The temporary image is gone: its folder (in the wine prefix's C:
+    // drive, or Z:, which is /) is there, the file not.
+    let unix = match open.strip_prefix("C:") {
+        Some(rest) => dir
+            .join("wineprefix/drive_c")
+            .join(rest.trim_start_matches('\\').replace('\\', "/")),
+        None => PathBuf::from(open.strip_prefix("Z:").unwrap_or(open).replace('\\', "/")),
+    };
+    let folder = unix.parent().expect("a folder");
+    let folder_found = std::fs::read_dir(folder).is_ok()
+        || std::fs::read_dir(folder.to_string_lossy().to_lowercase()).is_ok();
+    assert!(folder_found, "{} is not where {open} is", folder.display());
+    assert!(!unix.exists(), "{} is left behind", unix.display());
+}
