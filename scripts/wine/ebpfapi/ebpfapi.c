@@ -107,6 +107,20 @@ static struct bpf_map *map_of(int fd)
 	return fd > 0 && fd < MAX_FDS ? fds[fd].map : NULL;
 }
 
+/* Arrays (plain and per-CPU) exist whole from the start, keyed by index. */
+static int is_array(const struct bpf_map *m)
+{
+	return m->type == MAP_ARRAY || m->type == MAP_PERCPU_ARRAY;
+}
+
+/* Bytes of a value as user space reads and writes it: per-CPU maps hold
+ * one 8-byte-aligned slot per possible CPU (libbpf_num_possible_cpus). */
+static uint32_t value_bytes(const struct bpf_map *m)
+{
+	int percpu = m->type == MAP_PERCPU_HASH || m->type == MAP_PERCPU_ARRAY || m->type == MAP_LRU_PERCPU_HASH;
+	return percpu ? (m->value_size + 7) / 8 * 8 * POSSIBLE_CPUS : m->value_size;
+}
+
 /* ---- Objects ---- */
 
 static struct bpf_object *new_object(const void *bytes, size_t size)
@@ -178,9 +192,9 @@ API int bpf_object__load(struct bpf_object *o)
 			 i ? "," : "", m->name, m->type, m->key_size, m->value_size, m->max_entries);
 		if (m->type != MAP_RINGBUF && m->max_entries && m->max_entries <= 65536) {
 			m->keys = calloc(m->max_entries, m->key_size ? m->key_size : 1);
-			m->values = calloc(m->max_entries, m->value_size ? m->value_size : 1);
+			m->values = calloc(m->max_entries, value_bytes(m) ? value_bytes(m) : 1);
 			m->used = calloc(m->max_entries, 1);
-			if (m->type == MAP_ARRAY && m->used)
+			if (is_array(m) && m->used)
 				memset(m->used, 1, m->max_entries);
 		}
 	}
@@ -214,7 +228,7 @@ API int bpf_map__fd(const struct bpf_map *m) { return m ? m->fd : fail(X_EINVAL)
 API uint32_t bpf_map__key_size(const struct bpf_map *m) { return m ? m->key_size : 0; }
 API uint32_t bpf_map__value_size(const struct bpf_map *m) { return m ? m->value_size : 0; }
 API uint32_t bpf_map__max_entries(const struct bpf_map *m) { return m ? m->max_entries : 0; }
-API int libbpf_num_possible_cpus(void) { return 2; }
+API int libbpf_num_possible_cpus(void) { return POSSIBLE_CPUS; }
 
 API long libbpf_get_error(const void *ptr)
 {
@@ -331,7 +345,7 @@ API int ebpf_close_fd(int fd)
 /* The slot holding `key`, or -1. */
 static int slot_of(const struct bpf_map *m, const void *key)
 {
-	if (m->type == MAP_ARRAY) {
+	if (is_array(m)) {
 		uint32_t i;
 		memcpy(&i, key, 4);
 		return i < m->max_entries ? (int)i : -1;
@@ -354,9 +368,9 @@ API int bpf_map_lookup_elem(int fd, const void *key, void *value)
 	int s = m && key && value ? slot_of(m, key) : -2;
 	int r = s == -2 ? fail(m ? X_EINVAL : X_EBADF) : s < 0 ? fail(X_ENOENT) : 0;
 	if (r == 0)
-		memcpy(value, m->values + (size_t)s * m->value_size, m->value_size);
+		memcpy(value, m->values + (size_t)s * value_bytes(m), value_bytes(m));
 	record("bpf_map_lookup_elem fd=%d map=%s key=%s value=%s -> %d", fd, m ? m->name : "?",
-	       m ? hex(key, m->key_size, 0) : "?", r == 0 ? hex(value, m->value_size, 1) : "none", r);
+	       m ? hex(key, m->key_size, 0) : "?", r == 0 ? hex(value, value_bytes(m), 1) : "none", r);
 	return r;
 }
 
@@ -368,8 +382,8 @@ API int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t
 		r = fail(m ? X_EINVAL : X_EBADF);
 	else if ((s = slot_of(m, key)) >= 0 && flags == 1)
 		r = fail(X_EEXIST);
-	else if (s < 0 && (flags == 2 || m->type == MAP_ARRAY))
-		r = fail(m->type == MAP_ARRAY ? X_E2BIG : X_ENOENT);
+	else if (s < 0 && (flags == 2 || is_array(m)))
+		r = fail(is_array(m) ? X_E2BIG : X_ENOENT);
 	else if (s < 0) {
 		for (uint32_t i = 0; i < m->max_entries && s < 0; i++)
 			if (!m->used[i])
@@ -380,10 +394,10 @@ API int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t
 	if (r == 0) {
 		m->used[s] = 1;
 		memcpy(m->keys + (size_t)s * m->key_size, key, m->key_size);
-		memcpy(m->values + (size_t)s * m->value_size, value, m->value_size);
+		memcpy(m->values + (size_t)s * value_bytes(m), value, value_bytes(m));
 	}
 	record("bpf_map_update_elem fd=%d map=%s key=%s value=%s flags=%llu -> %d", fd, m ? m->name : "?",
-	       m ? hex(key, m->key_size, 0) : "?", m ? hex(value, m->value_size, 1) : "?",
+	       m ? hex(key, m->key_size, 0) : "?", m ? hex(value, value_bytes(m), 1) : "?",
 	       (unsigned long long)flags, r);
 	return r;
 }
@@ -393,7 +407,7 @@ API int bpf_map_delete_elem(int fd, const void *key)
 	struct bpf_map *m = storage(fd);
 	int s = m && key ? slot_of(m, key) : -2;
 	int r = s == -2 ? fail(m ? X_EINVAL : X_EBADF)
-		: m->type == MAP_ARRAY ? fail(X_EINVAL) : s < 0 ? fail(X_ENOENT) : 0;
+		: is_array(m) ? fail(X_EINVAL) : s < 0 ? fail(X_ENOENT) : 0;
 	if (r == 0)
 		m->used[s] = 0;
 	record("bpf_map_delete_elem fd=%d map=%s key=%s -> %d", fd, m ? m->name : "?",
@@ -411,7 +425,7 @@ API int bpf_map_get_next_key(int fd, const void *key, void *next)
 		int from = key ? slot_of(m, key) + 1 : 0;
 		for (uint32_t i = (uint32_t)(from < 0 ? 0 : from); i < m->max_entries; i++) {
 			if (m->used[i]) {
-				if (m->type == MAP_ARRAY)
+				if (is_array(m))
 					memcpy(next, &i, 4);
 				else
 					memcpy(next, m->keys + (size_t)i * m->key_size, m->key_size);

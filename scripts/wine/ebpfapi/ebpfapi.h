@@ -12,6 +12,9 @@
 #define MAX_MAPS 16
 #define MAX_FDS 256
 #define MAX_RECORDS 4096
+/* What libbpf_num_possible_cpus answers: two, so per-CPU sizes differ
+ * from plain ones. */
+#define POSSIBLE_CPUS 2
 
 /* Windows CRT errno values (errno.h). */
 #define X_ENOENT 2
@@ -26,6 +29,9 @@
 /* efW map types (include/ebpf_structs.h). */
 #define MAP_HASH 1
 #define MAP_ARRAY 2
+#define MAP_PERCPU_HASH 4
+#define MAP_PERCPU_ARRAY 5
+#define MAP_LRU_PERCPU_HASH 11
 #define MAP_RINGBUF 13
 
 struct bpf_object;

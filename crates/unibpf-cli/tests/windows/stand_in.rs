@@ -503,3 +503,94 @@ fn a_native_variant_is_opened_from_a_file_that_is_removed_after() {
     assert!(folder_found, "{} is not where {open} is", folder.display());
     assert!(!unix.exists(), "{} is left behind", unix.display());
 }
+
+#[test]
+fn the_guests_map_operations_reach_ebpf_for_windows_and_its_errors_come_back() {
+    if let Err(why) = built() {
+        return eprintln!("skipped: {why}");
+    }
+    // tests/guests/maps.c on a Windows variant of its object: a hash map
+    // and a per-CPU array with efW's type numbers (1 and 5).
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, obj) = (tmp.path().join("maps.c"), tmp.path().join("maps.o"));
+    std::fs::write(
+        &src,
+        r#"#define SEC(n) __attribute__((section(n), used))
+#define __uint(name, val) int(*name)[val]
+#define __type(name, val) __typeof__(val) *name
+struct { __uint(type, 1); __uint(max_entries, 64); __type(key, unsigned int); __type(value, unsigned long long); } t_hash SEC(".maps");
+struct { __uint(type, 5); __uint(max_entries, 4); __type(key, unsigned int); __type(value, unsigned long long); } t_pcpu SEC(".maps");
+SEC("bind") int unibpf_t_noop(void *ctx) { return 0; }
+"#,
+    )
+    .unwrap();
+    let out = Command::new("clang")
+        .args(["-g", "-O2", "-target", "bpf", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .output()
+        .expect("clang");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let wasm = tmp.path().join("maps.wasm");
+    bundle(&guest("maps.wasm"), &obj, &wasm);
+    // Two CPUs: what the stand-in's libbpf_num_possible_cpus says.
+    let run = run(&["run", path_str(&wasm), "2"], &[]).expect("built");
+    let stderr = run.stderr();
+    assert_eq!(run.out.status.code(), Some(0), "{stderr}");
+    // The guest's errnos are WASI's (ENOENT 44, EEXIST 20, EBADF 8), as
+    // from the kernel backend: efW's CRT errnos went through Linux's.
+    assert_eq!(
+        run.stdout().lines().collect::<Vec<_>>(),
+        [
+            "load_unaligned=1",
+            "fd_ok=1",
+            "fd_cached=1",
+            "missing_map=-44",
+            "lookup_3=0,300",
+            "update_noexist=-20",
+            "delete_3=0",
+            "lookup_deleted=-44",
+            "delete_missing=-44",
+            "iterate=4,12,1200,end=-44",
+            "pcpu_update=0",
+            "pcpu_lookup=0,2001",
+            "bad_fd=-8",
+            "close=0",
+            "after_close=-8",
+        ],
+        "{stderr}"
+    );
+    let on = |call: &str| {
+        run.calls
+            .iter()
+            .filter(|c| c.starts_with(call))
+            .map(|c| c.split_once(" map=").map_or(c.as_str(), |(_, rest)| rest))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        on("bpf_map_update_elem"),
+        [
+            "t_hash key=01000000 value=6400000000000000 flags=0 -> 0",
+            "t_hash key=02000000 value=c800000000000000 flags=0 -> 0",
+            "t_hash key=03000000 value=2c01000000000000 flags=0 -> 0",
+            "t_hash key=04000000 value=9001000000000000 flags=0 -> 0",
+            "t_hash key=05000000 value=f401000000000000 flags=0 -> 0",
+            // BPF_NOEXIST on a key that exists: the CRT's -EEXIST.
+            "t_hash key=03000000 value=2c01000000000000 flags=1 -> -17",
+            // One 8-byte slot per CPU: 1000 and 1001.
+            "t_pcpu key=02000000 value=e803000000000000e903000000000000 flags=0 -> 0",
+        ]
+    );
+    assert_eq!(
+        on("bpf_map_delete_elem"),
+        ["t_hash key=03000000 -> 0", "t_hash key=03000000 -> -2"]
+    );
+    assert_eq!(run.count("bpf_map_get_next_key"), 5);
+    assert!(run.calls.iter().any(
+        |c| c.ends_with("map=t_pcpu key=02000000 value=e803000000000000e903000000000000 -> 0")
+    ));
+    // Both objects (the second loaded from an unaligned copy) closed.
+    assert_eq!(run.count("bpf_object__close"), 2);
+    run.assert_clean();
+}
