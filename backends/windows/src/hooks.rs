@@ -104,6 +104,26 @@ pub fn compartment_of(hook: &EfwHook, target: &str) -> Result<i32, String> {
     }
 }
 
+/// Whether eBPF for Windows runs `program` (by its section), and how, for
+/// `--explain`.
+pub fn supports(program: &unibpf_object::Program) -> Result<String, unibpf_backend::Unsupported> {
+    match hook_of(&program.section.name) {
+        Some(h) => Ok(format!("{} (section {})", h.what, h.section)),
+        None => Err(unibpf_backend::Unsupported::Hook {
+            backend: unibpf_backend::BackendKind::Windows,
+            hook: format!(
+                "section {:?} (eBPF for Windows hooks: {})",
+                program.section.name,
+                HOOKS
+                    .iter()
+                    .map(|h| h.section)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,24 +151,22 @@ mod tests {
             .unwrap_err()
             .contains("give no target"));
     }
-}
 
-/// Whether eBPF for Windows runs `program` (by its section), and how, for
-/// `--explain`.
-pub fn supports(program: &unibpf_object::Program) -> Result<String, unibpf_backend::Unsupported> {
-    match hook_of(&program.section.name) {
-        Some(h) => Ok(format!("{} (section {})", h.what, h.section)),
-        None => Err(unibpf_backend::Unsupported::Hook {
-            backend: unibpf_backend::BackendKind::Windows,
-            hook: format!(
-                "section {:?} (eBPF for Windows hooks: {})",
-                program.section.name,
-                HOOKS
-                    .iter()
-                    .map(|h| h.section)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }),
+    #[test]
+    fn only_efw_hooks_are_supported() {
+        let object = |section: &str| unibpf_object::Program {
+            name: "p".into(),
+            section: unibpf_object::ProgramSection::parse(section).expect("section"),
+            sym_info_offset: 0,
+        };
+        assert_eq!(
+            supports(&object("sockops")),
+            Ok("sock_ops (section sockops)".to_string())
+        );
+        let e = supports(&object("kprobe/do_exit")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the windows backend does not run section \"kprobe/do_exit\" (eBPF for Windows hooks: xdp, bind, cgroup/connect4, cgroup/connect6, cgroup/recv_accept4, cgroup/recv_accept6, sockops)"
+        );
     }
 }
