@@ -4,29 +4,12 @@ use unibpf_wasm_sections::custom_section;
 const EMPTY: &[u8] = b"\0asm\x01\0\0\0";
 
 /// A BPF object built by clang from `source`.
-fn bpf_object(name: &str, source: &str) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("unibpf-variants-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let (src, obj) = (dir.join(format!("{name}.c")), dir.join(format!("{name}.o")));
-    std::fs::write(&src, source).expect("write");
-    let out = std::process::Command::new("clang")
-        .args(["-O2", "-target", "bpf", "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj)
-        .output()
-        .expect("clang (scripts/install-deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(&obj).expect("read")
+fn bpf_object(source: &str) -> Vec<u8> {
+    unibpf_test_clang::compile(source, &[])
 }
 
 fn linux_object() -> Vec<u8> {
     bpf_object(
-        "linux",
         r#"__attribute__((section("sockops"), used)) int on_sock(void *ctx) { return 1; }
 char LICENSE[] __attribute__((section("license"), used)) = "GPL";"#,
     )
@@ -34,7 +17,6 @@ char LICENSE[] __attribute__((section("license"), used)) = "GPL";"#,
 
 fn windows_object() -> Vec<u8> {
     bpf_object(
-        "windows",
         r#"__attribute__((section("sockops"), used)) int on_sock_win(void *ctx) { return 0; }"#,
     )
 }

@@ -274,27 +274,16 @@ fn sockops_without_a_target_attaches_by_itself_and_a_cgroup_path_is_refused() {
 /// A Windows variant of the test guests' exec object (program
 /// unibpf_t_exec, ring buffer unibpf_t_rb) for efW's bind hook.
 fn exec_variant(dir: &Path) -> PathBuf {
-    let (src, obj) = (
-        dir.join("exec.windows.bpf.c"),
-        dir.join("exec.windows.bpf.o"),
-    );
-    std::fs::write(
-        &src,
+    let obj = dir.join("exec.windows.bpf.o");
+    unibpf_test_clang::compile_to(
         r#"#define SEC(n) __attribute__((section(n), used))
 #define __uint(name, val) int(*name)[val]
 struct { __uint(type, 13); __uint(max_entries, 65536); } unibpf_t_rb SEC(".maps");
 SEC("bind") int unibpf_t_exec(void *ctx) { return 0; }
 "#,
-    )
-    .unwrap();
-    let out = Command::new("clang")
-        .args(["-g", "-O2", "-target", "bpf", "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj)
-        .output()
-        .expect("clang");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+        &["-g"],
+        &obj,
+    );
     obj
 }
 
@@ -512,9 +501,8 @@ fn the_guests_map_operations_reach_ebpf_for_windows_and_its_errors_come_back() {
     // tests/guests/maps.c on a Windows variant of its object: a hash map
     // and a per-CPU array with efW's type numbers (1 and 5).
     let tmp = tempfile::tempdir().unwrap();
-    let (src, obj) = (tmp.path().join("maps.c"), tmp.path().join("maps.o"));
-    std::fs::write(
-        &src,
+    let obj = tmp.path().join("maps.o");
+    unibpf_test_clang::compile_to(
         r#"#define SEC(n) __attribute__((section(n), used))
 #define __uint(name, val) int(*name)[val]
 #define __type(name, val) __typeof__(val) *name
@@ -522,16 +510,9 @@ struct { __uint(type, 1); __uint(max_entries, 64); __type(key, unsigned int); __
 struct { __uint(type, 5); __uint(max_entries, 4); __type(key, unsigned int); __type(value, unsigned long long); } t_pcpu SEC(".maps");
 SEC("bind") int unibpf_t_noop(void *ctx) { return 0; }
 "#,
-    )
-    .unwrap();
-    let out = Command::new("clang")
-        .args(["-g", "-O2", "-target", "bpf", "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj)
-        .output()
-        .expect("clang");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+        &["-g"],
+        &obj,
+    );
     let wasm = tmp.path().join("maps.wasm");
     bundle(&guest("maps.wasm"), &obj, &wasm);
     // Two CPUs: what the stand-in's libbpf_num_possible_cpus says.
