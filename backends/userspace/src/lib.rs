@@ -8,6 +8,8 @@
 //! - [`helpers`]: the helpers programs call.
 //! - [`hooks`]: events from processes (ptrace) turned into tracepoint
 //!   records; frames from packet sockets for XDP, tc and socket filters.
+//!   Linux only: elsewhere the rest builds and every hooked program is
+//!   refused in one line.
 //! - [`UserspaceBackend`]: all of it behind the backend interface.
 
 #![forbid(unsafe_code)]
@@ -23,6 +25,8 @@ pub mod vm;
 mod wake;
 
 pub use backend::{UserObject, UserspaceBackend};
+#[cfg(target_os = "linux")]
 pub use hooks::process::ProcessHooks;
 pub use object::ObjectCore;
+#[cfg(target_os = "linux")]
 pub use unibpf_trace::Target;

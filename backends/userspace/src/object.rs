@@ -13,7 +13,7 @@ use unibpf_object::ProgramSection;
 use crate::emulated::net::PACKET_ADDR;
 use crate::helpers::task::{current_task, parent_task, Task};
 use crate::helpers::{ids, map_handle, Env, RunMap};
-use crate::hooks::process::ProcessHooks;
+use crate::hooks::Hooks;
 use crate::load::{Image, MapSpec};
 use crate::maps::{MapDef, MapLimits, UserMap};
 use crate::vm::memory::{region_base, CONTEXT_BASE};
@@ -341,7 +341,7 @@ pub struct UserMapOps {
     pub index: usize,
     /// Released when the guest first reads a map: it has attached what it
     /// wanted by then.
-    pub hooks: Option<Arc<ProcessHooks>>,
+    pub hooks: Option<Arc<Hooks>>,
 }
 
 impl UserMapOps {

@@ -4,7 +4,8 @@ use std::time::Duration;
 use unibpf_abi::CallbackNames;
 use unibpf_backend::{Backend, BackendError};
 #[cfg(target_os = "linux")]
-use unibpf_backend_userspace::{ProcessHooks, UserspaceBackend};
+use unibpf_backend_userspace::ProcessHooks;
+use unibpf_backend_userspace::UserspaceBackend;
 use unibpf_host::Mask;
 use unibpf_hostcall::Limits;
 use unibpf_select::BackendChoice;
@@ -36,8 +37,10 @@ impl Default for Config {
     /// trace until [`Config::trace`] names one), upstream callback names,
     /// a one-second stop grace, and [`Limits`] for untrusted modules.
     /// On Windows, the eBPF for Windows backend where its ebpfapi.dll
-    /// loads; without it none, and loading an object fails with the one
-    /// line saying eBPF for Windows is missing. Elsewhere none.
+    /// loads, then the userspace one (which has no hooks there yet);
+    /// loading an object neither can run fails with what is missing
+    /// (without ebpfapi.dll, the one line saying eBPF for Windows is).
+    /// Elsewhere the userspace backend alone.
     fn default() -> Self {
         #[cfg(target_os = "linux")]
         let (backends, userspace_slot) = (
@@ -49,10 +52,19 @@ impl Default for Config {
             ],
             Some(1),
         );
-        #[cfg(windows)]
-        let (backends, userspace_slot) = (windows_backends(), None);
-        #[cfg(not(any(target_os = "linux", windows)))]
-        let (backends, userspace_slot) = (Vec::new(), None);
+        #[cfg(not(target_os = "linux"))]
+        let (backends, userspace_slot) = {
+            #[cfg(windows)]
+            let mut backends = windows_backends();
+            #[cfg(not(windows))]
+            let mut backends = Vec::new();
+            backends.push(
+                Arc::new(|| Ok(Box::new(UserspaceBackend::default()) as Box<dyn Backend>))
+                    as BackendFactory,
+            );
+            let slot = backends.len() - 1;
+            (backends, Some(slot))
+        };
         Self {
             backends,
             userspace_slot,
