@@ -5,6 +5,8 @@
 mod bpftime;
 mod btf;
 mod bundle;
+#[cfg(any(windows, test))]
+mod console;
 mod log;
 mod matrix;
 mod probe;
@@ -439,11 +441,18 @@ fn forward_signals(tx: std::sync::mpsc::Sender<()>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On Windows, Ctrl-C, Ctrl-Break and closing the console send on `tx`,
+/// as SIGINT and SIGTERM do on Unix (see [`console`]).
+#[cfg(windows)]
+fn forward_signals(tx: std::sync::mpsc::Sender<()>) -> anyhow::Result<()> {
+    console::forward_ctrl(tx).context("installing the console control handler")
+}
+
 /// Elsewhere Ctrl-C ends the process as usual; only `--timeout` asks the
 /// guest to stop first. Nothing sends, but the sender is kept for the
 /// life of the process: were it dropped, the stop watcher would take the
 /// closed channel for the module's end and never apply `--timeout`.
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 fn forward_signals(tx: std::sync::mpsc::Sender<()>) -> anyhow::Result<()> {
     std::mem::forget(tx);
     Ok(())
