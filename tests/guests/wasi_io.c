@@ -3,10 +3,15 @@
 // WASI numbers.
 //   wasi_io            (expects no grants)
 //   wasi_io --granted  (expects --env GREETING=... and --dir HOST:/data)
+//   wasi_io --granted --fs  (also lists, makes, renames and removes in
+//                            /data, and tries the ways out Windows has)
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <wasi/api.h>
 
 extern char **environ;
@@ -20,6 +25,67 @@ static int raw_open(int dirfd, const char *path, __wasi_lookupflags_t lookup)
 	if (err == 0)
 		(void)!__wasi_fd_close(fd);
 	return err;
+}
+
+/* Names in /data, sorted, comma-separated (readdir's order is the host's). */
+static void list(void)
+{
+	char names[32][64];
+	int n = 0;
+	DIR *d = opendir("/data");
+	if (!d) {
+		printf("list_errno=%d\n", errno);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d)) && n < 32;) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
+	}
+	closedir(d);
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (strcmp(names[i], names[j]) > 0) {
+				char t[64];
+				memcpy(t, names[i], sizeof(t));
+				memcpy(names[i], names[j], sizeof(t));
+				memcpy(names[j], t, sizeof(t));
+			}
+	printf("list=");
+	for (int i = 0; i < n; i++)
+		printf("%s%s", i ? "," : "", names[i]);
+	printf("\n");
+}
+
+/* Each step prints 0 or the errno it met. */
+static void files(void)
+{
+	printf("mkdir=%d\n", mkdir("/data/sub", 0755) ? errno : 0);
+	FILE *f = fopen("/data/sub/made.txt", "w");
+	printf("create=%d\n", f ? 0 : errno);
+	if (f) {
+		fputs("made in sub\n", f);
+		fclose(f);
+	}
+	printf("rename=%d\n", rename("/data/sub/made.txt", "/data/sub/moved.txt") ? errno : 0);
+	f = fopen("/data/sub/moved.txt", "r");
+	char line[64] = {0};
+	if (f) {
+		if (fgets(line, sizeof(line), f))
+			line[strcspn(line, "\n")] = 0;
+		fclose(f);
+	}
+	printf("read_moved=%s\n", line);
+	list();
+	printf("unlink=%d\n", unlink("/data/sub/moved.txt") ? errno : 0);
+	printf("rmdir=%d\n", rmdir("/data/sub") ? errno : 0);
+	printf("unlink_missing=%d\n", unlink("/data/nothing.txt") ? errno : 0);
+	/* Ways out as Windows reads paths; the host's answer is printed. */
+	printf("raw_open_backslash=%d\n", raw_open(3, "..\\escape.txt", 0));
+	printf("raw_open_drive=%d\n", raw_open(3, "C:\\windows\\win.ini", 0));
+	printf("raw_open_drive_relative=%d\n", raw_open(3, "C:escape.txt", 0));
+	printf("raw_open_stream=%d\n", raw_open(3, "in.txt:hidden", 0));
+	printf("raw_open_device=%d\n", raw_open(3, "NUL", 0));
 }
 
 int main(int argc, char **argv)
@@ -67,5 +133,7 @@ int main(int argc, char **argv)
 			printf("write_out_errno=%d\n", errno);
 		}
 	}
+	if (granted && argc > 2 && !strcmp(argv[2], "--fs"))
+		files();
 	return 0;
 }

@@ -205,6 +205,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--dir HOST[:GUEST]` as (host, guest). On Windows a host path may
+/// start with a drive letter (`C:\data:/data`): that colon is the path's.
+fn split_dir(arg: &str, windows: bool) -> (&str, &str) {
+    let drive = windows
+        && arg.len() >= 2
+        && arg.as_bytes()[0].is_ascii_alphabetic()
+        && arg.as_bytes()[1] == b':';
+    let from = if drive { 2 } else { 0 };
+    match arg[from..].find(':') {
+        Some(i) => (&arg[..from + i], &arg[from + i + 1..]),
+        None => (arg, arg),
+    }
+}
+
 /// What to do about an error whose cause the user can fix from outside.
 fn remedy(e: &anyhow::Error) -> &'static str {
     let errno = e
@@ -240,10 +254,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         spec = spec.env(k, v);
     }
     for dir in &args.dirs {
-        let (host, guest) = match dir.split_once(':') {
-            Some((h, g)) => (h, g),
-            None => (dir.as_str(), dir.as_str()),
-        };
+        let (host, guest) = split_dir(dir, cfg!(windows));
         spec = spec.dir(host, guest);
     }
     let mask = Mask::new(&args.mask, args.assume_kernel.as_deref())?;
@@ -494,4 +505,20 @@ fn watch_for_stop(
     });
     drop(tx);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_dir;
+
+    #[test]
+    fn dir_grants_split_at_the_colon_after_a_drive_letter() {
+        assert_eq!(split_dir("/srv/data:/data", false), ("/srv/data", "/data"));
+        assert_eq!(split_dir("/srv/data", false), ("/srv/data", "/srv/data"));
+        assert_eq!(split_dir("C:\\data:/data", true), ("C:\\data", "/data"));
+        assert_eq!(split_dir("C:\\data", true), ("C:\\data", "C:\\data"));
+        assert_eq!(split_dir("rel:/data", true), ("rel", "/data"));
+        // Not a drive on Unix: a directory named C.
+        assert_eq!(split_dir("C:/data", false), ("C", "/data"));
+    }
 }

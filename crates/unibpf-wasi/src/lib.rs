@@ -18,17 +18,23 @@
 //!
 //! Functions this crate does not implement are still defined for any module that
 //! imports them; they return `ENOSYS` instead of failing instantiation.
-// Off Unix no directory can be granted yet, so no file is ever opened:
-// what only files and directories use is dead there.
-#![cfg_attr(not(unix), allow(dead_code))]
+// Elsewhere (neither Unix nor Windows) no directory can be granted, so no
+// file is ever opened: what only files and directories use is dead there.
+#![cfg_attr(not(any(unix, windows)), allow(dead_code))]
 
 mod ctx;
 mod errno;
 #[cfg(unix)]
 mod fs;
+#[cfg(windows)]
+mod fs_windows;
+#[cfg(windows)]
+use fs_windows as fs;
 mod host;
 mod io;
 mod sched;
+#[cfg(any(windows, test))]
+mod winpath;
 
 use wasmi::{Caller, Linker};
 
@@ -98,7 +104,8 @@ const IMPLEMENTED: &[&str] = &[
 ];
 
 /// The functions of files and directories [`add_to_linker`] defines on
-/// Unix; elsewhere, where no directory can be granted yet, they are stubs.
+/// Unix and Windows; elsewhere, where no directory can be granted, they
+/// are stubs.
 const IMPLEMENTED_FS: &[&str] = &[
     "fd_filestat_get",
     "fd_readdir",
@@ -112,13 +119,13 @@ const IMPLEMENTED_FS: &[&str] = &[
 ];
 
 fn implemented(name: &str) -> bool {
-    IMPLEMENTED.contains(&name) || (cfg!(unix) && IMPLEMENTED_FS.contains(&name))
+    IMPLEMENTED.contains(&name) || (cfg!(any(unix, windows)) && IMPLEMENTED_FS.contains(&name))
 }
 
 /// Defines every `wasi_snapshot_preview1` function in `linker`.
 pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> Result<(), wasmi::Error> {
     io::add_to_linker(linker)?;
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     fs::add_to_linker(linker)?;
     sched::add_to_linker(linker)?;
     Ok(())

@@ -1,7 +1,7 @@
 //! What the WASI layer asks of the host system: stdio, terminals, clocks,
 //! directories and positioned file I/O. On Unix through its system calls;
-//! on Windows through std, where directories cannot be granted yet (so no
-//! files are ever open and the path calls answer `ENOTSUP`).
+//! on Windows through std (paths inside granted directories are resolved
+//! by name there: see `fs_windows`).
 
 #[cfg(unix)]
 mod unix;

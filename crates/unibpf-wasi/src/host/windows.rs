@@ -1,5 +1,5 @@
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime};
 
@@ -8,18 +8,35 @@ use unibpf_hostcall::Control;
 use super::Clock;
 use crate::errno::{WasiErrno, WasiResult};
 
-/// A granted directory: never made, as granting is not supported here yet.
-pub(crate) type DirFd = std::fs::File;
+/// A granted or opened directory: its full path on the host. Windows has
+/// no `openat`, so paths inside it are resolved by name (see `fs_windows`).
+pub(crate) struct DirFd {
+    pub(crate) path: PathBuf,
+}
 
 /// Why a directory could not be granted.
 pub type HostError = std::io::Error;
 
+/// Grants `path`, which must be a directory and not a link to one (a
+/// symlink or junction would make the grant's root depend on what it
+/// points at later).
 pub(crate) fn open_dir(path: &Path) -> Result<DirFd, HostError> {
-    let _ = path;
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "granting directories is not supported on Windows yet",
-    ))
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a symbolic link or junction: grant the directory it points to",
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        ));
+    }
+    Ok(DirFd {
+        path: std::path::absolute(path)?,
+    })
 }
 
 /// Reads the host's stdin. Unlike on Unix a stop request does not
