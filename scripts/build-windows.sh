@@ -8,10 +8,11 @@
 # wine-dlls/bcryptprimitives.dll beside the target dir's release/, which
 # wine 8 needs to start it (scripts/wine/bcryptprimitives.c); wine is
 # installed too, for running it. Cached: a rebuild with nothing changed
-# takes seconds. Also builds wine-dlls/stand-in/ebpfapi.dll, the recording
-# stand-in for eBPF for Windows that the tests put on WINEPATH
-# (scripts/wine/ebpfapi/ebpfapi.c); it is kept out of wine-dlls/ itself,
-# where the tests expect ebpfapi.dll to be missing.
+# takes seconds. Also builds two stand-ins for eBPF for Windows' ebpfapi.dll,
+# each in a folder of its own (wine-dlls/ itself is on WINEPATH where the
+# tests expect ebpfapi.dll to be missing): wine-dlls/stand-in/, which records
+# every call (scripts/wine/ebpfapi/), and wine-dlls/efw-version/, which holds
+# only our version resource, for the probe tests (scripts/wine/efw-version/).
 #   scripts/build-windows.sh
 # The build goes to ${CARGO_TARGET_DIR:-target}/windows.
 set -eu
@@ -39,6 +40,18 @@ src="$root/scripts/wine/ebpfapi"
 if [ ! -e "$standin" ] || [ "$src/ebpfapi.c" -nt "$standin" ] || [ "$src/object.c" -nt "$standin" ] ||
 	[ "$src/ebpfapi.h" -nt "$standin" ]; then
 	x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared -o "$standin" "$src/ebpfapi.c" "$src/object.c"
+fi
+
+# A stand-in ebpfapi.dll holding only our own version resource, for the
+# probe tests (scripts/wine/efw-version/ebpfapi.rc). In its own folder:
+# wine-dlls/ itself is on WINEPATH where eBPF for Windows must be missing.
+efw_version="$out/wine-dlls/efw-version/ebpfapi.dll"
+rc="$root/scripts/wine/efw-version/ebpfapi.rc"
+if [ ! -e "$efw_version" ] || [ "$rc" -nt "$efw_version" ]; then
+	mkdir -p "$out/wine-dlls/efw-version"
+	x86_64-w64-mingw32-windres "$rc" -O coff -o "$out/wine-dlls/efw-version/version.o"
+	x86_64-w64-mingw32-gcc -shared -nostdlib -Wl,--entry=0 -o "$efw_version" \
+		"$out/wine-dlls/efw-version/version.o"
 fi
 
 # The Cargo.lock of std's sources pins its dependencies; cargo fetches

@@ -66,7 +66,7 @@ fn windows(r: &HostReport, efw: &unibpf_host::EbpfForWindows) -> String {
         .version_id
         .as_deref()
         .map_or(String::new(), |v| format!(" (under {v})"));
-    let efw = match efw.missing() {
+    let status = match efw.missing() {
         Some(_) => format!(
             "not installed ({}): install it from {}",
             efw.detail,
@@ -74,12 +74,48 @@ fn windows(r: &HostReport, efw: &unibpf_host::EbpfForWindows) -> String {
         ),
         None => format!("installed ({})", efw.detail),
     };
-    format!(
+    let mut o = format!(
         "host      Windows {} {}{under}\n\
-         eBPF for Windows: {efw}\n\
-         features  no Linux kernel eBPF: BPF objects need eBPF for Windows\n",
+         eBPF for Windows: {status}\n",
         f.kernel.release, f.arch.machine
-    )
+    );
+    efw_facts(&mut o, efw);
+    o.push_str("features  no Linux kernel eBPF: BPF objects need eBPF for Windows\n");
+    o
+}
+
+/// What ebpfapi.dll's file and the extensions' registry entries say.
+fn efw_facts(o: &mut String, efw: &unibpf_host::EbpfForWindows) {
+    use std::fmt::Write;
+    if let Some(path) = &efw.path {
+        let version = efw
+            .version
+            .as_deref()
+            .unwrap_or("unknown (no version resource)");
+        let _ = writeln!(o, "  ebpfapi.dll  {path}, version {version}");
+    }
+    match &efw.store {
+        Some(store) => {
+            let _ = writeln!(
+                o,
+                "  providers    {store}: {} program types, {} sections",
+                efw.program_types.len(),
+                efw.sections.len()
+            );
+        }
+        None => o.push_str("  providers    none registered (no Software\\eBPF\\Providers key)\n"),
+    }
+    for t in &efw.program_types {
+        let number = t
+            .bpf_prog_type
+            .map_or(String::new(), |n| format!(", bpf_prog_type {n}"));
+        let _ = writeln!(o, "  program type {} {}{number}", t.name, t.guid);
+    }
+    for s in &efw.sections {
+        let of = s.program_type_name.as_deref().unwrap_or(&s.program_type);
+        let _ = writeln!(o, "  hook         {} (program type {of})", s.name);
+    }
+    let _ = writeln!(o, "  execution    {}", efw.execution_types);
 }
 
 fn human(r: &HostReport, bpftime: &str) -> String {

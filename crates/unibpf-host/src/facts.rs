@@ -153,12 +153,74 @@ pub const EBPF_FOR_WINDOWS_RELEASES: &str =
     "https://github.com/microsoft/ebpf-for-windows/releases";
 
 /// eBPF for Windows as found on this host: its user-mode library,
-/// ebpfapi.dll, loads or it does not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// ebpfapi.dll, loads or it does not; what its file and its extensions'
+/// registry entries say. What only its driver knows is said to be unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EbpfForWindows {
     pub installed: bool,
     /// How it was established, or why it is not there.
     pub detail: String,
+    /// The file the loaded ebpfapi.dll came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Its file version (`VS_FIXEDFILEINFO`), `1.2.3.4`; None when it has
+    /// no version resource (or did not load).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The registry key the extensions' providers were read from
+    /// (`HKCU` or `HKLM\Software\eBPF\Providers`, the user's first, as
+    /// ebpfapi reads them); None when neither exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// The program types the extensions registered.
+    pub program_types: Vec<EfwProgramType>,
+    /// The section prefixes (hooks) they registered, and the program type
+    /// each loads as.
+    pub sections: Vec<EfwSection>,
+    /// Which execution types the driver allows (JIT, interpreter, native
+    /// only): decided by how ebpfcore.sys was built and by HVCI, which only
+    /// the running driver can tell.
+    pub execution_types: String,
+}
+
+/// A program type an eBPF for Windows extension registered
+/// (`ProgramData\{GUID}\TypeDescriptor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EfwProgramType {
+    pub guid: String,
+    pub name: String,
+    /// Its libbpf `bpf_prog_type` number (efW's numbering), if given.
+    pub bpf_prog_type: Option<u32>,
+}
+
+/// A section prefix an extension registered (`SectionData\NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EfwSection {
+    pub name: String,
+    /// The program type's GUID, and its name when registered.
+    pub program_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program_type_name: Option<String>,
+    pub attach_type: String,
+    pub bpf_prog_type: Option<u32>,
+    pub bpf_attach_type: Option<u32>,
+}
+
+/// What [`EbpfForWindows::execution_types`] says without the driver.
+pub const EFW_EXECUTION_TYPES_UNKNOWN: &str = "unknown: needs the eBPF for Windows driver \
+     (ebpfcore.sys allows JIT and the interpreter, or native images only, as it was built \
+     and as HVCI permits)";
+
+/// A GUID's 16 bytes (as Windows stores it: the first three fields
+/// little-endian) in its usual `{xxxxxxxx-xxxx-...}` form.
+pub fn guid_string(b: &[u8; 16]) -> String {
+    let d1 = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let d2 = u16::from_le_bytes([b[4], b[5]]);
+    let d3 = u16::from_le_bytes([b[6], b[7]]);
+    format!(
+        "{{{d1:08x}-{d2:04x}-{d3:04x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}}}",
+        b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+    )
 }
 
 impl EbpfForWindows {
@@ -170,6 +232,25 @@ impl EbpfForWindows {
                 self.detail
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod efw_tests {
+    use super::guid_string;
+
+    /// efW's sock_ops program type GUID, as its header spells it and as
+    /// the registry holds its bytes.
+    #[test]
+    fn guid_bytes_read_as_windows_stores_them() {
+        let bytes = [
+            0x4d, 0x22, 0xfb, 0x43, 0xf8, 0x68, 0xd6, 0x46, 0xaa, 0x3f, 0xc8, 0x56, 0x51, 0x8c,
+            0xbb, 0x32,
+        ];
+        assert_eq!(
+            guid_string(&bytes),
+            "{43fb224d-68f8-46d6-aa3f-c856518cbb32}"
+        );
     }
 }
 

@@ -9,6 +9,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod bpftime;
+#[cfg(windows)]
+mod efw_info;
 mod facts;
 mod features;
 pub mod tracefs;
@@ -21,7 +23,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub use facts::{
-    btfhub_arch, BpfSyscall, EbpfForWindows, Facts, KernelVersion, EBPF_FOR_WINDOWS_RELEASES,
+    btfhub_arch, guid_string, BpfSyscall, EbpfForWindows, EfwProgramType, EfwSection, Facts,
+    KernelVersion, EBPF_FOR_WINDOWS_RELEASES, EFW_EXECUTION_TYPES_UNKNOWN,
 };
 pub use features::{min_kernel, FeatureReport};
 pub use unibpf_backend::{Feature, Group, HostFeatures};

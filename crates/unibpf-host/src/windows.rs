@@ -1,5 +1,6 @@
 //! Host facts on Windows: the OS version, whether the process runs under
-//! wine, and whether eBPF for Windows is installed (its ebpfapi.dll loads).
+//! wine, and whether eBPF for Windows is installed (its ebpfapi.dll loads;
+//! its version and its extensions' registry entries: see [`efw_info`]).
 //! No kernel eBPF features are probed here: they belong to eBPF for
 //! Windows, whose backend reports them.
 
@@ -9,9 +10,10 @@ use unibpf_backend::Feature;
 use windows_sys::Wdk::System::SystemServices::RtlGetVersion;
 use windows_sys::Win32::System::SystemInformation::OSVERSIONINFOW;
 
+use crate::efw_info;
 use crate::facts::{
     btfhub_arch, Arch, BpfSyscall, BtfInfo, Distro, EbpfForWindows, Facts, Kernel, KernelConfig,
-    Mounts, Privileges,
+    Mounts, Privileges, EFW_EXECUTION_TYPES_UNKNOWN,
 };
 use crate::features::{min_kernel, FeatureReport, Which};
 
@@ -98,28 +100,42 @@ fn wine_version() -> Option<String> {
     }
 }
 
-/// Whether ebpfapi.dll loads from the default search path (eBPF for
-/// Windows' installer puts its folder on PATH). Loaded and let go: the
-/// backend loads it again for itself.
+/// eBPF for Windows as this process finds it: whether ebpfapi.dll loads
+/// from the default search path (eBPF for Windows' installer puts its
+/// folder on PATH), the file it came from and that file's version, and
+/// what its extensions registered. Loaded and let go: the backend loads
+/// it again for itself.
 pub fn ebpf_for_windows() -> EbpfForWindows {
+    let mut found = EbpfForWindows {
+        execution_types: EFW_EXECUTION_TYPES_UNKNOWN.into(),
+        ..EbpfForWindows::default()
+    };
     // SAFETY: loading ebpfapi.dll runs its initialisation, which eBPF for
     // Windows' own tools do alike; nothing of it is called here.
     match unsafe { libloading::Library::new("ebpfapi.dll") } {
-        Ok(_) => EbpfForWindows {
-            installed: true,
-            detail: "ebpfapi.dll loaded".into(),
-        },
-        Err(e) => EbpfForWindows {
-            installed: false,
-            detail: match std::error::Error::source(&e)
+        Ok(library) => {
+            found.installed = true;
+            found.detail = "ebpfapi.dll loaded".into();
+            found.path = efw_info::module_path("ebpfapi.dll");
+            found.version = found.path.as_deref().and_then(efw_info::file_version);
+            drop(library);
+        }
+        Err(e) => {
+            found.detail = match std::error::Error::source(&e)
                 .and_then(|s| s.downcast_ref::<std::io::Error>())
                 .and_then(std::io::Error::raw_os_error)
             {
                 Some(ERROR_MOD_NOT_FOUND) | None => "ebpfapi.dll not found".into(),
                 Some(_) => format!("ebpfapi.dll does not load: {e}"),
-            },
-        },
+            };
+        }
     }
+    if let Some(store) = efw_info::Store::open() {
+        found.store = Some(store.name.to_string());
+        found.program_types = store.program_types();
+        found.sections = store.sections(&found.program_types);
+    }
+    found
 }
 
 /// Whether probing `feature` attaches something: nothing is probed here.
