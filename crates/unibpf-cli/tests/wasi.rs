@@ -67,6 +67,40 @@ fn granted_env_and_dir_are_visible_and_the_dir_cannot_be_escaped() {
 }
 
 #[test]
+fn files_in_a_granted_directory_are_made_listed_and_removed() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let dir = outside.path().join("granted");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("in.txt"), "first line\n").expect("write in.txt");
+    let grant = format!("{}:/data", dir.display());
+    let (status, out, err) = run_to_end(&[
+        "--dir",
+        &grant,
+        guest("wasi_io.wasm").to_str().unwrap(),
+        "--granted",
+        "--fs",
+    ]);
+    assert!(status.success(), "{err}");
+    for step in ["mkdir", "create", "rename", "unlink", "rmdir"] {
+        assert_eq!(field(&out, step), "0", "{step}:\n{out}");
+    }
+    assert_eq!(field(&out, "read_moved"), "made in sub");
+    assert_eq!(field(&out, "list"), "in.txt,out.txt,sub");
+    assert_eq!(field(&out, "unlink_missing"), "44");
+    assert!(!dir.join("sub").exists(), "the guest removed sub");
+    // What Windows reads as a way out is only a name here: `\` and `:`
+    // are ordinary characters in Linux file names, and none exists.
+    for name in [
+        "raw_open_backslash",
+        "raw_open_drive",
+        "raw_open_stream",
+        "raw_open_device",
+    ] {
+        assert_eq!(field(&out, name), "44", "{name}:\n{out}");
+    }
+}
+
+#[test]
 fn a_missing_granted_directory_is_one_clear_error() {
     let (status, out, err) = run_to_end(&[
         "--dir",
