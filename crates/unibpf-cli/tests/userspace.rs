@@ -38,6 +38,7 @@ fn nobody_dir() -> &'static Path {
             "uprobe.wasm",
             "uprobe.target",
             "tc.wasm",
+            "tc.target",
             "sockfilter.wasm",
             "sockops.wasm",
         ] {
@@ -511,6 +512,59 @@ fn tc_ingress_counts_packets_and_bytes_with_net_raw_only() {
     assert!(
         stderr.contains(&format!("tc ingress count_ingress on {}: ", net.host_if)),
         "{stderr}"
+    );
+}
+
+/// A veth pair in this namespace, deleted on drop.
+struct LocalVeth(&'static str);
+
+impl LocalVeth {
+    fn new(name: &'static str, peer: &str) -> Self {
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        ip(&["link", "del", name]);
+        assert!(ip(&[
+            "link", "add", name, "type", "veth", "peer", "name", peer
+        ]));
+        assert!(ip(&["link", "set", name, "up"]) && ip(&["link", "set", peer, "up"]));
+        LocalVeth(name)
+    }
+}
+
+impl Drop for LocalVeth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", self.0]).status();
+    }
+}
+
+/// The matrix's way of running tc.wasm: its workload as `--cmd`. The module
+/// attaches, then only sleeps (it prints its counts at exit): the command
+/// must start then, and the module end when it has, having counted every
+/// frame the command wrote onto the peer end.
+#[test]
+fn a_packet_counter_that_only_sleeps_starts_its_command_and_ends_with_it() {
+    let _veth = LocalVeth::new("ubuw0", "ubuw1");
+    let cmd = format!("{} ubuw1 4 200 9330", module("tc.target"));
+    let out = unibpf_as_nobody(",+net_raw")
+        .args(["--timeout", "60s", "--cmd", &cmd])
+        .arg(module("tc.wasm"))
+        .arg("ubuw0")
+        .output()
+        .expect("running unibpf");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    assert_case(
+        "tc",
+        &[
+            ("datagrams", "4".to_string()),
+            ("frame", (14 + 20 + 8 + 200).to_string()),
+        ],
+        &stdout,
     );
 }
 

@@ -12,7 +12,7 @@
 //! timeout.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use unibpf_backend::{Event, Wake};
@@ -61,6 +61,8 @@ pub struct Control {
     lock: Mutex<()>,
     changed: Condvar,
     wake: Event,
+    /// Run before each sleep of the guest (see [`Control::on_sleep`]).
+    on_sleep: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -80,6 +82,7 @@ impl Control {
             lock: Mutex::new(()),
             changed: Condvar::new(),
             wake,
+            on_sleep: OnceLock::new(),
         })
     }
 
@@ -179,9 +182,20 @@ impl Control {
         outcome
     }
 
+    /// Has `f` run each time the guest is about to sleep: a guest that
+    /// waits has done its setting up (the userspace backend starts a
+    /// command it traces then, for modules that never poll). The first
+    /// registration stays.
+    pub fn on_sleep(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_sleep.set(Box::new(f));
+    }
+
     /// Sleeps for `dur` (while paused the clock keeps running), returning early if
     /// a stop is requested.
     pub fn sleep(&self, dur: Duration) -> SleepOutcome {
+        if let Some(f) = self.on_sleep.get() {
+            f();
+        }
         let deadline = Instant::now().checked_add(dur);
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {

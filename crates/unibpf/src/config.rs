@@ -30,6 +30,8 @@ pub struct Config {
     pub(crate) limits: Limits,
     pub(crate) pipeline: PipelineConfig,
     pub(crate) host: Arc<HostState>,
+    /// Run each time a module's guest sleeps (see `Control::on_sleep`).
+    pub(crate) on_guest_sleep: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             limits: Limits::default(),
             pipeline: PipelineConfig::default(),
             host: Arc::new(HostState::default()),
+            on_guest_sleep: None,
         }
     }
 }
@@ -104,6 +107,10 @@ impl Config {
     /// the traced processes have ended. One module should use it.
     #[cfg(target_os = "linux")]
     pub fn trace(mut self, hooks: Arc<ProcessHooks>) -> Self {
+        // A guest that sleeps after attaching has settled: its command
+        // runs even if it never polls or reads a map.
+        let settled = Arc::clone(&hooks);
+        self.on_guest_sleep = Some(Arc::new(move || settled.release_when_settled()));
         let factory = userspace(hooks);
         match self.userspace_slot.and_then(|i| self.backends.get_mut(i)) {
             Some(slot) => *slot = factory,

@@ -144,6 +144,10 @@ fn run_module(
         config.host.clone(),
         spec.wasm.clone(),
     ));
+    if let Some(f) = &config.on_guest_sleep {
+        let f = Arc::clone(f);
+        control.on_sleep(move || f());
+    }
     let wasi = WasiCtx::new(spec.wasi, control.clone())
         .map_err(|e| RunError::setup("granting the module's directories")(e.into()))?;
     let limits = config.limits;

@@ -67,6 +67,20 @@ impl Hooks {
         index: usize,
         target: AttachTarget<'_>,
     ) -> Result<()> {
+        let attached = self.attach_any(owner, core, index, target);
+        if attached.is_ok() {
+            self.process.note_attach();
+        }
+        attached
+    }
+
+    fn attach_any(
+        &self,
+        owner: usize,
+        core: &Arc<ObjectCore>,
+        index: usize,
+        target: AttachTarget<'_>,
+    ) -> Result<()> {
         let p = &core.programs[index];
         if let Some(hook) = PacketHook::of_section(&p.section) {
             return self.attach_packet(owner, core, index, hook, target);

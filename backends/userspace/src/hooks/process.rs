@@ -83,6 +83,8 @@ pub struct ProcessHooks {
     /// A pid that can no longer be traced (it ended, or seizing it again
     /// failed): tracing is over for good.
     over: std::sync::atomic::AtomicBool,
+    /// The module attached a program (of any kind) through this backend.
+    attached_any: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -99,6 +101,7 @@ impl ProcessHooks {
             tracer: Mutex::new(None),
             next_serial: AtomicU32::new(0),
             over: std::sync::atomic::AtomicBool::new(false),
+            attached_any: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -155,6 +158,26 @@ impl ProcessHooks {
             if let Err(why) = self.retrace() {
                 tracing::debug!("tracing the rest after a detach: {why}");
             }
+        }
+    }
+
+    /// Notes that the module attached a program, of any kind: see
+    /// [`ProcessHooks::release_when_settled`].
+    pub fn note_attach(&self) {
+        self.attached_any.store(true, Ordering::SeqCst);
+    }
+
+    /// [`ProcessHooks::release`] once the module has attached something:
+    /// for a guest that waits (sleeps) after attaching without polling or
+    /// reading a map, as packet counters that print at exit do; its
+    /// command must run for it to see anything. A failure to start the
+    /// command is logged here, and returned by the next poll or map read.
+    pub fn release_when_settled(&self) {
+        if !self.attached_any.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(why) = self.release() {
+            tracing::warn!("starting the traced command: {why}");
         }
     }
 
