@@ -1,7 +1,10 @@
 //! The runtime holds every backend it was given and the selector routes
 //! each object to the first that can run all of it, or to a forced one, and
-//! says why. Two fake backends stand in for the userspace and Windows ones
-//! until those land; no kernel and no root needed.
+//! says why. Two fake backends stand in, one of the userspace kind and one
+//! of the kernel kind (not the Windows kind: objects bound for eBPF for
+//! Windows are swapped for their Windows variants first). No kernel is
+//! touched; the pipeline's privilege check for the kernel kind wants root,
+//! as the suite runs.
 
 use std::sync::{Arc, Mutex};
 
@@ -28,10 +31,8 @@ fn runtime(
             ) as Box<dyn unibpf::Backend>)
         }))
         .add_backend(Arc::new(move || {
-            Ok(
-                Box::new(FakeBackend::new(any.clone(), BackendKind::Windows))
-                    as Box<dyn unibpf::Backend>,
-            )
+            Ok(Box::new(FakeBackend::new(any.clone(), BackendKind::Kernel))
+                as Box<dyn unibpf::Backend>)
         }))
         .backend_choice(choice)
         .explain(move |line| sink.lock().unwrap().push(line.to_string()));
@@ -63,7 +64,7 @@ fn auto_routes_each_object_to_the_first_backend_that_runs_it() {
         explained[..2],
         [
             "not the userspace backend: program unibpf_t_noop: the userspace backend does not run tracepoint syscalls/sys_enter_getpid".to_string(),
-            "unibpf_t_noop: windows, tracepoint syscalls/sys_enter_getpid; events: none".to_string(),
+            "unibpf_t_noop: kernel, tracepoint syscalls/sys_enter_getpid; events: none".to_string(),
         ],
         "{explained:?}"
     );
@@ -75,7 +76,7 @@ fn a_forced_backend_is_used_or_the_object_is_refused_naming_why() {
     let (rt, _) = runtime(
         &xdp_world,
         &any_world,
-        BackendChoice::Forced(BackendKind::Windows),
+        BackendChoice::Forced(BackendKind::Kernel),
     );
     assert_eq!(run_maps(&rt).0, Exit::Code(0));
     assert_eq!(any_world.loads(), 2, "maps.wasm loads its object twice");
