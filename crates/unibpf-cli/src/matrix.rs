@@ -44,6 +44,10 @@ pub struct MatrixArgs {
     /// hosts fail without it.
     #[arg(long)]
     unibpf_riscv64: Option<PathBuf>,
+    /// unibpf.exe (scripts/build-windows.sh) for the wine host, which is
+    /// skipped without it.
+    #[arg(long, value_name = "PATH")]
+    unibpf_windows: Option<PathBuf>,
     /// Debian mirror.
     #[arg(long, default_value = "http://deb.debian.org/debian")]
     mirror: String,
@@ -161,6 +165,17 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<u8> {
             (Arch::Arm64, args.unibpf_arm64),
             (Arch::Riscv64, args.unibpf_riscv64),
         ])?,
+        unibpf_windows: args
+            .unibpf_windows
+            .map(|p| {
+                std::fs::canonicalize(&p).with_context(|| {
+                    format!(
+                        "--unibpf-windows {}: build it with scripts/build-windows.sh",
+                        p.display()
+                    )
+                })
+            })
+            .transpose()?,
         // Where scripts/sysroot.sh unpacked them (the scripts' cache).
         sysroots: std::env::var_os("UNIBPF_CACHE")
             .map(PathBuf::from)

@@ -13,20 +13,16 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::{guest, program};
+use unibpf_matrix::wine::Wine;
 
-/// unibpf.exe and the build's wine-dlls/, or why the tests cannot run.
-fn built() -> Result<&'static (PathBuf, PathBuf), &'static str> {
-    static BUILT: OnceLock<Result<(PathBuf, PathBuf), &'static str>> = OnceLock::new();
+/// unibpf.exe and its wine set-up (the matrix's, unibpf_matrix::wine), or
+/// why the tests cannot run.
+fn built() -> Result<&'static (PathBuf, Wine), &'static str> {
+    static BUILT: OnceLock<Result<(PathBuf, Wine), &'static str>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            for tool in ["wine", "x86_64-w64-mingw32-gcc"] {
-                let found = Command::new("sh")
-                    .args(["-c", &format!("command -v {tool}")])
-                    .output()
-                    .is_ok_and(|o| o.status.success());
-                if !found {
-                    return Err("wine or mingw-w64 is not installed (scripts/build-windows.sh installs both)");
-                }
+            if let Some(why) = unibpf_matrix::wine::missing_tools() {
+                return Err(why);
             }
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
             // CARGO_TARGET_TMPDIR is TARGET_DIR/tmp: the Windows build goes
@@ -46,7 +42,8 @@ fn built() -> Result<&'static (PathBuf, PathBuf), &'static str> {
                 String::from_utf8_lossy(&out.stderr)
             );
             let exe = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-            Ok((exe, target_dir.join("windows")))
+            let wine = Wine::from_build(&exe).expect("the Windows build's layout");
+            Ok((target_dir.join("windows"), wine))
         })
         .as_ref()
         .map_err(|why| *why)
@@ -59,44 +56,25 @@ fn wine(args: &[&str]) -> Option<Output> {
     wine_with(args, None)
 }
 
-/// A path as wine's programs name it (`Z:\tmp\x`).
-fn wine_path(path: &Path) -> String {
-    format!("Z:{}", path.display()).replace('/', "\\")
-}
-
 /// The same, with the recording stand-in ebpfapi.dll on the DLL search
 /// path when `stand_in` gives its environment (record file, ring records).
 fn wine_with(args: &[&str], stand_in: Option<&[(&str, String)]>) -> Option<Output> {
-    let (exe, dir) = match built() {
+    let (_, wine) = match built() {
         Ok(b) => b,
         Err(why) => {
             eprintln!("skipped: {why}");
             return None;
         }
     };
-    let mut dlls = wine_path(&dir.join("wine-dlls"));
-    if stand_in.is_some() {
-        dlls = format!("{};{dlls}", wine_path(&dir.join("wine-dlls/stand-in")));
-    }
-    let run = || {
-        Command::new("wine")
-            .arg(exe)
-            .args(args)
-            .env("WINEPREFIX", dir.join("wineprefix"))
-            .env("WINEDEBUG", "-all")
-            .env("WINEPATH", &dlls)
-            .env("WINEDLLOVERRIDES", "bcryptprimitives=n,b;mscoree,mshtml=")
-            .envs(stand_in.unwrap_or_default().iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("running wine")
-    };
     static PREFIX: OnceLock<()> = OnceLock::new();
-    // The prefix is made once, by a first run whose wine messages about
-    // making it are not the program's.
-    PREFIX.get_or_init(|| {
-        run();
-    });
-    Some(run())
+    PREFIX.get_or_init(|| wine.prepare().expect("making the wine prefix"));
+    let out = wine
+        .command(stand_in.is_some())
+        .args(args)
+        .envs(stand_in.unwrap_or_default().iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("running wine");
+    Some(out)
 }
 
 #[path = "windows/stand_in.rs"]

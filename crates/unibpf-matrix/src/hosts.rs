@@ -12,6 +12,10 @@ pub enum HostKind {
     Debian,
     /// The machine running the matrix, natively.
     Local,
+    /// This machine running unibpf.exe (scripts/build-windows.sh) under
+    /// wine, against the recording stand-in of eBPF for Windows'
+    /// ebpfapi.dll: no real eBPF for Windows (see [`crate::wine`]).
+    Wine,
 }
 
 /// The backend a host leaves unibpf, which decides how a case gives it its
@@ -130,6 +134,13 @@ pub fn parse(text: &str) -> Result<Vec<Host>, MatrixError> {
                 h.name
             )));
         }
+        if h.kind == HostKind::Wine && (h.arch != Arch::X86_64 || h.backend != HostBackend::Kernel)
+        {
+            return Err(MatrixError::Hosts(format!(
+                "host {}: a wine host runs the x86_64 unibpf.exe on its own backend; give arch = \"x86_64\" and no backend",
+                h.name
+            )));
+        }
         if h.uid == Some(0) {
             return Err(MatrixError::Hosts(format!(
                 "host {}: uid 0 is root, which every host already runs as; name an unprivileged uid",
@@ -209,6 +220,24 @@ mod tests {
             assert_eq!(h.cases_env(), "USERSPACE=1\n");
         }
         assert_ne!(userspace[0].arch, userspace[1].arch);
+    }
+
+    #[test]
+    fn the_windows_column_is_one_wine_host_outside_quick() {
+        let hosts = parse(include_str!("../../../matrix/hosts.toml")).expect("hosts.toml");
+        let wine: Vec<&Host> = hosts.iter().filter(|h| h.kind == HostKind::Wine).collect();
+        assert_eq!(wine.len(), 1);
+        assert_eq!(wine[0].name, "windows-wine");
+        assert_eq!(wine[0].arch, Arch::X86_64);
+        assert!(!wine[0].quick);
+        let arm = "[[host]]\nname='w'\narch='arm64'\nkind='wine'\n";
+        let err = parse(arm).expect_err("an arm64 wine host").to_string();
+        assert!(
+            err.contains("host w: a wine host runs the x86_64 unibpf.exe"),
+            "{err}"
+        );
+        let us = "[[host]]\nname='w'\narch='x86_64'\nkind='wine'\nbackend='userspace'\n";
+        assert!(parse(us).is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! (fetching or building kernels, checksummed), [`initramfs`] (the payload),
 //! [`modules`] (kernel modules the cases need), [`vm`]
 //! (booting), [`cases`] (what each case printed and the checks), [`report`]
-//! (JSON, Markdown, SVG).
+//! (JSON, Markdown, SVG), [`wine`] (the Windows column: unibpf.exe under
+//! wine against a recording stand-in of eBPF for Windows).
 
 pub mod arch;
 pub mod btf;
@@ -22,6 +23,7 @@ pub mod report;
 pub mod runner;
 pub mod svg;
 pub mod vm;
+pub mod wine;
 
 use std::path::{Path, PathBuf};
 

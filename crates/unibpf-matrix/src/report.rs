@@ -53,6 +53,11 @@ pub struct HostRun {
     /// results from before it was recorded.
     #[serde(default)]
     pub date: Option<String>,
+    /// unibpf.exe under wine against the recording stand-in of eBPF for
+    /// Windows' ebpfapi.dll (matrix/hosts.toml's `kind = "wine"`), not a
+    /// real eBPF for Windows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wine: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,6 +140,25 @@ impl Results {
             "\nEach cell is the module under `unibpf run` on that host. O: it printed what `--expect` \
              asked for. X: it did not (the numbered reason below). -: not run.\n"
         });
+        let wine: Vec<&str> = self
+            .hosts
+            .iter()
+            .filter(|h| h.wine)
+            .map(|h| h.name.as_str())
+            .collect();
+        if !wine.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n{}: the Windows column. unibpf.exe, cross-built, runs each .wasm under wine on this machine \
+                 against our recording stand-in of eBPF for Windows' ebpfapi.dll (a test double, \
+                 scripts/wine/ebpfapi/), not a real eBPF for Windows: nothing there was verified, loaded or \
+                 attached by eBPF for Windows, and there is no native build. O: the .wasm carries a Windows \
+                 variant, unibpf.exe swapped it in, the guest printed the ring buffer records the stand-in fed it, and the stand-in \
+                 recorded the variant opened, loaded, attached and everything closed with no leak. \
+                 X: the line unibpf.exe printed.",
+                wine.join(", ")
+            );
+        }
         o.push_str("\nHosts: ");
         let hosts: Vec<String> = self
             .hosts
@@ -218,6 +242,7 @@ mod tests {
             error: None,
             boot_ms: Some(3000),
             date: Some("2026-11-25".into()),
+            wine: false,
         };
         let cell = |h: &str, p: &str, ok: bool| Cell {
             host: h.into(),
@@ -337,6 +362,43 @@ mod tests {
             Some(Status::Pass)
         );
         assert_eq!(merged.hosts[1].date.as_deref(), Some("2026-11-25"));
+    }
+
+    #[test]
+    fn a_wine_column_says_it_ran_against_a_stand_in_not_ebpf_for_windows() {
+        let mut r = sample();
+        assert!(!r.markdown().contains("stand-in"));
+        let text = serde_json::to_string(&r).expect("json");
+        assert!(!text.contains("\"wine\""), "{text}");
+        r.hosts[1].name = "windows-wine".into();
+        r.hosts[1].wine = true;
+        for c in r.cells.iter_mut().filter(|c| c.host == "6.12-x86_64") {
+            c.host = "windows-wine".into();
+            c.native = None;
+        }
+        let md = r.markdown();
+        assert!(
+            md.contains("windows-wine: the Windows column. unibpf.exe, cross-built, runs each .wasm under wine"),
+            "{md}"
+        );
+        assert!(
+            md.contains("against our recording stand-in of eBPF for Windows' ebpfapi.dll (a test double, scripts/wine/ebpfapi/), not a real eBPF for Windows"),
+            "{md}"
+        );
+        // No native build there: its half of the cell is not run.
+        assert!(
+            md.contains("| bootstrap | X<sup>1</sup>/O | -/X<sup>2</sup> |"),
+            "{md}"
+        );
+        let svg = r.svg();
+        assert!(
+            svg.contains("windows-wine: unibpf.exe under wine against our recording stand-in of ebpfapi.dll, not a real eBPF for Windows"),
+            "{svg}"
+        );
+        assert!(!sample().svg().contains("stand-in"));
+        let back: Results =
+            serde_json::from_str(&serde_json::to_string(&r).expect("json")).expect("parse");
+        assert!(back.hosts[1].wine && !back.hosts[0].wine);
     }
 
     #[test]

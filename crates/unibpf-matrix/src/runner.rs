@@ -11,7 +11,7 @@ use crate::hosts::{Host, HostBackend, HostKind};
 use crate::module::{self, ModuleCase};
 use crate::report::{Cell, HostRun, Outcome, Results, Status};
 use crate::vm::{self, Payload};
-use crate::{btf, kernels, modules, MatrixError};
+use crate::{btf, kernels, modules, wine, MatrixError};
 
 pub struct MatrixConfig {
     pub hosts: Vec<Host>,
@@ -27,6 +27,9 @@ pub struct MatrixConfig {
     /// unibpf binaries by arch; a missing arch fails its hosts with that
     /// reason.
     pub unibpf: Vec<(Arch, PathBuf)>,
+    /// unibpf.exe (scripts/build-windows.sh) for the wine host; without it
+    /// that host is skipped.
+    pub unibpf_windows: Option<PathBuf>,
     /// Where scripts/sysroot.sh unpacks each cross-built arch's libraries
     /// and busybox ([`Arch::userland`]).
     pub sysroots: PathBuf,
@@ -81,8 +84,20 @@ pub fn run(cfg: &MatrixConfig) -> Result<Results, MatrixError> {
                 };
                 let Some(host) = cfg.hosts.get(i) else { break };
                 bar.set_message(host.name.clone());
-                let (run, cells) = run_host(cfg, &client, host);
+                let ran = match host.kind {
+                    HostKind::Wine => run_wine(cfg, host),
+                    _ => Ok(run_host(cfg, &client, host)),
+                };
                 bar.inc(1);
+                let (run, cells) = match ran {
+                    Ok(ran) => ran,
+                    Err(why) => {
+                        // Not run: no column, and with --merge the one
+                        // already there stays.
+                        bar.suspend(|| eprintln!("unibpf: matrix: {} skipped: {why}", host.name));
+                        continue;
+                    }
+                };
                 done.lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push((i, run, cells));
@@ -106,6 +121,84 @@ pub fn run(cfg: &MatrixConfig) -> Result<Results, MatrixError> {
     Ok(results)
 }
 
+/// The wine host: each program's .wasm under unibpf.exe with the
+/// recording stand-in ebpfapi.dll ([`wine`]); Err is why it is skipped.
+fn run_wine(cfg: &MatrixConfig, host: &Host) -> Result<(HostRun, Vec<Cell>), String> {
+    if cfg.module.is_some() {
+        return Err("--module runs on the Linux hosts only".into());
+    }
+    if let Some(why) = wine::missing_tools() {
+        return Err(why.into());
+    }
+    let exe = cfg.unibpf_windows.as_ref().ok_or(
+        "no unibpf.exe in this matrix run (scripts/build-windows.sh builds it; give it with --unibpf-windows, as scripts/matrix.sh does)",
+    )?;
+    let wine = wine::Wine::from_build(exe).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    wine.prepare().map_err(|e| e.to_string())?;
+    let mut run = HostRun {
+        name: host.name.clone(),
+        arch: host.arch.name().into(),
+        release: format!(
+            "{} with the recording stand-in ebpfapi.dll, not eBPF for Windows",
+            wine::version()
+        ),
+        kernel_package: String::new(),
+        kernel_sha256: String::new(),
+        error: None,
+        boot_ms: None,
+        date: Some(cfg.date.clone()),
+        wine: true,
+    };
+    // Stopped gracefully after a few seconds (the sockops guest polls its
+    // ring buffer until then), killed at the cell timeout.
+    let stop = Duration::from_secs(4).min(cfg.cell_timeout);
+    let mut cells = Vec::new();
+    let mut log = String::new();
+    for p in &cfg.programs {
+        let wasm = cfg.programs_dir.join(format!("{p}.wasm"));
+        let dir = cfg.work.join(format!("wine/{p}"));
+        let expect = wine::expectation(p);
+        let (status, reason, decisions, time_ms) = if !wasm.is_file() {
+            (
+                Status::Fail,
+                format!("{} is missing (scripts/build-programs.sh)", wasm.display()),
+                vec![],
+                None,
+            )
+        } else {
+            match wine::run_program(&wine, &wasm, p, &dir, stop, cfg.cell_timeout) {
+                Ok((case, record)) => {
+                    log.push_str(&format!(
+                        "== {p}: exit {:?}\n-- stdout\n{}\n-- stderr\n{}\n-- stand-in record\n{record}\n",
+                        case.rc,
+                        case.stdout.join("\n"),
+                        case.stderr.join("\n")
+                    ));
+                    let o = wine::outcome(&case, &record, expect.as_ref());
+                    (o.status, o.reason, decisions(&case), o.time_ms)
+                }
+                Err(e) => (Status::Fail, e.to_string(), vec![], None),
+            }
+        };
+        cells.push(Cell {
+            host: host.name.clone(),
+            program: p.clone(),
+            status,
+            reason,
+            decisions,
+            time_ms,
+            native: None,
+        });
+    }
+    let console = cfg.work.join(format!("console-{}.log", host.name));
+    if let Err(e) = std::fs::write(&console, log) {
+        run.error = Some(format!("{}: {e}", console.display()));
+    }
+    run.boot_ms = Some(started.elapsed().as_millis() as u64);
+    Ok((run, cells))
+}
+
 /// One host: every cell fails with the host's reason if it cannot boot.
 fn run_host(
     cfg: &MatrixConfig,
@@ -121,6 +214,7 @@ fn run_host(
         error: None,
         boot_ms: None,
         date: Some(cfg.date.clone()),
+        wine: false,
     };
     let outcome = boot_host(cfg, client, host, &mut run);
     let cells = match outcome {

@@ -129,6 +129,8 @@ pub(crate) struct Layout {
     /// Each host's label lines, by host index.
     pub labels: Vec<Vec<String>>,
     pub legend: &'static str,
+    /// A second legend line for a wine column: what ran there.
+    pub wine_note: Option<String>,
 }
 
 const LEGEND_NATIVE: &str = "Each cell: native libbpf build (left) / unibpf (right). O passed (green), X failed (red; hover for the reason), - not run";
@@ -174,9 +176,28 @@ impl Layout {
         } else {
             LEGEND_UNIBPF
         };
+        let wine: Vec<&str> = r
+            .hosts
+            .iter()
+            .filter(|h| h.wine)
+            .map(|h| h.name.as_str())
+            .collect();
+        let wine_note = (!wine.is_empty()).then(|| {
+            format!(
+                "{}: unibpf.exe under wine against our recording stand-in of ebpfapi.dll, not a real eBPF for Windows",
+                wine.join(", ")
+            )
+        });
         let grid_right = x.saturating_sub(GROUP_GAP).max(left + MIN_CELL_W);
-        let width = (grid_right + MARGIN).max(MARGIN + text_width(legend).ceil() as usize + MARGIN);
-        let height = top + CELL_H * r.programs.len().max(1) + 40;
+        let widest_legend = wine_note
+            .as_deref()
+            .map_or(0.0, text_width)
+            .max(text_width(legend));
+        let width = (grid_right + MARGIN).max(MARGIN + widest_legend.ceil() as usize + MARGIN);
+        let height = top
+            + CELL_H * r.programs.len().max(1)
+            + 40
+            + if wine_note.is_some() { LINE_H } else { 0 };
         Layout {
             width,
             height,
@@ -186,6 +207,7 @@ impl Layout {
             arch_spans,
             labels,
             legend,
+            wine_note,
         }
     }
 
@@ -243,12 +265,21 @@ pub fn render(r: &Results) -> String {
             cell(&mut o, r, &r.hosts[i].name, p, x, y, l.cell_w);
         }
     }
+    let below = if l.wine_note.is_some() { LINE_H } else { 0 };
     let _ = writeln!(
         o,
         r##"<text x="{MARGIN}" y="{}" fill="#555">{}</text>"##,
-        l.height - 14,
+        l.height - 14 - below,
         l.legend
     );
+    if let Some(note) = &l.wine_note {
+        let _ = writeln!(
+            o,
+            r##"<text x="{MARGIN}" y="{}" fill="#555">{}</text>"##,
+            l.height - 14,
+            escape(note)
+        );
+    }
     o.push_str("</svg>\n");
     o
 }
@@ -367,6 +398,7 @@ mod tests {
                     error: None,
                     boot_ms: None,
                     date: None,
+                    wine: false,
                 })
                 .collect(),
             programs,

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::{built, common::guest, program, text, wine_path, wine_with};
+use super::{built, common::guest, program, text, wine_with};
 
 /// FNV-1a, 64 bits: the digest the stand-in records of what it opens.
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -94,10 +94,7 @@ fn run(args: &[&str], ring: &[Vec<u8>]) -> Option<Run> {
         .map(|r| r.iter().map(|b| format!("{b:02x}")).collect())
         .collect();
     std::fs::write(&records, hex.join("\n") + "\n").expect("ring records");
-    let env = [
-        ("UNIBPF_EBPFAPI_RECORD", wine_path(&record)),
-        ("UNIBPF_EBPFAPI_RING_RECORDS", wine_path(&records)),
-    ];
+    let env = unibpf_matrix::wine::stand_in_env(&record, &records);
     let out = wine_with(args, Some(&env))?;
     let all = std::fs::read_to_string(&record).unwrap_or_default();
     let (unloads, calls): (Vec<String>, Vec<String>) = all
@@ -429,7 +426,7 @@ fn without_a_variant_or_with_a_bad_one_the_load_fails_in_one_line() {
 
 #[test]
 fn a_native_variant_is_opened_from_a_file_that_is_removed_after() {
-    let (_, dir) = match built() {
+    let (dir, _) = match built() {
         Ok(b) => b,
         Err(why) => return eprintln!("skipped: {why}"),
     };
