@@ -131,3 +131,73 @@ fn a_module_loading_bpf_says_ebpf_for_windows_is_missing() {
     );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 }
+
+/// The matrix's Windows column (`unibpf matrix --hosts windows-wine`):
+/// sockops passes against the stand-in, a program without a Windows
+/// variant fails with unibpf.exe's line, and the legend says what ran.
+#[test]
+fn the_matrix_windows_column_passes_sockops_and_says_why_the_others_fail() {
+    let (_, wine) = match built() {
+        Ok(b) => b,
+        Err(why) => return eprintln!("skipped: {why}"),
+    };
+    let programs = program("sockops.wasm").parent().unwrap().to_path_buf();
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_unibpf"))
+        .args([
+            "matrix",
+            "--hosts",
+            "windows-wine",
+            "--programs",
+            "sockops,bootstrap",
+        ])
+        .arg("--root")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .arg("--programs-dir")
+        .arg(&programs)
+        .arg("--out")
+        .arg(out.path())
+        .arg("--unibpf-windows")
+        .arg(wine.exe())
+        .output()
+        .expect("unibpf matrix");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("latest.json")).unwrap()).unwrap();
+    assert_eq!(json["hosts"][0]["name"], "windows-wine");
+    assert_eq!(json["hosts"][0]["wine"], true);
+    let cell = |p: &str| {
+        json["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["program"] == p)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {p} cell: {json}"))
+    };
+    let sockops = cell("sockops");
+    assert_eq!(sockops["status"], "pass", "{sockops}");
+    assert!(
+        sockops["decisions"][0]
+            .as_str()
+            .unwrap()
+            .contains("swapped for its windows variant sockops.windows.bpf.o"),
+        "{sockops}"
+    );
+    let bootstrap = cell("bootstrap");
+    assert_eq!(bootstrap["status"], "fail");
+    let reason = bootstrap["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "exit 1: unibpf: error: the BPF object with programs handle_exec, handle_exit (key "
+        ) && reason.contains("has no windows variant")
+            && reason.contains("unibpf bundle APP.wasm --platform windows"),
+        "{reason}"
+    );
+    let md = std::fs::read_to_string(out.path().join("latest.md")).unwrap();
+    assert!(
+        md.contains("| sockops | O |") || md.contains("| sockops | -/O |"),
+        "{md}"
+    );
+    assert!(md.contains("not a real eBPF for Windows"), "{md}");
+}

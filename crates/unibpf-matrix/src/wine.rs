@@ -77,6 +77,11 @@ impl Wine {
         Ok(wine)
     }
 
+    /// unibpf.exe.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
     /// `wine unibpf.exe`, to which the caller adds arguments; with
     /// `stand_in`, the recording ebpfapi.dll is on the DLL search path,
     /// without it, eBPF for Windows is missing.
