@@ -9,7 +9,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 use unibpf_hostcall::{GuestMemory, GuestMemoryMut};
-use wasmi::{Caller, Linker};
 
 use crate::ctx::{FdKind, WasiCtx};
 use crate::errno::{WasiErrno, WasiResult};
@@ -17,7 +16,6 @@ use crate::io::{
     FILETYPE_CHARACTER_DEVICE, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE, FILETYPE_SYMBOLIC_LINK,
     FILETYPE_UNKNOWN,
 };
-use crate::{with_ctx, WasiView, MODULE};
 
 const MAX_PATH: u64 = 4096;
 const OFLAGS_CREAT: u16 = 1;
@@ -117,7 +115,7 @@ fn write_filestat(mem: &mut [u8], out: u32, st: &FileStat) -> WasiResult<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn path_open(
+pub(crate) fn path_open(
     mem: &mut [u8],
     ctx: &mut WasiCtx,
     dirfd: i32,
@@ -175,7 +173,7 @@ fn path_open(
     Ok(())
 }
 
-fn path_filestat_get(
+pub(crate) fn path_filestat_get(
     mem: &mut [u8],
     ctx: &mut WasiCtx,
     dirfd: i32,
@@ -194,7 +192,12 @@ fn path_filestat_get(
     write_filestat(mem, out, &st)
 }
 
-fn fd_filestat_get(mem: &mut [u8], ctx: &mut WasiCtx, fd: i32, out: u32) -> WasiResult<()> {
+pub(crate) fn fd_filestat_get(
+    mem: &mut [u8],
+    ctx: &mut WasiCtx,
+    fd: i32,
+    out: u32,
+) -> WasiResult<()> {
     let entry = ctx.get(fd)?;
     let st = match entry.host_fd() {
         Some(host) => nix::sys::stat::fstat(host)?,
@@ -209,7 +212,7 @@ fn fd_filestat_get(mem: &mut [u8], ctx: &mut WasiCtx, fd: i32, out: u32) -> Wasi
     write_filestat(mem, out, &st)
 }
 
-fn fd_readdir(
+pub(crate) fn fd_readdir(
     mem: &mut [u8],
     ctx: &mut WasiCtx,
     fd: i32,
@@ -268,133 +271,73 @@ fn at_leaf(
     parent_and_leaf(dir, &path)
 }
 
-pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> Result<(), wasmi::Error> {
-    l.func_wrap(
-        MODULE,
-        "path_open",
-        |mut c: Caller<'_, T>,
-         dirfd: i32,
-         lookup: u32,
-         p: u32,
-         plen: u32,
-         oflags: u32,
-         rights: u64,
-         _inh: u64,
-         fdflags: u32,
-         out: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                path_open(
-                    m,
-                    ctx,
-                    dirfd,
-                    lookup,
-                    (p, plen),
-                    oflags as u16,
-                    rights,
-                    fdflags as u16,
-                    out,
-                )
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_filestat_get",
-        |mut c: Caller<'_, T>, dirfd: i32, lookup: u32, p: u32, plen: u32, out: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                path_filestat_get(m, ctx, dirfd, lookup, (p, plen), out)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "fd_filestat_get",
-        |mut c: Caller<'_, T>, fd: i32, out: u32| {
-            with_ctx(&mut c, |m, ctx| fd_filestat_get(m, ctx, fd, out))
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "fd_readdir",
-        |mut c: Caller<'_, T>, fd: i32, buf: u32, len: u32, cookie: u64, used: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                fd_readdir(m, ctx, fd, buf, len, cookie, used)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_create_directory",
-        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                let (parent, leaf) = at_leaf(m, ctx, dirfd, (p, plen))?;
-                Ok(nix::sys::stat::mkdirat(
-                    &parent,
-                    leaf.as_str(),
-                    Mode::from_bits_truncate(0o755),
-                )?)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_remove_directory",
-        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                let (parent, leaf) = at_leaf(m, ctx, dirfd, (p, plen))?;
-                Ok(nix::unistd::unlinkat(
-                    &parent,
-                    leaf.as_str(),
-                    nix::unistd::UnlinkatFlags::RemoveDir,
-                )?)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_unlink_file",
-        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                let (parent, leaf) = at_leaf(m, ctx, dirfd, (p, plen))?;
-                Ok(nix::unistd::unlinkat(
-                    &parent,
-                    leaf.as_str(),
-                    nix::unistd::UnlinkatFlags::NoRemoveDir,
-                )?)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_rename",
-        |mut c: Caller<'_, T>, fd: i32, p: u32, plen: u32, new_fd: i32, np: u32, nplen: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                let (from_dir, from) = at_leaf(m, ctx, fd, (p, plen))?;
-                let (to_dir, to) = at_leaf(m, ctx, new_fd, (np, nplen))?;
-                Ok(nix::fcntl::renameat(
-                    &from_dir,
-                    from.as_str(),
-                    &to_dir,
-                    to.as_str(),
-                )?)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_readlink",
-        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32, buf: u32, len: u32, used: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                let (parent, leaf) = at_leaf(m, ctx, dirfd, (p, plen))?;
-                let target = nix::fcntl::readlinkat(&parent, leaf.as_str())?;
-                let bytes = target.as_encoded_bytes();
-                let n = bytes.len().min(len as usize);
-                let mut mm = GuestMemoryMut::new(m);
-                mm.write(u64::from(buf), &bytes[..n])?;
-                mm.write_u32(u64::from(used), n as u32)?;
-                Ok(())
-            })
-        },
-    )?;
-    Ok(())
+pub(crate) fn create_directory(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<()> {
+    let (parent, leaf) = at_leaf(mem, ctx, dirfd, path)?;
+    Ok(nix::sys::stat::mkdirat(
+        &parent,
+        leaf.as_str(),
+        Mode::from_bits_truncate(0o755),
+    )?)
+}
+
+pub(crate) fn remove_directory(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<()> {
+    let (parent, leaf) = at_leaf(mem, ctx, dirfd, path)?;
+    Ok(nix::unistd::unlinkat(
+        &parent,
+        leaf.as_str(),
+        nix::unistd::UnlinkatFlags::RemoveDir,
+    )?)
+}
+
+pub(crate) fn unlink_file(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<()> {
+    let (parent, leaf) = at_leaf(mem, ctx, dirfd, path)?;
+    Ok(nix::unistd::unlinkat(
+        &parent,
+        leaf.as_str(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    )?)
+}
+
+/// Renames `from` (a directory fd and a path below it) to `to`.
+pub(crate) fn rename(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    from: (i32, (u32, u32)),
+    to: (i32, (u32, u32)),
+) -> WasiResult<()> {
+    let (from_dir, from) = at_leaf(mem, ctx, from.0, from.1)?;
+    let (to_dir, to) = at_leaf(mem, ctx, to.0, to.1)?;
+    Ok(nix::fcntl::renameat(
+        &from_dir,
+        from.as_str(),
+        &to_dir,
+        to.as_str(),
+    )?)
+}
+
+/// The target of the symbolic link at `path`, as bytes.
+pub(crate) fn readlink(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<Vec<u8>> {
+    let (parent, leaf) = at_leaf(mem, ctx, dirfd, path)?;
+    let target = nix::fcntl::readlinkat(&parent, leaf.as_str())?;
+    Ok(target.as_encoded_bytes().to_vec())
 }

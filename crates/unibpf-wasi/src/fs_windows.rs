@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use unibpf_hostcall::{GuestMemory, GuestMemoryMut};
-use wasmi::{Caller, Linker};
 
 use crate::ctx::{FdKind, WasiCtx};
 use crate::errno::{WasiErrno, WasiResult};
@@ -27,7 +26,6 @@ use crate::io::{
     FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE, FILETYPE_SYMBOLIC_LINK, FILETYPE_UNKNOWN,
 };
 use crate::winpath;
-use crate::{with_ctx, WasiView, MODULE};
 
 const MAX_PATH: u64 = 4096;
 const OFLAGS_CREAT: u16 = 1;
@@ -139,7 +137,7 @@ fn write_filestat(mem: &mut [u8], out: u32, meta: &Metadata) -> WasiResult<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn path_open(
+pub(crate) fn path_open(
     mem: &mut [u8],
     ctx: &mut WasiCtx,
     dirfd: i32,
@@ -213,7 +211,7 @@ fn path_open(
     Ok(())
 }
 
-fn path_filestat_get(
+pub(crate) fn path_filestat_get(
     mem: &mut [u8],
     ctx: &mut WasiCtx,
     dirfd: i32,
@@ -228,7 +226,12 @@ fn path_filestat_get(
     write_filestat(mem, out, &meta)
 }
 
-fn fd_filestat_get(mem: &mut [u8], ctx: &mut WasiCtx, fd: i32, out: u32) -> WasiResult<()> {
+pub(crate) fn fd_filestat_get(
+    mem: &mut [u8],
+    ctx: &mut WasiCtx,
+    fd: i32,
+    out: u32,
+) -> WasiResult<()> {
     let meta = match ctx.get(fd)? {
         FdKind::File { file, .. } => file.metadata()?,
         FdKind::Dir { fd, .. } => std::fs::symlink_metadata(&fd.path)?,
@@ -247,7 +250,7 @@ fn fd_filestat_get(mem: &mut [u8], ctx: &mut WasiCtx, fd: i32, out: u32) -> Wasi
 /// by name (an order that stays the same between the calls a guest makes
 /// to page through it). Inode numbers are the entry's place, counted
 /// from 1 (libc reads 0 as "look it up").
-fn fd_readdir(
+pub(crate) fn fd_readdir(
     mem: &mut [u8],
     ctx: &mut WasiCtx,
     fd: i32,
@@ -304,7 +307,7 @@ fn at_leaf(mem: &[u8], ctx: &mut WasiCtx, dirfd: i32, path: (u32, u32)) -> WasiR
     resolve_leaf(&dir, &path)
 }
 
-fn unlink_file(host: &Path) -> WasiResult<()> {
+fn unlink(host: &Path) -> WasiResult<()> {
     let meta = std::fs::symlink_metadata(host)?;
     if meta.is_dir() {
         return Err(WasiErrno::ISDIR);
@@ -327,118 +330,57 @@ fn remove_dir(host: &Path) -> WasiResult<()> {
     })
 }
 
-pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> Result<(), wasmi::Error> {
-    l.func_wrap(
-        MODULE,
-        "path_open",
-        |mut c: Caller<'_, T>,
-         dirfd: i32,
-         lookup: u32,
-         p: u32,
-         plen: u32,
-         oflags: u32,
-         rights: u64,
-         _inh: u64,
-         fdflags: u32,
-         out: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                path_open(
-                    m,
-                    ctx,
-                    dirfd,
-                    lookup,
-                    (p, plen),
-                    oflags as u16,
-                    rights,
-                    fdflags as u16,
-                    out,
-                )
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_filestat_get",
-        |mut c: Caller<'_, T>, dirfd: i32, lookup: u32, p: u32, plen: u32, out: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                path_filestat_get(m, ctx, dirfd, lookup, (p, plen), out)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "fd_filestat_get",
-        |mut c: Caller<'_, T>, fd: i32, out: u32| {
-            with_ctx(&mut c, |m, ctx| fd_filestat_get(m, ctx, fd, out))
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "fd_readdir",
-        |mut c: Caller<'_, T>, fd: i32, buf: u32, len: u32, cookie: u64, used: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                fd_readdir(m, ctx, fd, buf, len, cookie, used)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_create_directory",
-        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                let host = at_leaf(m, ctx, dirfd, (p, plen))?;
-                Ok(std::fs::create_dir(host)?)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_remove_directory",
-        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                remove_dir(&at_leaf(m, ctx, dirfd, (p, plen))?)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_unlink_file",
-        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                unlink_file(&at_leaf(m, ctx, dirfd, (p, plen))?)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_rename",
-        |mut c: Caller<'_, T>, fd: i32, p: u32, plen: u32, new_fd: i32, np: u32, nplen: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                let from = at_leaf(m, ctx, fd, (p, plen))?;
-                let to = at_leaf(m, ctx, new_fd, (np, nplen))?;
-                Ok(std::fs::rename(from, to)?)
-            })
-        },
-    )?;
-    l.func_wrap(
-        MODULE,
-        "path_readlink",
-        |mut c: Caller<'_, T>, dirfd: i32, p: u32, plen: u32, buf: u32, len: u32, used: u32| {
-            with_ctx(&mut c, |m, ctx| {
-                let host = at_leaf(m, ctx, dirfd, (p, plen))?;
-                if !std::fs::symlink_metadata(&host)?.file_type().is_symlink() {
-                    return Err(WasiErrno::INVAL);
-                }
-                let target = std::fs::read_link(&host)?;
-                let target = target.to_string_lossy().replace('\\', "/");
-                let bytes = target.as_bytes();
-                let n = bytes.len().min(len as usize);
-                let mut mm = GuestMemoryMut::new(m);
-                mm.write(u64::from(buf), &bytes[..n])?;
-                mm.write_u32(u64::from(used), n as u32)?;
-                Ok(())
-            })
-        },
-    )?;
-    Ok(())
+pub(crate) fn create_directory(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<()> {
+    let host = at_leaf(mem, ctx, dirfd, path)?;
+    Ok(std::fs::create_dir(host)?)
+}
+
+pub(crate) fn remove_directory(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<()> {
+    remove_dir(&at_leaf(mem, ctx, dirfd, path)?)
+}
+
+pub(crate) fn unlink_file(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<()> {
+    unlink(&at_leaf(mem, ctx, dirfd, path)?)
+}
+
+/// Renames `from` (a directory fd and a path below it) to `to`.
+pub(crate) fn rename(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    from: (i32, (u32, u32)),
+    to: (i32, (u32, u32)),
+) -> WasiResult<()> {
+    let from = at_leaf(mem, ctx, from.0, from.1)?;
+    let to = at_leaf(mem, ctx, to.0, to.1)?;
+    Ok(std::fs::rename(from, to)?)
+}
+
+/// The target of the symbolic link at `path`, with `/` separators.
+pub(crate) fn readlink(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+) -> WasiResult<Vec<u8>> {
+    let host = at_leaf(mem, ctx, dirfd, path)?;
+    if !std::fs::symlink_metadata(&host)?.file_type().is_symlink() {
+        return Err(WasiErrno::INVAL);
+    }
+    let target = std::fs::read_link(&host)?;
+    Ok(target.to_string_lossy().replace('\\', "/").into_bytes())
 }

@@ -30,6 +30,8 @@ mod fs;
 mod fs_windows;
 #[cfg(windows)]
 use fs_windows as fs;
+#[cfg(any(unix, windows))]
+mod fs_calls;
 mod host;
 mod io;
 mod sched;
@@ -126,7 +128,7 @@ fn implemented(name: &str) -> bool {
 pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> Result<(), wasmi::Error> {
     io::add_to_linker(linker)?;
     #[cfg(any(unix, windows))]
-    fs::add_to_linker(linker)?;
+    fs_calls::add_to_linker(linker)?;
     sched::add_to_linker(linker)?;
     Ok(())
 }
