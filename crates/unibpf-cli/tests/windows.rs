@@ -21,29 +21,9 @@ fn built() -> Result<&'static (PathBuf, Wine), &'static str> {
     static BUILT: OnceLock<Result<(PathBuf, Wine), &'static str>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            if let Some(why) = unibpf_matrix::wine::missing_tools() {
-                return Err(why);
-            }
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            // CARGO_TARGET_TMPDIR is TARGET_DIR/tmp: the Windows build goes
-            // to TARGET_DIR/windows, as scripts/test.sh's.
-            let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .parent()
-                .expect("target dir")
-                .to_path_buf();
-            let out = Command::new("sh")
-                .arg(root.join("scripts/build-windows.sh"))
-                .env("CARGO_TARGET_DIR", &target_dir)
-                .output()
-                .expect("running scripts/build-windows.sh");
-            assert!(
-                out.status.success(),
-                "scripts/build-windows.sh failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let exe = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-            let wine = Wine::from_build(&exe).expect("the Windows build's layout");
-            Ok((target_dir.join("windows"), wine))
+            let (exe, dir) = common::windows_build()?;
+            let wine = Wine::from_build(exe).expect("the Windows build's layout");
+            Ok((dir.clone(), wine))
         })
         .as_ref()
         .map_err(|why| *why)

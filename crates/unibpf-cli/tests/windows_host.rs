@@ -10,47 +10,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{field, guest, spawn_running};
 
-/// unibpf.exe and the build's windows/ dir, or why the tests cannot run.
+/// unibpf.exe and the build's windows/ dir; None (said why) when skipped.
 fn built() -> Option<&'static (PathBuf, PathBuf)> {
-    static BUILT: OnceLock<Result<(PathBuf, PathBuf), &'static str>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        for tool in ["wine", "x86_64-w64-mingw32-gcc"] {
-            let found = Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if !found {
-                return Err(
-                    "wine or mingw-w64 is not installed (scripts/build-windows.sh installs both)",
-                );
-            }
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        // CARGO_TARGET_TMPDIR is TARGET_DIR/tmp; the Windows build goes to
-        // TARGET_DIR/windows, as scripts/test.sh's.
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("target dir")
-            .to_path_buf();
-        let out = Command::new("sh")
-            .arg(root.join("scripts/build-windows.sh"))
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .output()
-            .expect("running scripts/build-windows.sh");
-        assert!(
-            out.status.success(),
-            "scripts/build-windows.sh failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let exe = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        Ok((exe, target_dir.join("windows")))
-    });
-    match built {
+    match common::windows_build() {
         Ok(b) => Some(b),
         Err(why) => {
             eprintln!("skipped: {why}");

@@ -468,3 +468,39 @@ pub fn on_foreign_uprobe_builds(wasms: [&str; 2], check: impl Fn(&str)) {
         check(wasm);
     }
 }
+
+/// unibpf.exe cross-built by scripts/build-windows.sh into this target
+/// dir's windows/ (as scripts/test.sh builds it), and that windows/ dir;
+/// or why the wine tests cannot run (wine or mingw-w64 missing). Built once
+/// per test binary.
+pub fn windows_build() -> Result<&'static (std::path::PathBuf, std::path::PathBuf), &'static str> {
+    use std::path::{Path, PathBuf};
+    static BUILT: std::sync::OnceLock<Result<(PathBuf, PathBuf), &'static str>> =
+        std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(why) = unibpf_matrix::wine::missing_tools() {
+                return Err(why);
+            }
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            // CARGO_TARGET_TMPDIR is TARGET_DIR/tmp.
+            let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .expect("target dir")
+                .to_path_buf();
+            let out = Command::new("sh")
+                .arg(root.join("scripts/build-windows.sh"))
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .output()
+                .expect("running scripts/build-windows.sh");
+            assert!(
+                out.status.success(),
+                "scripts/build-windows.sh failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let exe = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            Ok((exe, target_dir.join("windows")))
+        })
+        .as_ref()
+        .map_err(|why| *why)
+}
