@@ -12,6 +12,7 @@ use unibpf_hostcall::{GuestMemory, GuestMemoryMut};
 
 use crate::ctx::{FdKind, WasiCtx};
 use crate::errno::{WasiErrno, WasiResult};
+use crate::fs_calls::{write_dirents, write_stdio_filestat};
 use crate::io::{
     FILETYPE_CHARACTER_DEVICE, FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE, FILETYPE_SYMBOLIC_LINK,
     FILETYPE_UNKNOWN,
@@ -201,13 +202,7 @@ pub(crate) fn fd_filestat_get(
     let entry = ctx.get(fd)?;
     let st = match entry.host_fd() {
         Some(host) => nix::sys::stat::fstat(host)?,
-        None => {
-            // stdio: a character device with nothing else to say.
-            let mut m = GuestMemoryMut::new(mem);
-            m.slice_mut(u64::from(out), 64)?.fill(0);
-            m.write_u8(u64::from(out) + 16, FILETYPE_CHARACTER_DEVICE)?;
-            return Ok(());
-        }
+        None => return write_stdio_filestat(mem, out),
     };
     write_filestat(mem, out, &st)
 }
@@ -228,17 +223,8 @@ pub(crate) fn fd_readdir(
         OFlag::O_RDONLY | OFlag::O_DIRECTORY,
         Mode::empty(),
     )?;
-    let mut out = Vec::with_capacity(len as usize);
-    for (i, entry) in entries
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(cookie).unwrap_or(usize::MAX))
-    {
-        if out.len() >= len as usize {
-            break;
-        }
+    let listing = entries.iter().map(|entry| {
         let entry = entry?;
-        let name = entry.file_name().to_bytes();
         let ty = match entry.file_type() {
             Some(nix::dir::Type::Directory) => FILETYPE_DIRECTORY,
             Some(nix::dir::Type::File) => FILETYPE_REGULAR_FILE,
@@ -246,18 +232,9 @@ pub(crate) fn fd_readdir(
             Some(nix::dir::Type::CharacterDevice) => FILETYPE_CHARACTER_DEVICE,
             _ => FILETYPE_UNKNOWN,
         };
-        out.extend_from_slice(&(i as u64 + 1).to_le_bytes());
-        out.extend_from_slice(&entry.ino().to_le_bytes());
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(&[ty, 0, 0, 0]);
-        out.extend_from_slice(name);
-    }
-    // A full buffer tells the guest to call again from its last cookie.
-    out.truncate(len as usize);
-    let mut m = GuestMemoryMut::new(mem);
-    m.write(u64::from(buf), &out)?;
-    m.write_u32(u64::from(used), out.len() as u32)?;
-    Ok(())
+        Ok((Some(entry.ino()), entry.file_name().to_bytes().to_vec(), ty))
+    });
+    write_dirents(mem, (buf, len, used), cookie, listing)
 }
 
 fn at_leaf(

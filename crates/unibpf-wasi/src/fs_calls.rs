@@ -5,8 +5,56 @@
 use unibpf_hostcall::GuestMemoryMut;
 use wasmi::{Caller, Linker};
 
+use crate::errno::WasiResult;
 use crate::fs as os;
+use crate::io::FILETYPE_CHARACTER_DEVICE;
 use crate::{with_ctx, WasiView, MODULE};
+
+/// One directory entry for [`write_dirents`]: its inode number (None: its
+/// place in the listing, counted from 1, where the host has none), name
+/// and WASI file type.
+pub(crate) type Dirent = (Option<u64>, Vec<u8>, u8);
+
+/// Writes the entries from place `cookie` on as WASI dirents to the
+/// guest's `buf`, at most `len` bytes (a full buffer tells the guest to
+/// call again from its last cookie), and their byte count at `used`. An
+/// error in an entry before `cookie` is not looked at.
+pub(crate) fn write_dirents(
+    mem: &mut [u8],
+    (buf, len, used): (u32, u32, u32),
+    cookie: u64,
+    entries: impl Iterator<Item = WasiResult<Dirent>>,
+) -> WasiResult<()> {
+    let mut out = Vec::with_capacity(len as usize);
+    for (i, entry) in entries
+        .enumerate()
+        .skip(usize::try_from(cookie).unwrap_or(usize::MAX))
+    {
+        if out.len() >= len as usize {
+            break;
+        }
+        let (ino, name, ty) = entry?;
+        let next = i as u64 + 1;
+        out.extend_from_slice(&next.to_le_bytes());
+        out.extend_from_slice(&ino.unwrap_or(next).to_le_bytes());
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(&[ty, 0, 0, 0]);
+        out.extend_from_slice(&name);
+    }
+    out.truncate(len as usize);
+    let mut m = GuestMemoryMut::new(mem);
+    m.write(u64::from(buf), &out)?;
+    m.write_u32(u64::from(used), out.len() as u32)?;
+    Ok(())
+}
+
+/// The filestat of stdio: a character device with nothing else to say.
+pub(crate) fn write_stdio_filestat(mem: &mut [u8], out: u32) -> WasiResult<()> {
+    let mut m = GuestMemoryMut::new(mem);
+    m.slice_mut(u64::from(out), 64)?.fill(0);
+    m.write_u8(u64::from(out) + 16, FILETYPE_CHARACTER_DEVICE)?;
+    Ok(())
+}
 
 pub(crate) fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> Result<(), wasmi::Error> {
     l.func_wrap(

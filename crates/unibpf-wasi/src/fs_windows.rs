@@ -21,6 +21,7 @@ use unibpf_hostcall::{GuestMemory, GuestMemoryMut};
 
 use crate::ctx::{FdKind, WasiCtx};
 use crate::errno::{WasiErrno, WasiResult};
+use crate::fs_calls::{write_dirents, write_stdio_filestat};
 use crate::host::DirFd;
 use crate::io::{
     FILETYPE_DIRECTORY, FILETYPE_REGULAR_FILE, FILETYPE_SYMBOLIC_LINK, FILETYPE_UNKNOWN,
@@ -235,13 +236,7 @@ pub(crate) fn fd_filestat_get(
     let meta = match ctx.get(fd)? {
         FdKind::File { file, .. } => file.metadata()?,
         FdKind::Dir { fd, .. } => std::fs::symlink_metadata(&fd.path)?,
-        _ => {
-            // stdio: a character device with nothing else to say.
-            let mut m = GuestMemoryMut::new(mem);
-            m.slice_mut(u64::from(out), 64)?.fill(0);
-            m.write_u8(u64::from(out) + 16, crate::io::FILETYPE_CHARACTER_DEVICE)?;
-            return Ok(());
-        }
+        _ => return write_stdio_filestat(mem, out),
     };
     write_filestat(mem, out, &meta)
 }
@@ -276,29 +271,11 @@ pub(crate) fn fd_readdir(
         (".".to_string(), FILETYPE_DIRECTORY),
         ("..".to_string(), FILETYPE_DIRECTORY),
     ];
-    let mut out = Vec::with_capacity(len as usize);
-    for (i, (name, ty)) in dots
+    let listing = dots
         .into_iter()
         .chain(names)
-        .enumerate()
-        .skip(usize::try_from(cookie).unwrap_or(usize::MAX))
-    {
-        if out.len() >= len as usize {
-            break;
-        }
-        let next = i as u64 + 1;
-        out.extend_from_slice(&next.to_le_bytes());
-        out.extend_from_slice(&next.to_le_bytes());
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(&[ty, 0, 0, 0]);
-        out.extend_from_slice(name.as_bytes());
-    }
-    // A full buffer tells the guest to call again from its last cookie.
-    out.truncate(len as usize);
-    let mut m = GuestMemoryMut::new(mem);
-    m.write(u64::from(buf), &out)?;
-    m.write_u32(u64::from(used), out.len() as u32)?;
-    Ok(())
+        .map(|(name, ty)| Ok((None, name.into_bytes(), ty)));
+    write_dirents(mem, (buf, len, used), cookie, listing)
 }
 
 fn at_leaf(mem: &[u8], ctx: &mut WasiCtx, dirfd: i32, path: (u32, u32)) -> WasiResult<PathBuf> {
