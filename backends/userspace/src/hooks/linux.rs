@@ -67,11 +67,8 @@ impl Hooks {
         index: usize,
         target: AttachTarget<'_>,
     ) -> Result<()> {
-        let attached = self.attach_any(owner, core, index, target);
-        if attached.is_ok() {
-            self.process.note_attach();
-        }
-        attached
+        self.attach_any(owner, core, index, target)
+            .inspect(|()| self.process.note_attach())
     }
 
     fn attach_any(
