@@ -26,8 +26,13 @@
 //! exec, and after mmaps only when its syscalls are traced anyway
 //! ([`SyscallSet::all`]): without syscall stops a library the process maps
 //! after the seize is not probed (tracing every syscall to find out would
-//! slow it down far more than the probes do). When tracing stops, every
-//! breakpoint of a pid target is taken out before it is detached. A hit
+//! slow it down far more than the probes do). Seizing a pid stops each of
+//! its threads once, and the probes are placed while all are stopped: a
+//! thread started by one seized inside clone() is found and seized too,
+//! and none is inside an execve meanwhile. When tracing stops, every
+//! breakpoint of a pid target is taken out before it is detached, and a
+//! thread that took a trap not reported yet is let run into that trap's
+//! stop first (its SIGTRAP would kill it once detached). A hit
 //! costs two stops (trap and step, about 37 µs, `tests/bench.rs`) plus two
 //! for a return probe (58 µs per call with both); in a process with other
 //! threads, each hit also stops them while it steps (about 110–140 µs per
@@ -52,6 +57,7 @@
 //! eBPF: a packet socket on one interface.
 
 mod arch;
+mod attach;
 mod breakpoint;
 mod error;
 mod handle;

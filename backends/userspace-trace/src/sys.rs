@@ -1,7 +1,8 @@
 //! Thin wrappers over the ptrace and wait requests that nix does not wrap
 //! the way we need: resuming with any signal (nix's `Signal` has no real-time
 //! signals), PTRACE_LISTEN, and PTRACE_GET_SYSCALL_INFO (nix passes a zero
-//! buffer size, so the kernel fills nothing in).
+//! buffer size, so the kernel fills nothing in), and peeking at a tracee's
+//! queued signals.
 
 use nix::errno::Errno;
 
@@ -115,6 +116,60 @@ pub(crate) fn set_siginfo(tid: i32, info: &libc::siginfo_t) -> Result<(), Errno>
     nix::sys::ptrace::setsiginfo(nix::unistd::Pid::from_raw(tid), info)
 }
 
+/// Whether stopped `tid` has a SIGTRAP with one of `codes` queued for it
+/// alone and not blocked, so that it would be delivered once `tid` runs
+/// (PTRACE_PEEKSIGINFO, PTRACE_GETSIGMASK).
+pub(crate) fn trap_queued(tid: i32, codes: &[i32]) -> Result<bool, Errno> {
+    const CHUNK: usize = 16;
+    let mut blocked: u64 = 0;
+    // SAFETY: the kernel writes `addr` bytes (8, its sigset_t) into
+    // `blocked`, which lives for the whole call.
+    let res = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETSIGMASK,
+            tid,
+            std::mem::size_of::<u64>(),
+            &mut blocked as *mut u64,
+        )
+    };
+    Errno::result(res)?;
+    if blocked & (1 << (libc::SIGTRAP - 1)) != 0 {
+        return Ok(false);
+    }
+    let mut off = 0u64;
+    loop {
+        // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
+        let mut infos: [libc::siginfo_t; CHUNK] = unsafe { std::mem::zeroed() };
+        let mut args = libc::ptrace_peeksiginfo_args {
+            off,
+            flags: 0,
+            nr: CHUNK as i32,
+        };
+        // SAFETY: the kernel reads `args` and writes at most `nr` siginfos
+        // into `infos`; both live for the whole call.
+        let n = unsafe {
+            libc::ptrace(
+                libc::PTRACE_PEEKSIGINFO,
+                tid,
+                &mut args as *mut libc::ptrace_peeksiginfo_args,
+                infos.as_mut_ptr(),
+            )
+        };
+        let n = Errno::result(n)? as usize;
+        let queued = &infos[..n.min(CHUNK)];
+        if queued
+            .iter()
+            .any(|i| i.si_signo == libc::SIGTRAP && codes.contains(&i.si_code))
+        {
+            return Ok(true);
+        }
+        if n < CHUNK {
+            return Ok(false);
+        }
+        off += CHUNK as u64;
+    }
+}
+
 /// The registers of a stopped tracee (PTRACE_GETREGSET NT_PRSTATUS).
 pub(crate) fn regs(tid: i32) -> Result<crate::Regs, Errno> {
     use nix::sys::ptrace::{getregset, regset::NT_PRSTATUS};
@@ -157,6 +212,15 @@ pub(crate) fn wait_any() -> Result<(i32, Wait), Errno> {
     let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
     let pid = Errno::result(pid)?;
     Ok((pid, decode(status)))
+}
+
+/// Whether tracee `tid` has a stop (or end) to report, without waiting.
+pub(crate) fn try_wait(tid: i32) -> Result<Option<Wait>, Errno> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid out-pointer for the duration of the call.
+    let pid = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
+    let pid = Errno::result(pid)?;
+    Ok((pid != 0).then(|| decode(status)))
 }
 
 fn decode(status: i32) -> Wait {

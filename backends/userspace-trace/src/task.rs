@@ -38,6 +38,12 @@ pub(crate) struct TaskState {
     pub awaiting_space: bool,
     /// A stop (sig, event) taken while parked, to handle after the step.
     pub deferred: Option<(i32, i32)>,
+    /// While detaching: how many times it was resumed so that a trap it
+    /// took before being interrupted is reported (and recognised) first.
+    pub draining_trap: u8,
+    /// Seized inside execve: its exec stop came before the probes were
+    /// placed, so they are in the new image already.
+    pub exec_before_probes: bool,
     comm: Cell<Option<[u8; 16]>>,
     start_time: OnceCell<u64>,
 }
@@ -55,6 +61,8 @@ impl TaskState {
             held: false,
             awaiting_space: false,
             deferred: None,
+            draining_trap: 0,
+            exec_before_probes: false,
             comm: Cell::new(None),
             start_time: OnceCell::new(),
         }

@@ -9,15 +9,20 @@ use nix::errno::Errno;
 use nix::sys::ptrace::{self, Options};
 use nix::unistd::Pid;
 
+use crate::arch;
 use crate::probes::Probes;
 use crate::spawn::{self, Spawned};
 use crate::sys::{self, Resume, SyscallStop, Wait, NATIVE_AUDIT_ARCH};
 use crate::task::{Task, TaskState};
 use crate::{Event, Interest, Target, TraceEnd, TraceError};
 
+/// How many times a thread being detached is resumed to let a trap it took
+/// be reported first (see `Tracer::drain_trap`).
+const MAX_TRAP_DRAINS: u8 = 4;
+
 /// How syscall stops are produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SyscallMode {
+pub(crate) enum SyscallMode {
     /// No syscall stops.
     Off,
     /// A seccomp filter in the spawned command stops the chosen syscalls.
@@ -30,12 +35,14 @@ enum SyscallMode {
 /// (it is `!Send`); dropping it without running leaves nothing behind
 /// either (a spawned command is killed, a pid is detached).
 pub struct Tracer {
-    interest: Interest,
-    mode: SyscallMode,
+    pub(crate) interest: Interest,
+    pub(crate) mode: SyscallMode,
     pub(crate) tasks: HashMap<i32, TaskState>,
     pub(crate) probes: Probes,
     /// The first process: the spawned command or the pid.
-    leader: i32,
+    pub(crate) leader: i32,
+    /// Stops (and ends) seen while seizing a pid, for `run` to handle first.
+    pub(crate) early: Vec<(i32, Wait)>,
     spawned: Option<Spawned>,
     released: bool,
     pub(crate) stopping: bool,
@@ -56,6 +63,7 @@ impl Tracer {
             tasks: HashMap::new(),
             probes,
             leader: 0,
+            early: Vec::new(),
             spawned: None,
             released: false,
             stopping: false,
@@ -77,7 +85,7 @@ impl Tracer {
 
     /// Syscall numbers that must stop: the caller's, and execve/execveat
     /// when exec events are wanted (to report the path exec was called with).
-    fn stop_numbers(&self) -> Option<Vec<i64>> {
+    pub(crate) fn stop_numbers(&self) -> Option<Vec<i64>> {
         let sc = &self.interest.syscalls;
         let mut numbers: Vec<i64> = match &sc.numbers {
             _ if sc.is_empty() => Vec::new(),
@@ -90,7 +98,7 @@ impl Tracer {
         Some(numbers)
     }
 
-    fn options(&self) -> Options {
+    pub(crate) fn options(&self) -> Options {
         let mut opts = Options::PTRACE_O_TRACESYSGOOD
             | Options::PTRACE_O_TRACEEXEC
             | Options::PTRACE_O_TRACEFORK
@@ -135,40 +143,6 @@ impl Tracer {
         })
     }
 
-    fn start_pid(&mut self, pid: i32) -> Result<(), TraceError> {
-        let tgid = read_tgid(pid).ok_or(TraceError::NoSuchProcess(pid))?;
-        self.leader = tgid;
-        self.mode = match self.stop_numbers() {
-            Some(n) if self.interest.syscalls.is_empty() || n.is_empty() => SyscallMode::Off,
-            _ => SyscallMode::EveryStop,
-        };
-        let opts = self.options();
-        // Threads may start while we seize: list again until nothing is new
-        // (threads started by seized ones are followed by TRACECLONE).
-        loop {
-            let mut new = 0;
-            for tid in list_threads(tgid) {
-                if self.tasks.contains_key(&tid) {
-                    continue;
-                }
-                match ptrace::seize(Pid::from_raw(tid), opts) {
-                    Ok(()) => {
-                        self.tasks.insert(tid, TaskState::new(tid, tgid, false));
-                        new += 1;
-                    }
-                    Err(Errno::ESRCH) => continue,
-                    Err(errno) => return Err(TraceError::Attach { pid, errno }),
-                }
-            }
-            if self.tasks.is_empty() {
-                return Err(TraceError::NoSuchProcess(pid));
-            }
-            if new == 0 {
-                return self.probes_seized(tgid);
-            }
-        }
-    }
-
     /// Lets the target go on: the spawned command to its exec; for a pid,
     /// brings each thread into a stop once so that it resumes with
     /// PTRACE_SYSCALL.
@@ -204,19 +178,15 @@ impl Tracer {
         stop: &AtomicBool,
     ) -> Result<TraceEnd, TraceError> {
         self.release();
+        for (tid, wait) in std::mem::take(&mut self.early) {
+            self.handle_wait(tid, wait, &mut on_event)?;
+        }
         while !self.tasks.is_empty() {
             if stop.load(Ordering::Relaxed) && !self.stopping {
                 self.begin_stop();
             }
             match sys::wait_any() {
-                Ok((tid, Wait::Gone { status })) => self.gone(tid, status, &mut on_event)?,
-                Ok((tid, Wait::Stopped { sig, event })) => {
-                    if self.stopping {
-                        self.stop_one(tid, sig, event);
-                    } else {
-                        self.stopped(tid, sig, event, &mut on_event);
-                    }
-                }
+                Ok((tid, wait)) => self.handle_wait(tid, wait, &mut on_event)?,
                 Err(Errno::EINTR) => continue,
                 Err(Errno::ECHILD) => {
                     tracing::warn!("tracees vanished without an exit: {:?}", self.tasks.keys());
@@ -234,6 +204,20 @@ impl Tracer {
             status: self.leader_status,
             stopped: self.stopping,
         })
+    }
+
+    fn handle_wait(
+        &mut self,
+        tid: i32,
+        wait: Wait,
+        on_event: &mut impl FnMut(&Event, &Task),
+    ) -> Result<(), TraceError> {
+        match wait {
+            Wait::Gone { status } => self.gone(tid, status, on_event)?,
+            Wait::Stopped { sig, event } if self.stopping => self.stop_one(tid, sig, event),
+            Wait::Stopped { sig, event } => self.stopped(tid, sig, event, on_event),
+        }
+        Ok(())
     }
 
     /// A traced task is gone (and reaped, for those that are our children).
@@ -405,7 +389,10 @@ impl Tracer {
         if tid == self.leader {
             self.leader_execd = true;
         }
-        self.probes_exec(tid, old_tid);
+        let task = self.task_entry(tid);
+        if !std::mem::take(&mut task.exec_before_probes) {
+            self.probes_exec(tid, old_tid);
+        }
         let task = self.task_entry(tid);
         task.forget_comm();
         let filename = task
@@ -462,7 +449,9 @@ impl Tracer {
         } else {
             // Breakpoints out first: a task detached now runs on at once.
             self.probes_remove_all();
-            for &tid in self.tasks.keys() {
+            // A thread resumed to drain a trap must not be interrupted
+            // again: that stop, too, would come before its trap's.
+            for (&tid, _) in self.tasks.iter().filter(|(_, t)| t.draining_trap == 0) {
                 if let Err(e) = sys::interrupt(tid) {
                     tracing::debug!("PTRACE_INTERRUPT {tid}: {e}");
                 }
@@ -480,6 +469,9 @@ impl Tracer {
         }
         // A pending signal goes with the detach; a group-stop stays stopped.
         let signal_stop = event == 0 && sig != libc::SIGTRAP | 0x80;
+        if !signal_stop && self.drain_trap(tid) {
+            return;
+        }
         let sig = if signal_stop { sig } else { 0 };
         let sig = self.probes_detach_signal(tid, sig, signal_stop);
         match sys::resume(tid, Resume::Detach, sig) {
@@ -496,10 +488,47 @@ impl Tracer {
         }
     }
 
+    /// A PTRACE_INTERRUPT can be reported before the SIGTRAP of a
+    /// breakpoint or step the thread has already taken: that signal is
+    /// still queued, and once detached it would kill the thread. Such a
+    /// thread is resumed once instead, so that the trap's own stop comes
+    /// (where it is recognised as ours) and the detach happens there.
+    fn drain_trap(&mut self, tid: i32) -> bool {
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return false;
+        };
+        // Each of our interrupts still pending (one to park it for a step,
+        // one to stop) brings one more such stop; more means something
+        // else keeps stopping it, and it is detached as it is.
+        if task.draining_trap >= MAX_TRAP_DRAINS || task.space.is_none() {
+            return false;
+        }
+        match sys::trap_queued(tid, &[arch::TRAP_CODE, arch::TRAP_TRACE]) {
+            Ok(true) => {
+                task.draining_trap += 1;
+                task.held = false;
+                self.resume(tid, Resume::Cont, 0);
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::debug!("tid {tid}: cannot see its queued signals: {e}");
+                false
+            }
+        }
+    }
+
     /// Stops early without callbacks and waits until nothing is traced.
     fn shutdown(&mut self) {
         if !self.stopping {
             self.begin_stop();
+        }
+        // Stopped already: no wait reports these again.
+        for (tid, wait) in std::mem::take(&mut self.early) {
+            match wait {
+                Wait::Gone { .. } => drop(self.tasks.remove(&tid)),
+                Wait::Stopped { sig, event } => self.stop_one(tid, sig, event),
+            }
         }
         while !self.tasks.is_empty() {
             match sys::wait_any() {
@@ -560,18 +589,10 @@ fn exec_path(task: &TaskState, nr: i64, args: &[u64; 6]) -> Option<String> {
 }
 
 /// The thread group of `tid`, from /proc (which lists threads by tid too).
-fn read_tgid(tid: i32) -> Option<i32> {
+pub(crate) fn read_tgid(tid: i32) -> Option<i32> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Tgid:"))
         .and_then(|v| v.trim().parse().ok())
-}
-
-fn list_threads(tgid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{tgid}/task")) else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
 }

@@ -357,28 +357,69 @@ fn sigtrap_that_is_not_ours_reaches_the_tracee() {
 }
 
 #[test]
-fn stopping_while_threads_hit_leaves_them_running_correctly() {
+fn tracing_again_and_again_while_threads_start_and_hit() {
     let prog = compile_c("probed");
     let exe = prog.path.as_path();
-    // Long enough to be still running when tracing stops; it checks every
-    // result of add and exits 0 only if all were right.
+    // Threads start while we seize (some are attached for us through
+    // their parent before we get to them, some are started by a thread
+    // seized inside clone) and are inside add when we stop (some with the
+    // trap taken but not yet reported): none of that may fail the attach,
+    // kill the process or change a result of add (it exits 0 only if all
+    // were right).
     let child = Command::new(exe)
-        .args(["threads", "4", "150000"])
+        .arg("churn")
+        .stdin(std::process::Stdio::piped())
         .spawn()
-        .expect("start the threads");
+        .expect("start the churn");
     let mut child = Reaped(child);
     let pid = child.0.id() as i32;
-    let probes = vec![probe(1, exe, "add", ENTRY), probe(2, exe, "add", RETURN)];
-    let (handle, hits) = start(Target::Pid(pid), probes);
-    handle.release();
-    assert!(wait_for(Duration::from_secs(20), || hits
-        .lock()
-        .unwrap()
-        .len()
-        >= 2000));
-    handle.stop();
-    handle.join().expect("trace");
-    assert_eq!(proc_status(pid, "TracerPid").as_deref(), Some("0"));
+    for round in 0..12 {
+        let probes = vec![probe(1, exe, "add", ENTRY), probe(2, exe, "add", RETURN)];
+        let (handle, hits) = start(Target::Pid(pid), probes);
+        handle.release();
+        let enough = wait_for(Duration::from_secs(20), || {
+            hits.lock().unwrap().len() >= 200
+        });
+        handle.stop();
+        let end = handle.join().expect("trace");
+        assert!(enough, "round {round}: too few hits; {end:?}");
+        assert!(end.status.is_none(), "round {round}: it ended: {end:?}");
+        assert_eq!(proc_status(pid, "TracerPid").as_deref(), Some("0"));
+        assert!(
+            child.0.try_wait().expect("try_wait").is_none(),
+            "round {round}: it died once detached"
+        );
+    }
+    drop(child.0.stdin.take());
+    let status = child.0.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn tracing_again_and_again_while_it_execs_itself() {
+    let prog = compile_c("probed");
+    let exe = prog.path.as_path();
+    // Some seizes land inside an execve: the exec is reported after the
+    // probes went into the new image, which must not be probed twice.
+    let child = Command::new(exe)
+        .arg("reexec")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the exec loop");
+    let mut child = Reaped(child);
+    let pid = child.0.id() as i32;
+    for round in 0..12 {
+        let probes = vec![probe(1, exe, "add", ENTRY), probe(2, exe, "add", RETURN)];
+        let (handle, hits) = start(Target::Pid(pid), probes);
+        handle.release();
+        let enough = wait_for(Duration::from_secs(20), || hits.lock().unwrap().len() >= 20);
+        handle.stop();
+        let end = handle.join().expect("trace");
+        assert!(enough, "round {round}: too few hits; {end:?}");
+        assert!(end.status.is_none(), "round {round}: it ended: {end:?}");
+        assert_eq!(proc_status(pid, "TracerPid").as_deref(), Some("0"));
+    }
+    drop(child.0.stdin.take());
     let status = child.0.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "{status:?}");
 }

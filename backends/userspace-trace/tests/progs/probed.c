@@ -6,7 +6,11 @@
  *   fork          forker() forks inside a probed function; both return
  *   sigtrap       raise(SIGTRAP) and int3 with a handler, then add(5, 6)
  *   loop          add(i, 1) every millisecond, prints "tick I" every 50 calls
+ *   churn         rounds of 4 short-lived threads calling add, until stdin
+ *                 reaches its end
+ *   reexec        add(1, 2), then execs itself again, until stdin ends
  * Exits 0 when all went as it should. */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +62,36 @@ static int run_threads(long n_threads, long n) {
     return 0;
 }
 
+static volatile int stdin_ended;
+
+static void *watch_stdin(void *arg) {
+    char buf[64];
+    (void)arg;
+    while (read(0, buf, sizeof buf) > 0)
+        ;
+    stdin_ended = 1;
+    return NULL;
+}
+
+/* Threads start and end all the time: some start while a tracer seizes
+ * the others, and some are inside add when tracing stops. */
+static int run_churn(void) {
+    pthread_t watcher;
+    calls_per_thread = 1000;
+    if (pthread_create(&watcher, NULL, watch_stdin, NULL) != 0)
+        return 2;
+    while (!stdin_ended) {
+        pthread_t t[4];
+        for (long i = 0; i < 4; i++)
+            if (pthread_create(&t[i], NULL, thread_main, (void *)i) != 0)
+                return 2;
+        for (long i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+    }
+    pthread_join(watcher, NULL);
+    return 0;
+}
+
 static int run_fork(void) {
     add(1, 2);
     long pid = forker();
@@ -105,6 +139,18 @@ int main(int argc, char **argv) {
         return fact(n) > 0 ? 0 : 1;
     if (!strcmp(mode, "threads"))
         return run_threads(n, argc > 3 ? atol(argv[3]) : 100);
+    if (!strcmp(mode, "reexec")) {
+        struct pollfd in = {.fd = 0, .events = POLLIN};
+        char byte;
+        if (add(1, 2) != 3)
+            return 1;
+        if (poll(&in, 1, 0) > 0 && read(0, &byte, 1) <= 0)
+            return 0;
+        execv("/proc/self/exe", argv);
+        return 2;
+    }
+    if (!strcmp(mode, "churn"))
+        return run_churn();
     if (!strcmp(mode, "fork"))
         return run_fork();
     if (!strcmp(mode, "sigtrap"))
