@@ -30,9 +30,62 @@ impl Errno {
         -self.0.abs()
     }
 
+    /// What the number means on Linux, which numbers every errno here (on
+    /// Windows the OS's own numbers are Win32 error codes, so its texts
+    /// would describe something else).
     pub fn description(self) -> String {
-        std::io::Error::from_raw_os_error(self.0).to_string()
+        #[cfg(target_os = "linux")]
+        return std::io::Error::from_raw_os_error(self.0).to_string();
+        #[cfg(not(target_os = "linux"))]
+        return linux_strerror(self.0).map_or_else(|| format!("errno {}", self.0), str::to_string);
     }
+}
+
+/// glibc's text for the Linux errnos eBPF and WASI calls return.
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn linux_strerror(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        1 => "Operation not permitted",
+        2 => "No such file or directory",
+        3 => "No such process",
+        4 => "Interrupted system call",
+        5 => "Input/output error",
+        7 => "Argument list too long",
+        9 => "Bad file descriptor",
+        11 => "Resource temporarily unavailable",
+        12 => "Cannot allocate memory",
+        13 => "Permission denied",
+        14 => "Bad address",
+        16 => "Device or resource busy",
+        17 => "File exists",
+        19 => "No such device",
+        20 => "Not a directory",
+        21 => "Is a directory",
+        22 => "Invalid argument",
+        23 => "Too many open files in system",
+        24 => "Too many open files",
+        28 => "No space left on device",
+        34 => "Numerical result out of range",
+        35 => "Resource deadlock avoided",
+        36 => "File name too long",
+        37 => "No locks available",
+        38 => "Function not implemented",
+        39 => "Directory not empty",
+        40 => "Too many levels of symbolic links",
+        61 => "No data available",
+        62 => "Timer expired",
+        75 => "Value too large for defined data type",
+        84 => "Invalid or incomplete multibyte or wide character",
+        90 => "Message too long",
+        95 => "Operation not supported",
+        98 => "Address already in use",
+        99 => "Cannot assign requested address",
+        105 => "No buffer space available",
+        110 => "Connection timed out",
+        114 => "Operation already in progress",
+        125 => "Operation canceled",
+        _ => return None,
+    })
 }
 
 impl fmt::Display for Errno {
@@ -106,6 +159,18 @@ pub type Result<T, E = BackendError> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table other systems use says what glibc says.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_errno_texts_for_other_systems_are_linuxs() {
+        for errno in 1..200 {
+            if let Some(text) = linux_strerror(errno) {
+                let linux = std::io::Error::from_raw_os_error(errno).to_string();
+                assert_eq!(linux, format!("{text} (os error {errno})"));
+            }
+        }
+    }
 
     #[test]
     fn messages_are_one_line_whatever_they_carry() {
