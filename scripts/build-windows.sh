@@ -8,11 +8,11 @@
 # wine-dlls/bcryptprimitives.dll beside the target dir's release/, which
 # wine 8 needs to start it (scripts/wine/bcryptprimitives.c); wine is
 # installed too, for running it. Cached: a rebuild with nothing changed
-# takes seconds. Also builds two stand-ins for eBPF for Windows' ebpfapi.dll,
-# each in a folder of its own (wine-dlls/ itself is on WINEPATH where the
-# tests expect ebpfapi.dll to be missing): wine-dlls/stand-in/, which records
-# every call (scripts/wine/ebpfapi/), and wine-dlls/efw-version/, which holds
-# only our version resource, for the probe tests (scripts/wine/efw-version/).
+# takes seconds. Also builds a stand-in for eBPF for Windows' ebpfapi.dll
+# that records every call and carries a version resource of ours
+# (scripts/wine/ebpfapi/), in wine-dlls/stand-in/: a folder of its own, as
+# wine-dlls/ itself is on WINEPATH where the tests expect ebpfapi.dll to be
+# missing.
 #   scripts/build-windows.sh
 # The build goes to ${CARGO_TARGET_DIR:-target}/windows.
 set -eu
@@ -37,22 +37,12 @@ fi
 standin="$out/wine-dlls/stand-in/ebpfapi.dll"
 mkdir -p "$out/wine-dlls/stand-in"
 src="$root/scripts/wine/ebpfapi"
-if [ ! -e "$standin" ] || [ "$src/ebpfapi.c" -nt "$standin" ] || [ "$src/object.c" -nt "$standin" ] ||
-	[ "$src/ebpfapi.h" -nt "$standin" ]; then
-	x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared -o "$standin" "$src/ebpfapi.c" "$src/object.c"
+if [ ! -e "$standin" ] || [ -n "$(find "$src" -newer "$standin")" ]; then
+	x86_64-w64-mingw32-windres "$src/version.rc" -O coff -o "$out/wine-dlls/stand-in/version.o"
+	x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared -o "$standin" "$src/ebpfapi.c" "$src/object.c" \
+		"$out/wine-dlls/stand-in/version.o"
 fi
-
-# A stand-in ebpfapi.dll holding only our own version resource, for the
-# probe tests (scripts/wine/efw-version/ebpfapi.rc). In its own folder:
-# wine-dlls/ itself is on WINEPATH where eBPF for Windows must be missing.
-efw_version="$out/wine-dlls/efw-version/ebpfapi.dll"
-rc="$root/scripts/wine/efw-version/ebpfapi.rc"
-if [ ! -e "$efw_version" ] || [ "$rc" -nt "$efw_version" ]; then
-	mkdir -p "$out/wine-dlls/efw-version"
-	x86_64-w64-mingw32-windres "$rc" -O coff -o "$out/wine-dlls/efw-version/version.o"
-	x86_64-w64-mingw32-gcc -shared -nostdlib -Wl,--entry=0 -o "$efw_version" \
-		"$out/wine-dlls/efw-version/version.o"
-fi
+rm -rf "$out/wine-dlls/efw-version"
 
 # The Cargo.lock of std's sources pins its dependencies; cargo fetches
 # them from crates.io like any other.

@@ -9,6 +9,7 @@
 pub mod delivery;
 pub mod errno;
 pub mod hooks;
+pub mod probe;
 
 #[cfg(windows)]
 mod ffi;

@@ -78,7 +78,7 @@ impl Backend for WindowsBackend {
 }
 
 /// The errno of the last failed call that returned NULL.
-fn last_error(api: &Api) -> Errno {
+pub(crate) fn last_error(api: &Api) -> Errno {
     // SAFETY: libbpf_get_error only reads its argument's value (NULL here)
     // and ebpfapi.dll's errno.
     let r = unsafe { (api.libbpf_get_error)(std::ptr::null()) };

@@ -19,7 +19,7 @@ pub struct ProbeArgs {
 
 pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let mask = Mask::new(&args.mask, args.assume_kernel.as_deref())?;
-    let report = HostReport::probe(&mask);
+    let report = with_efw_execution_types(HostReport::probe(&mask));
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&report).context("rendering JSON")?;
         s.push('\n');
@@ -33,6 +33,29 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     std::io::stdout()
         .write_all(text.as_bytes())
         .context("writing to stdout")
+}
+
+/// Where eBPF for Windows is installed: which execution types its driver
+/// allows, found by loading a trivial program each way (only `probe` does
+/// this; a run never loads anything it was not asked to).
+#[cfg(windows)]
+fn with_efw_execution_types(mut report: HostReport) -> HostReport {
+    if let Some(efw) = report
+        .facts
+        .ebpf_for_windows
+        .as_mut()
+        .filter(|e| e.installed)
+    {
+        use unibpf_backend_windows::probe;
+        let section = probe::probe_section(efw.sections.iter().map(|s| s.name.as_str()));
+        efw.execution_types = probe::probe_execution_types(section);
+    }
+    report
+}
+
+#[cfg(not(windows))]
+fn with_efw_execution_types(report: HostReport) -> HostReport {
+    report
 }
 
 fn opt(v: &Option<String>) -> &str {
@@ -115,7 +138,14 @@ fn efw_facts(o: &mut String, efw: &unibpf_host::EbpfForWindows) {
         let of = s.program_type_name.as_deref().unwrap_or(&s.program_type);
         let _ = writeln!(o, "  hook         {} (program type {of})", s.name);
     }
-    let _ = writeln!(o, "  execution    {}", efw.execution_types);
+    let ex = &efw.execution_types;
+    let probed = ex.probe_section.as_deref().map_or(String::new(), |s| {
+        format!(" (a trivial {s} program loaded each way)")
+    });
+    let _ = writeln!(o, "  execution types{probed}");
+    let _ = writeln!(o, "    jit          {}", ex.jit);
+    let _ = writeln!(o, "    interpreter  {}", ex.interpreter);
+    let _ = writeln!(o, "    native       {}", ex.native);
 }
 
 fn human(r: &HostReport, bpftime: &str) -> String {

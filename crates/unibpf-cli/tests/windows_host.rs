@@ -1,14 +1,15 @@
 //! unibpf.exe under wine, on what the Windows host itself offers: `probe`
-//! reading eBPF for Windows' facts (a version-only stand-in ebpfapi.dll
-//! and registry entries we set, not a real install), `--dir` granting a
-//! directory, and Ctrl-C stopping the guest gracefully.
+//! reading eBPF for Windows' facts (our recording stand-in ebpfapi.dll,
+//! with a version resource of ours, and registry entries we set, not a real
+//! install), `--dir` granting a directory, and Ctrl-C stopping the guest
+//! gracefully.
 //!
 //! Skipped (with a line saying why) where wine or mingw-w64 is missing;
 //! scripts/test.sh installs both and builds first.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -33,9 +34,7 @@ struct Wine {
     winepath: String,
 }
 
-fn windows_path(p: &Path) -> String {
-    format!("Z:{}", p.display()).replace('/', "\\")
-}
+use unibpf_matrix::wine::wine_path as windows_path;
 
 impl Wine {
     fn new(prefix: &str, dlls: &[&str]) -> Option<Wine> {
@@ -79,6 +78,21 @@ impl Wine {
         self.unibpf(args).output().expect("running wine")
     }
 
+    /// `run` with the stand-in recording its calls: the output, and the
+    /// record, one call a line.
+    fn run_recorded(&self, args: &[&str], env: &[(&str, &str)]) -> (Output, Vec<String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = dir.path().join("record");
+        let out = self
+            .unibpf(args)
+            .env("UNIBPF_EBPFAPI_RECORD", windows_path(&record))
+            .envs(env.iter().copied())
+            .output()
+            .expect("running wine");
+        let calls = std::fs::read_to_string(&record).unwrap_or_default();
+        (out, calls.lines().map(str::to_string).collect())
+    }
+
     fn reg_add(&self, key: &str, value: &str, ty: &str, data: &str) {
         let out = self
             .command(
@@ -108,11 +122,10 @@ const CGROUP_SOCK_OPS: (&str, &str) = (
     "cd027d83513232468d9460d3b45769f2",
 );
 
-#[test]
-fn probe_reports_the_version_and_the_registered_hooks_of_ebpf_for_windows() {
-    let Some(wine) = Wine::new("wineprefix-efw-facts", &["efw-version"]) else {
-        return;
-    };
+/// A wine prefix with the stand-in ebpfapi.dll, and the registry entries
+/// eBPF for Windows' network extension makes for sock_ops.
+fn efw_with_sockops(prefix: &str) -> Option<Wine> {
+    let wine = Wine::new(prefix, &["stand-in"])?;
     let program = format!("{STORE}\\ProgramData\\{}\\TypeDescriptor", SOCK_OPS.0);
     wine.reg_add(&program, "Name", "REG_SZ", "sock_ops");
     wine.reg_add(&program, "BpfProgType", "REG_DWORD", "4");
@@ -121,8 +134,45 @@ fn probe_reports_the_version_and_the_registered_hooks_of_ebpf_for_windows() {
     wine.reg_add(&section, "AttachType", "REG_BINARY", CGROUP_SOCK_OPS.1);
     wine.reg_add(&section, "BpfProgType", "REG_DWORD", "4");
     wine.reg_add(&section, "BpfAttachType", "REG_DWORD", "7");
+    Some(wine)
+}
 
-    let out = wine.run(&["probe"]);
+/// The calls a probe of one execution type makes: the trivial object is
+/// opened, given the type, loaded (or refused) and closed.
+fn execution_probe_calls(ty: u32, refused: Option<u32>) -> Vec<String> {
+    let load = match refused {
+        Some(errno) => format!("bpf_object__load refused type={ty} errno={errno}"),
+        None => "bpf_object__load programs=probe:sockops maps=".into(),
+    };
+    vec![
+        "bpf_object__open_mem".into(),
+        format!("ebpf_object_set_execution_type type={ty}"),
+        load,
+        "bpf_object__close programs=1 maps=0".into(),
+    ]
+}
+
+/// The record's calls, without open_mem's arguments (the trivial object's
+/// size and digest) and the DLL's unloads, and how many unloads there were.
+fn call_names(calls: &[String]) -> (Vec<String>, usize) {
+    let (unloads, calls): (Vec<&String>, Vec<&String>) =
+        calls.iter().partition(|c| c.starts_with("unload ("));
+    let names = calls
+        .iter()
+        .map(|c| match c.split_once(' ') {
+            Some(("bpf_object__open_mem", _)) => "bpf_object__open_mem".into(),
+            _ => c.to_string(),
+        })
+        .collect();
+    (names, unloads.len())
+}
+
+#[test]
+fn probe_reports_the_version_and_the_registered_hooks_of_ebpf_for_windows() {
+    let Some(wine) = efw_with_sockops("wineprefix-efw-facts") else {
+        return;
+    };
+    let (out, calls) = wine.run_recorded(&["probe"], &[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
@@ -134,7 +184,7 @@ fn probe_reports_the_version_and_the_registered_hooks_of_ebpf_for_windows() {
         .find(|l| l.starts_with("  ebpfapi.dll  "))
         .unwrap_or_else(|| panic!("no ebpfapi.dll line:\n{stdout}"));
     assert!(
-        dll.ends_with("efw-version\\ebpfapi.dll, version 0.99.2.7"),
+        dll.ends_with("stand-in\\ebpfapi.dll, version 0.99.2.7"),
         "{dll}"
     );
     assert!(
@@ -154,10 +204,23 @@ fn probe_reports_the_version_and_the_registered_hooks_of_ebpf_for_windows() {
         stdout.contains("  hook         sockops (program type sock_ops)\n"),
         "{stdout}"
     );
+    // The only registered hook carries the trivial program, loaded as JIT
+    // (1) and interpreted (2) code, each closed at once.
     assert!(
-        stdout.contains("  execution    unknown: needs the eBPF for Windows driver"),
+        stdout.contains(
+            "  execution types (a trivial sockops program loaded each way)\n    \
+             jit          allowed\n    interpreter  allowed\n    native       \
+             unknown: not probed: needs a signed .sys image"
+        ),
         "{stdout}"
     );
+    let want: Vec<String> = [
+        execution_probe_calls(1, None),
+        execution_probe_calls(2, None),
+    ]
+    .concat();
+    // The DLL was loaded twice (facts, then the loads) and let go each time.
+    assert_eq!(call_names(&calls), (want, 2));
 
     let json = wine.run(&["probe", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("probe JSON");
@@ -167,7 +230,7 @@ fn probe_reports_the_version_and_the_registered_hooks_of_ebpf_for_windows() {
     assert!(
         efw["path"]
             .as_str()
-            .is_some_and(|p| p.ends_with("efw-version\\ebpfapi.dll")),
+            .is_some_and(|p| p.ends_with("stand-in\\ebpfapi.dll")),
         "{efw}"
     );
     assert_eq!(efw["store"], STORE);
@@ -186,11 +249,58 @@ fn probe_reports_the_version_and_the_registered_hooks_of_ebpf_for_windows() {
             "bpf_attach_type": 7,
         }])
     );
+    let types = &efw["execution_types"];
+    assert_eq!(types["probe_section"], "sockops");
+    assert_eq!(types["jit"], serde_json::json!({"state": "allowed"}));
+    assert_eq!(
+        types["interpreter"],
+        serde_json::json!({"state": "allowed"})
+    );
+    assert_eq!(types["native"]["state"], "unknown");
+}
+
+#[test]
+fn probe_says_which_execution_types_a_native_only_host_refuses_and_why() {
+    let Some(wine) = efw_with_sockops("wineprefix-efw-hvci") else {
+        return;
+    };
+    // As on a host with HVCI on (JIT blocked by policy: EOTHER, 131 in
+    // the Windows CRT) and a release build (no interpreter: ENOTSUP, 129).
+    let refuse = [("UNIBPF_EBPFAPI_REFUSE", "1:131,2:129")];
+    let (out, calls) = wine.run_recorded(&["probe"], &refuse);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        efw["execution_types"]
+        stdout.contains("    jit          refused: blocked (EOTHER): HVCI forbids JIT, or eBPFSvc"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "    interpreter  refused: not built into this eBPF for Windows (operation not supported)"
+        ),
+        "{stdout}"
+    );
+    let want: Vec<String> = [
+        execution_probe_calls(1, Some(131)),
+        execution_probe_calls(2, Some(129)),
+    ]
+    .concat();
+    // The DLL was loaded twice (facts, then the loads) and let go each time.
+    assert_eq!(call_names(&calls), (want, 2));
+
+    // Not an administrator: loading is denied (EPERM), so nothing is known.
+    let (out, _) = wine.run_recorded(
+        &["probe", "--json"],
+        &[("UNIBPF_EBPFAPI_REFUSE", "1:1,2:1")],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("probe JSON");
+    let jit = &report["ebpf_for_windows"]["execution_types"]["jit"];
+    assert_eq!(jit["state"], "unknown", "{jit}");
+    assert!(
+        jit["why"]
             .as_str()
-            .is_some_and(|s| s.starts_with("unknown: needs the eBPF for Windows driver")),
-        "{efw}"
+            .is_some_and(|w| w.starts_with("loading needs an administrator")),
+        "{jit}"
     );
 }
 

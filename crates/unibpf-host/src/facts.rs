@@ -179,8 +179,58 @@ pub struct EbpfForWindows {
     pub sections: Vec<EfwSection>,
     /// Which execution types the driver allows (JIT, interpreter, native
     /// only): decided by how ebpfcore.sys was built and by HVCI, which only
-    /// the running driver can tell.
-    pub execution_types: String,
+    /// the running driver can tell (`unibpf probe` asks it by loading a
+    /// trivial program each way).
+    pub execution_types: EfwExecutionTypes,
+}
+
+/// How eBPF for Windows may run programs (its `ebpf_execution_type_t`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EfwExecutionTypes {
+    /// The hook the trivial test program was loaded as; None when not
+    /// probed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_section: Option<String>,
+    pub jit: ExecutionSupport,
+    pub interpreter: ExecutionSupport,
+    /// Signed `.sys` images made by bpf2c: the driver always allows them
+    /// (HVCI included); not probed, since that needs such an image.
+    pub native: ExecutionSupport,
+}
+
+/// Whether one execution type works here, as a probe load found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "why", rename_all = "snake_case")]
+pub enum ExecutionSupport {
+    /// A trivial program loaded this way.
+    Allowed,
+    /// eBPF for Windows refused it; why (HVCI, a build without it...).
+    Refused(String),
+    /// Not found out; why.
+    Unknown(String),
+}
+
+impl Default for EfwExecutionTypes {
+    /// Without a probe: nothing known but what the driver always allows.
+    fn default() -> Self {
+        let unknown = || ExecutionSupport::Unknown(EFW_EXECUTION_TYPES_UNKNOWN.into());
+        EfwExecutionTypes {
+            probe_section: None,
+            jit: unknown(),
+            interpreter: unknown(),
+            native: ExecutionSupport::Unknown(EFW_NATIVE_NOT_PROBED.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for ExecutionSupport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecutionSupport::Allowed => f.write_str("allowed"),
+            ExecutionSupport::Refused(why) => write!(f, "refused: {why}"),
+            ExecutionSupport::Unknown(why) => write!(f, "unknown: {why}"),
+        }
+    }
 }
 
 /// A program type an eBPF for Windows extension registered
@@ -206,10 +256,14 @@ pub struct EfwSection {
     pub bpf_attach_type: Option<u32>,
 }
 
-/// What [`EbpfForWindows::execution_types`] says without the driver.
-pub const EFW_EXECUTION_TYPES_UNKNOWN: &str = "unknown: needs the eBPF for Windows driver \
+/// Why JIT and interpreter support is unknown until probed.
+pub const EFW_EXECUTION_TYPES_UNKNOWN: &str = "needs the eBPF for Windows driver \
      (ebpfcore.sys allows JIT and the interpreter, or native images only, as it was built \
      and as HVCI permits)";
+
+/// Why native support is not probed.
+pub const EFW_NATIVE_NOT_PROBED: &str = "not probed: needs a signed .sys image made by bpf2c \
+     (ebpfcore.sys always allows native images)";
 
 /// A GUID's 16 bytes (as Windows stores it: the first three fields
 /// little-endian) in its usual `{xxxxxxxx-xxxx-...}` form.

@@ -23,8 +23,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub use facts::{
-    btfhub_arch, guid_string, BpfSyscall, EbpfForWindows, EfwProgramType, EfwSection, Facts,
-    KernelVersion, EBPF_FOR_WINDOWS_RELEASES, EFW_EXECUTION_TYPES_UNKNOWN,
+    btfhub_arch, guid_string, BpfSyscall, EbpfForWindows, EfwExecutionTypes, EfwProgramType,
+    EfwSection, ExecutionSupport, Facts, KernelVersion, EBPF_FOR_WINDOWS_RELEASES,
+    EFW_EXECUTION_TYPES_UNKNOWN, EFW_NATIVE_NOT_PROBED,
 };
 pub use features::{min_kernel, FeatureReport};
 pub use unibpf_backend::{Feature, Group, HostFeatures};

@@ -13,7 +13,7 @@ use windows_sys::Win32::System::SystemInformation::OSVERSIONINFOW;
 use crate::efw_info;
 use crate::facts::{
     btfhub_arch, Arch, BpfSyscall, BtfInfo, Distro, EbpfForWindows, Facts, Kernel, KernelConfig,
-    Mounts, Privileges, EFW_EXECUTION_TYPES_UNKNOWN,
+    Mounts, Privileges,
 };
 use crate::features::{min_kernel, FeatureReport, Which};
 
@@ -106,10 +106,7 @@ fn wine_version() -> Option<String> {
 /// what its extensions registered. Loaded and let go: the backend loads
 /// it again for itself.
 pub fn ebpf_for_windows() -> EbpfForWindows {
-    let mut found = EbpfForWindows {
-        execution_types: EFW_EXECUTION_TYPES_UNKNOWN.into(),
-        ..EbpfForWindows::default()
-    };
+    let mut found = EbpfForWindows::default();
     // SAFETY: loading ebpfapi.dll runs its initialisation, which eBPF for
     // Windows' own tools do alike; nothing of it is called here.
     match unsafe { libloading::Library::new("ebpfapi.dll") } {

@@ -18,7 +18,11 @@
  *   how a test drives events;
  * - records what was left open (fds, links, attachments, ring buffers) as
  *   `leak ...` lines when its object is closed and when the DLL is
- *   unloaded or the process exits.
+ *   unloaded or the process exits;
+ * - refuses loads of the execution types UNIBPF_EBPFAPI_REFUSE names, with
+ *   the errno it gives ("1:131,2:129": JIT blocked by policy as under
+ *   HVCI, no interpreter as in a release build), as the driver would;
+ * - carries a version resource of ours (version.rc, 0.99.2.7).
  *
  * Errors follow efW: -errno returned (Windows CRT numbers), NULL from
  * calls returning pointers, with libbpf_get_error(NULL) giving -errno.
@@ -172,7 +176,26 @@ API struct bpf_object *bpf_object__open(const char *path)
 API int ebpf_object_set_execution_type(struct bpf_object *o, int type)
 {
 	record("ebpf_object_set_execution_type type=%d", type);
-	return o ? EBPF_OK : 6 /* EBPF_INVALID_ARGUMENT */;
+	if (!o || type < 0 || type > 3)
+		return 6; /* EBPF_INVALID_ARGUMENT */
+	o->execution_type = type;
+	return EBPF_OK;
+}
+
+/* The CRT errno a load of execution type `type` fails with, as
+ * UNIBPF_EBPFAPI_REFUSE ("TYPE:ERRNO,...", e.g. "1:131,2:129" for a host
+ * with HVCI on and a release build) says; 0 when it is not refused. */
+static int refused(int type)
+{
+	const char *spec = getenv("UNIBPF_EBPFAPI_REFUSE");
+	int t, e, n;
+	while (spec && sscanf(spec, "%d:%d%n", &t, &e, &n) == 2) {
+		if (t == type)
+			return e;
+		spec += n;
+		spec = *spec == ',' ? spec + 1 : NULL;
+	}
+	return 0;
 }
 
 API int bpf_object__load(struct bpf_object *o)
@@ -180,6 +203,11 @@ API int bpf_object__load(struct bpf_object *o)
 	char progs[512] = "", maps[512] = "";
 	if (!o || o->loaded)
 		return fail(X_EINVAL);
+	int refuse = refused(o->execution_type);
+	if (refuse) {
+		record("bpf_object__load refused type=%d errno=%d", o->execution_type, refuse);
+		return fail(refuse);
+	}
 	for (int i = 0; i < o->nprogs; i++) {
 		o->progs[i].fd = new_fd(&o->progs[i], NULL);
 		snprintf(progs + strlen(progs), sizeof(progs) - strlen(progs), "%s%s:%s", i ? "," : "",

@@ -55,6 +55,7 @@ struct bpf_object {
 	unsigned char *elf;
 	size_t size;
 	int native, loaded;
+	int execution_type;
 	int nprogs, nmaps;
 	struct bpf_program progs[MAX_PROGS];
 	struct bpf_map maps[MAX_MAPS];
