@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 
 use crate::sys::{self, Resume, Wait};
 use crate::task::TaskState;
-use crate::tracer::{read_tgid, SyscallMode, Tracer};
+use crate::tracer::{read_tgid, status_field, SyscallMode, Tracer};
 use crate::TraceError;
 
 impl Tracer {
@@ -125,7 +125,7 @@ fn wait_for_stop(tid: i32) -> Option<Wait> {
                 return None;
             }
         }
-        if thread_state(tid).is_none_or(|s| s == 'Z' || s == 'X') {
+        if exiting(tid) {
             return None;
         }
         // Stops after an interrupt come within microseconds, unless the
@@ -146,30 +146,19 @@ enum Refused {
 }
 
 fn why_refused(tid: i32) -> Refused {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
-        return Refused::Exiting;
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-    };
-    if field("TracerPid:").and_then(|v| v.parse().ok()) == Some(nix::unistd::gettid().as_raw()) {
+    let us = nix::unistd::gettid().as_raw().to_string();
+    if status_field(tid, "TracerPid:").is_some_and(|t| t == us) {
         Refused::TracedByUs
-    } else if field("State:").is_some_and(|s| s.starts_with(['Z', 'X'])) {
+    } else if exiting(tid) {
         Refused::Exiting
     } else {
         Refused::Really
     }
 }
 
-/// The state letter of /proc/<tid>/stat (R, S, D, Z, t...), `None` if gone.
-fn thread_state(tid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
-    // The name, in parentheses, may hold anything: the state follows the
-    // last closing parenthesis.
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
+/// Whether `tid` is a zombie, dead or gone.
+fn exiting(tid: i32) -> bool {
+    status_field(tid, "State:").is_none_or(|s| s.starts_with(['Z', 'X']))
 }
 
 fn list_threads(tgid: i32) -> Vec<i32> {

@@ -491,8 +491,8 @@ impl Tracer {
     /// A PTRACE_INTERRUPT can be reported before the SIGTRAP of a
     /// breakpoint or step the thread has already taken: that signal is
     /// still queued, and once detached it would kill the thread. Such a
-    /// thread is resumed once instead, so that the trap's own stop comes
-    /// (where it is recognised as ours) and the detach happens there.
+    /// thread is resumed instead, so that the trap's own stop comes (where
+    /// it is recognised as ours) and the detach happens there.
     fn drain_trap(&mut self, tid: i32) -> bool {
         let Some(task) = self.tasks.get_mut(&tid) else {
             return false;
@@ -590,9 +590,15 @@ fn exec_path(task: &TaskState, nr: i64, args: &[u64; 6]) -> Option<String> {
 
 /// The thread group of `tid`, from /proc (which lists threads by tid too).
 pub(crate) fn read_tgid(tid: i32) -> Option<i32> {
+    status_field(tid, "Tgid:")?.parse().ok()
+}
+
+/// A field of /proc/<tid>/status (`name` with its colon), trimmed; None
+/// when the task is gone.
+pub(crate) fn status_field(tid: i32, name: &str) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| v.trim().to_string())
 }
