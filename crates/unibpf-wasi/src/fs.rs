@@ -268,12 +268,7 @@ pub(crate) fn remove_directory(
     dirfd: i32,
     path: (u32, u32),
 ) -> WasiResult<()> {
-    let (parent, leaf) = at_leaf(mem, ctx, dirfd, path)?;
-    Ok(nix::unistd::unlinkat(
-        &parent,
-        leaf.as_str(),
-        nix::unistd::UnlinkatFlags::RemoveDir,
-    )?)
+    unlink_at(mem, ctx, dirfd, path, nix::unistd::UnlinkatFlags::RemoveDir)
 }
 
 pub(crate) fn unlink_file(
@@ -282,12 +277,25 @@ pub(crate) fn unlink_file(
     dirfd: i32,
     path: (u32, u32),
 ) -> WasiResult<()> {
-    let (parent, leaf) = at_leaf(mem, ctx, dirfd, path)?;
-    Ok(nix::unistd::unlinkat(
-        &parent,
-        leaf.as_str(),
+    unlink_at(
+        mem,
+        ctx,
+        dirfd,
+        path,
         nix::unistd::UnlinkatFlags::NoRemoveDir,
-    )?)
+    )
+}
+
+/// unlinkat of the path's last component, in its parent directory.
+fn unlink_at(
+    mem: &[u8],
+    ctx: &mut WasiCtx,
+    dirfd: i32,
+    path: (u32, u32),
+    flags: nix::unistd::UnlinkatFlags,
+) -> WasiResult<()> {
+    let (parent, leaf) = at_leaf(mem, ctx, dirfd, path)?;
+    Ok(nix::unistd::unlinkat(&parent, leaf.as_str(), flags)?)
 }
 
 /// Renames `from` (a directory fd and a path below it) to `to`.
